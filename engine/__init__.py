@@ -1,0 +1,57 @@
+"""tfa-engine: SMS one-time codes, wire-compatible with the Fortytwo 2FA API.
+
+The framework-free core. Embed it directly::
+
+    from engine import Engine, EngineConfig, SQLiteStore, ConsoleGateway
+
+    engine = Engine(SQLiteStore("tfa.db"), ConsoleGateway())
+    issued = engine.create_token("shop")
+    outcome = engine.request_code(issued.token, "127.0.0.1",
+                                  {"client_ref": "login-42", "phone_number": "+447911123456"})
+    outcome.status.code, outcome.result["message_id"]
+
+Every call returns an :class:`Outcome` whose :class:`Status` carries the Fortytwo
+``status_code``, HTTP status and text.
+"""
+
+from . import catalogue
+from .access import IssuedToken, TokenRecord, token_from_header
+from .catalogue import Status
+from .codes import canonical_code, generate_code
+from .config import ConfigError, EngineConfig, RateLimit
+from .engine import Engine
+from .gateways import ConsoleGateway, Gateway, GatewayError, MemoryGateway, SmsMessage
+from .hashing import PROFILES, CodeHasher
+from .outcome import Outcome
+from .phones import to_e164
+from .segments import SegmentCount, segments
+from .store import MemoryStore, SQLiteStore, Store, StoreError
+
+__all__ = [
+    "PROFILES",
+    "CodeHasher",
+    "ConfigError",
+    "ConsoleGateway",
+    "Engine",
+    "EngineConfig",
+    "Gateway",
+    "GatewayError",
+    "IssuedToken",
+    "MemoryGateway",
+    "MemoryStore",
+    "Outcome",
+    "RateLimit",
+    "SQLiteStore",
+    "SegmentCount",
+    "SmsMessage",
+    "Status",
+    "Store",
+    "StoreError",
+    "TokenRecord",
+    "canonical_code",
+    "catalogue",
+    "generate_code",
+    "segments",
+    "to_e164",
+    "token_from_header",
+]

@@ -1,0 +1,133 @@
+"""API tokens and IP allowlists.
+
+Tokens are 128 random bits issued in UUID form (existing Fortytwo SDKs check that shape).
+Only their SHA-256 is stored: a token has full entropy, so a slow hash would buy nothing
+and cost every request. The lookup is by that digest, then compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from . import catalogue
+from .catalogue import Status
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A token as stored: never the token itself, only its digest."""
+
+    id: str
+    name: str
+    token_hash: str = field(repr=False)
+    allowed_ips: tuple[str, ...] = ()
+    sender_id: str | None = None
+    code_ttl: int | None = None
+    max_attempts: int | None = None
+    created_at: float = 0.0
+    revoked_at: float | None = None
+    source: str = "api"
+
+    @property
+    def revoked(self) -> bool:
+        """True once revoked; a revoked token authenticates nothing."""
+        return self.revoked_at is not None
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A newly created token: ``token`` is shown this once and never stored."""
+
+    token: str = field(repr=False)
+    record: TokenRecord
+
+
+def new_token() -> str:
+    """128 random bits in UUID form."""
+    return str(uuid.UUID(bytes=secrets.token_bytes(16)))
+
+
+def new_token_id() -> str:
+    """A public, non-secret handle for listing and revoking a token."""
+    return "tok_" + secrets.token_hex(6)
+
+
+def token_digest(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def digests_equal(a: str, b: str) -> bool:
+    """Constant-time comparison of two digests."""
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def token_from_header(header: str | None) -> str | None:
+    """The token of an ``Authorization: Token <token>`` header.
+
+    None when the header is missing or blank (-51); ``""`` for any other malformed value,
+    which no token matches (-50).
+    """
+    if header is None or not header.strip():
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "token":
+        return ""
+    return value.strip()
+
+
+@lru_cache(maxsize=1024)
+def parse_allowlist(entries: tuple[str, ...]) -> tuple[IPNetwork, ...] | None:
+    """The networks of an allowlist, or None when any entry does not parse."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            return None
+    return tuple(networks)
+
+
+def invalid_allowlist_entries(entries: tuple[str, ...]) -> list[str]:
+    """The entries that are neither an IP address nor a CIDR network."""
+    bad = []
+    for entry in entries:
+        try:
+            ipaddress.ip_network(str(entry).strip(), strict=False)
+        except ValueError:
+            bad.append(entry)
+    return bad
+
+
+def _client_address(client_ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if not client_ip:
+        return None
+    try:
+        address = ipaddress.ip_address(client_ip.strip())
+    except ValueError:
+        return None
+    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; match them as IPv4.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def check_ip(record: TokenRecord, client_ip: str | None) -> Status | None:
+    """-66 when the token's allowlist is broken, -67 when the IP is not on it, else None."""
+    if not record.allowed_ips:
+        return None
+    networks = parse_allowlist(record.allowed_ips)
+    if networks is None:
+        return catalogue.ALLOWLIST_INVALID
+    address = _client_address(client_ip)
+    if address is None or not any(address in network for network in networks):
+        return catalogue.IP_NOT_ALLOWED
+    return None

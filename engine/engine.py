@@ -1,0 +1,324 @@
+"""The engine: request a code, validate a code, manage tokens. Orchestration only;
+every rule lives in its own module and every atomic step in the store."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+from . import catalogue, netguard
+from .access import (
+    IssuedToken,
+    TokenRecord,
+    check_ip,
+    digests_equal,
+    invalid_allowlist_entries,
+    new_token,
+    new_token_id,
+    token_digest,
+)
+from .catalogue import Status
+from .codes import canonical_code, generate_code
+from .config import MAX_CODE_TTL, EngineConfig
+from .gateways import Gateway, GatewayError, SmsMessage
+from .hashing import CodeHasher
+from .outcome import Outcome
+from .phones import mask
+from .requests import (
+    CodeRequest,
+    decode_json,
+    is_json_media_type,
+    parse_code_request,
+    render,
+    valid_sender_id,
+)
+from .store import DuplicateClientRef, DuplicateMessageId, NewCode, Store
+
+log = logging.getLogger("tfa.engine")
+
+Clock = Callable[[], float]
+
+
+def new_message_id() -> str:
+    """A 20-digit decimal message id, like Fortytwo's."""
+    return str(10**19 + secrets.randbelow(9 * 10**19))
+
+
+class Engine:
+    """Sends and checks one-time codes. Thread-safe; share one per process.
+
+    Every method answers with an :class:`Outcome`; exceptions mean the machine failed
+    (the store is down), never that the caller did something wrong.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        gateway: Gateway,
+        config: EngineConfig | None = None,
+        *,
+        clock: Clock = time.time,
+        hasher: CodeHasher | None = None,
+        resolver: netguard.Resolver | None = netguard.system_resolver,
+    ) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.config = config or EngineConfig()
+        self.clock = clock
+        self.hasher = hasher or CodeHasher(self.config.argon2_profile, self.config.pepper)
+        self._resolver = resolver
+
+    # -- the two API calls ---------------------------------------------------------------
+    def request_code(
+        self,
+        token: str | None,
+        client_ip: str | None,
+        body: Any,
+        *,
+        content_type: str | None = None,
+    ) -> Outcome:
+        """Send a new code (``POST /1/2fa``).
+
+        ``body`` is the decoded JSON object, or the raw bytes/text of an HTTP body.
+        ``content_type`` is the HTTP header (``""`` when absent); leave it None for
+        in-process calls, which have no media type to check.
+        """
+        principal = self._authorize(token, client_ip)
+        if isinstance(principal, Status):
+            return Outcome(principal)
+        if content_type is not None and not is_json_media_type(content_type):
+            return Outcome(catalogue.UNSUPPORTED_MEDIA)
+        if isinstance(body, (bytes, bytearray, str)):
+            try:
+                body = decode_json(bytes(body) if isinstance(body, bytearray) else body)
+            except ValueError:
+                return Outcome(catalogue.MALFORMED)
+        request = parse_code_request(body, self.config, self._resolver)
+        if isinstance(request, Status):
+            return Outcome(request)
+        if self.store.client_ref_taken(principal.id, request.client_ref):
+            return Outcome(catalogue.CLIENT_REF_EXISTS)
+        now = self.clock()
+        limited = self._limit_sends(principal, request.phone, now)
+        if limited is not None:
+            return limited
+        return self._send(principal, request, now)
+
+    def validate_code(
+        self, token: str | None, client_ip: str | None, client_ref: str, code: str | None
+    ) -> Outcome:
+        """Check a code (``POST /1/2fa/{client_ref}/{code}``)."""
+        principal = self._authorize(token, client_ip)
+        if isinstance(principal, Status):
+            return Outcome(principal)
+        if not code:
+            return Outcome(catalogue.NO_CODE)
+        now = self.clock()
+        limited = self._take(self.config.limit_token_requests, f"token:{principal.id}", now)
+        if limited is not None:
+            return limited
+        record = self.store.find_code(principal.id, client_ref)
+        if record is None or record.state == "pending":
+            return Outcome(catalogue.CODE_NOT_FOUND)
+        failures_key = f"phone-failures:{record.phone}"
+        if self.config.rate_limits:
+            limit = self.config.limit_phone_failures
+            wait = self.store.peek(failures_key, limit.count, limit.seconds, now)
+            if wait is not None:
+                return Outcome(catalogue.RATE_LIMITED, retry_after=wait)
+        # A dead code answers the same whatever was submitted, and costs no hashing.
+        if not record.is_live(now):
+            return Outcome(catalogue.INVALID)
+        max_attempts = principal.max_attempts or self.config.max_attempts
+        canonical = canonical_code(code, record.case_sensitive)
+        matched = (
+            canonical is not None
+            and len(canonical) == record.code_length
+            and self.hasher.verify(record.code_hash, canonical)
+        )
+        now = self.clock()  # hashing takes time; judge expiry as of its end
+        if matched:
+            if self.store.consume_code(record.id, now, max_attempts):
+                log.info("code valid message_id=%s", record.message_id)
+                return Outcome(catalogue.VALID)
+            return Outcome(catalogue.INVALID)
+        if not self.store.count_failure(record.id, now, max_attempts):
+            return Outcome(catalogue.INVALID)
+        if self.config.rate_limits:
+            limit = self.config.limit_phone_failures
+            self.store.take(failures_key, limit.count, limit.seconds, now)
+        return Outcome(catalogue.DECLINED)
+
+    # -- steps -----------------------------------------------------------------------------
+    def _authorize(self, token: str | None, client_ip: str | None) -> TokenRecord | Status:
+        if token is None:
+            return catalogue.TOKEN_MISSING
+        digest = token_digest(token)
+        record = self.store.token_by_digest(digest)
+        if record is None or record.revoked or not digests_equal(record.token_hash, digest):
+            return catalogue.TOKEN_INVALID
+        return check_ip(record, client_ip) or record
+
+    def _take(self, limit_setting: Any, key: str, now: float) -> Outcome | None:
+        if not self.config.rate_limits:
+            return None
+        wait = self.store.take(key, limit_setting.count, limit_setting.seconds, now)
+        return None if wait is None else Outcome(catalogue.RATE_LIMITED, retry_after=wait)
+
+    def _limit_sends(self, principal: TokenRecord, phone: str, now: float) -> Outcome | None:
+        return self._take(
+            self.config.limit_token_requests, f"token:{principal.id}", now
+        ) or self._take(self.config.limit_phone_sends, f"phone-sends:{phone}", now)
+
+    def _send(self, principal: TokenRecord, request: CodeRequest, now: float) -> Outcome:
+        code = generate_code(request.code_length, request.code_type, request.case_sensitive)
+        code_hash = self.hasher.hash(code)  # outside any transaction: ~30 ms
+        ttl = min(principal.code_ttl or self.config.code_ttl, MAX_CODE_TTL)
+        sender = request.sender_id or principal.sender_id or self.config.default_sender_id
+        for _ in range(3):
+            new = NewCode(
+                message_id=new_message_id(),
+                token_id=principal.id,
+                client_ref=request.client_ref,
+                phone=request.phone,
+                code_hash=code_hash,
+                code_length=request.code_length,
+                case_sensitive=request.case_sensitive,
+                sender=sender,
+                callback_url=request.callback_url,
+                created_at=now,
+                expires_at=now + ttl,
+            )
+            try:
+                code_id = self.store.insert_code(new)
+                break
+            except DuplicateClientRef:
+                return Outcome(catalogue.CLIENT_REF_EXISTS)
+            except DuplicateMessageId:
+                continue
+        else:  # three random 20-digit collisions in a row: the randomness is broken
+            raise RuntimeError("could not draw a free message_id")
+        message = SmsMessage(new.message_id, request.phone, sender, render(request.template, code))
+        try:
+            self.gateway.send(message)
+        except GatewayError as exc:
+            self.store.discard_code(code_id)
+            log.warning(
+                "gateway refused message_id=%s to=%s: %s",
+                new.message_id, mask(request.phone), exc.reason,
+            )
+            return Outcome(catalogue.SYSTEM_ERROR)
+        except BaseException:
+            self.store.discard_code(code_id)
+            raise
+        self.store.activate_code(code_id)
+        log.info("code sent message_id=%s to=%s", new.message_id, mask(request.phone))
+        return Outcome(catalogue.SUCCESS, {"message_id": new.message_id})
+
+    # -- tokens ----------------------------------------------------------------------------
+    def create_token(
+        self,
+        name: str,
+        *,
+        allowed_ips: Iterable[str] = (),
+        sender_id: str | None = None,
+        code_ttl: int | None = None,
+        max_attempts: int | None = None,
+    ) -> IssuedToken:
+        """Issue a new token. The returned ``token`` is shown once; only its hash is kept.
+
+        Raises ValueError for a bad name, allowlist entry, sender id or override.
+        """
+        token = new_token()
+        record = self._token_record(
+            new_token_id(), name, token, allowed_ips, sender_id, code_ttl, max_attempts, "api"
+        )
+        bad = invalid_allowlist_entries(record.allowed_ips)
+        if bad:
+            raise ValueError(f"not an IP address or CIDR network: {', '.join(bad)}")
+        self.store.add_token(record)
+        return IssuedToken(token, record)
+
+    def declare_token(
+        self,
+        name: str,
+        token: str,
+        *,
+        allowed_ips: Iterable[str] = (),
+        sender_id: str | None = None,
+        code_ttl: int | None = None,
+        max_attempts: int | None = None,
+    ) -> TokenRecord:
+        """Install a token from a configuration file, replacing an earlier declaration of
+        the same name. A malformed allowlist entry is kept: requests then get -66."""
+        if not token:
+            raise ValueError("a declared token must not be empty")
+        token_id = "cfg_" + token_digest("name:" + name)[:12]
+        record = self._token_record(
+            token_id, name, token, allowed_ips, sender_id, code_ttl, max_attempts, "config"
+        )
+        self.store.put_token(record)
+        return record
+
+    def _token_record(
+        self,
+        token_id: str,
+        name: str,
+        token: str,
+        allowed_ips: Iterable[str],
+        sender_id: str | None,
+        code_ttl: int | None,
+        max_attempts: int | None,
+        source: str,
+    ) -> TokenRecord:
+        if not name or not name.strip():
+            raise ValueError("a token needs a name")
+        if sender_id is not None and not valid_sender_id(sender_id):
+            raise ValueError(f"sender id {sender_id!r} is neither <= 15 digits nor <= 11 letters")
+        if code_ttl is not None and not 1 <= code_ttl <= MAX_CODE_TTL:
+            raise ValueError(f"code_ttl must be 1..{MAX_CODE_TTL} seconds")
+        if max_attempts is not None and max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        return TokenRecord(
+            id=token_id,
+            name=name.strip(),
+            token_hash=token_digest(token),
+            allowed_ips=tuple(str(ip).strip() for ip in allowed_ips),
+            sender_id=sender_id,
+            code_ttl=code_ttl,
+            max_attempts=max_attempts,
+            created_at=self.clock(),
+            source=source,
+        )
+
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token (digests only), oldest first."""
+        return self.store.list_tokens()
+
+    def revoke_token(self, token_id: str) -> bool:
+        """Revoke at once; False when no such unrevoked token exists."""
+        return self.store.revoke_token(token_id, self.clock())
+
+    # -- housekeeping ----------------------------------------------------------------------
+    def purge(self) -> int:
+        """Delete codes past retention (their client_refs become free); return the count."""
+        return self.store.purge(self.clock(), self.config.retention)
+
+    def close(self) -> None:
+        """Release the store's and the gateway's connections."""
+        self.gateway.close()
+        self.store.close()
+
+    def with_config(self, **changes: Any) -> Engine:
+        """A new engine on the same store and gateway with some settings changed."""
+        return Engine(
+            self.store,
+            self.gateway,
+            replace(self.config, **changes),
+            clock=self.clock,
+            resolver=self._resolver,
+        )

@@ -1,0 +1,7 @@
+"""SMS gateways behind one contract (:class:`Gateway`)."""
+
+from .base import Gateway, GatewayError, SmsMessage
+from .console import ConsoleGateway
+from .memory import MemoryGateway
+
+__all__ = ["ConsoleGateway", "Gateway", "GatewayError", "MemoryGateway", "SmsMessage"]

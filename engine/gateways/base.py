@@ -1,0 +1,40 @@
+"""The SMS gateway contract."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    """One SMS to hand over: ``message_id`` is ours and travels as the gateway's uuid."""
+
+    message_id: str
+    recipient: str  # E.164 with the leading +
+    sender: str
+    text: str = field(repr=False)  # holds the code: never in a repr or a log
+
+
+class GatewayError(Exception):
+    """The gateway refused the message or could not be reached in time.
+
+    The engine answers -65 and frees the client_ref, so the client may retry.
+    ``retry_after`` is set when the gateway said how long to wait.
+    """
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class Gateway(ABC):
+    """Sends SMS. ``send`` returns once the gateway accepted the message."""
+
+    @abstractmethod
+    def send(self, message: SmsMessage) -> None:
+        """Hand one message over; raise :class:`GatewayError` when it was not accepted."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Release connections (a no-op where there are none)."""

@@ -1,0 +1,40 @@
+"""Phone numbers: international input to E.164, accepted only when it can take an SMS."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType
+
+# Digits only (ASCII: re's \d would accept other scripts), with an optional ``+`` or
+# ``00`` international prefix; E.164 numbers have at most 15 digits.
+_INTERNATIONAL = re.compile(r"(?:\+|00)?([0-9]{1,15})", re.ASCII)
+_SMS_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+
+def to_e164(raw: str) -> str | None:
+    """The E.164 form (``+447700900123``) of a valid mobile number, else None.
+
+    Numbers libphonenumber classes as "fixed line or mobile" (e.g. the US and Canada)
+    are accepted; fixed-line-only, premium, toll-free and invalid numbers are not.
+    """
+    match = _INTERNATIONAL.fullmatch(raw)
+    if match is None:
+        return None
+    try:
+        number = phonenumbers.parse("+" + match.group(1), None)
+    except NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    if phonenumbers.number_type(number) not in _SMS_TYPES:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask(e164: str) -> str:
+    """A phone number fit for logs: country prefix and last two digits only."""
+    if len(e164) <= 6:
+        return "*" * len(e164)
+    return e164[:3] + "*" * (len(e164) - 5) + e164[-2:]

@@ -1,0 +1,347 @@
+"""The default store: one SQLite file in WAL mode, through sqlite-utils.
+
+sqlite-utils builds and migrates the schema; the hot path uses raw SQL on the same
+connection, because one conditional UPDATE states single use and attempt counting
+exactly, and the table helpers cost 40–110 µs a call (FIELD-NOTES).
+Each thread has its own connection in autocommit mode; statements that read and then
+write run inside ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from ..access import TokenRecord
+from .base import (
+    CodeRecord,
+    CodeState,
+    DuplicateClientRef,
+    DuplicateMessageId,
+    DuplicateToken,
+    NewCode,
+    Store,
+    StoreError,
+    retry_after,
+    window_start,
+)
+
+_SELECT_CODE = (
+    "SELECT id, message_id, token_id, client_ref, phone, code_hash, code_length,"
+    " case_sensitive, sender, callback_url, created_at, expires_at, state, attempts"
+    " FROM codes WHERE token_id = ? AND client_ref = ?"
+)
+_SELECT_TOKENS = (
+    "SELECT id, name, token_hash, allowed_ips, sender_id, code_ttl, max_attempts,"
+    " created_at, revoked_at, source FROM tokens"
+)
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    db["tokens"].create(  # type: ignore[union-attr]
+        {
+            "id": str,
+            "name": str,
+            "token_hash": str,
+            "allowed_ips": str,
+            "sender_id": str,
+            "code_ttl": int,
+            "max_attempts": int,
+            "created_at": float,
+            "revoked_at": float,
+            "source": str,
+        },
+        pk="id",
+        not_null={"name", "token_hash", "allowed_ips", "created_at", "source"},
+    )
+    db["tokens"].create_index(["token_hash"], unique=True)  # type: ignore[union-attr]
+    db["codes"].create(  # type: ignore[union-attr]
+        {
+            "id": int,
+            "message_id": str,
+            "token_id": str,
+            "client_ref": str,
+            "phone": str,
+            "code_hash": str,
+            "code_length": int,
+            "case_sensitive": int,
+            "sender": str,
+            "callback_url": str,
+            "created_at": float,
+            "expires_at": float,
+            "state": str,
+            "attempts": int,
+        },
+        pk="id",
+        not_null={
+            "message_id", "token_id", "client_ref", "phone", "code_hash", "code_length",
+            "case_sensitive", "sender", "created_at", "expires_at", "state", "attempts",
+        },
+    )
+    db["codes"].create_index(["token_id", "client_ref"], unique=True)  # type: ignore[union-attr]
+    db["codes"].create_index(["message_id"], unique=True)  # type: ignore[union-attr]
+    db["codes"].create_index(["token_id", "phone", "state"])  # type: ignore[union-attr]
+    db["codes"].create_index(["expires_at"])  # type: ignore[union-attr]
+    db["rate_windows"].create(  # type: ignore[union-attr]
+        {"key": str, "window_start": int, "ends_at": int, "hits": int},
+        pk=("key", "window_start"),
+        not_null={"ends_at", "hits"},
+    )
+
+
+# Append-only: a file at version N gets migrations N+1.. applied in order, each in its
+# own transaction with the version bump, so a crash never leaves a half-migrated file.
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1,)
+
+
+class SQLiteStore(Store):
+    """Store in one SQLite file (created and migrated on first use)."""
+
+    def __init__(
+        self, path: str | Path, *, busy_timeout: float = 5.0, synchronous: str = "NORMAL"
+    ) -> None:
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(f"unknown synchronous mode {synchronous!r}")
+        self.path = str(path)
+        self._busy_timeout = busy_timeout
+        self._synchronous = synchronous.upper()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._migrate()
+
+    # -- connections -------------------------------------------------------------------
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # autocommit; transactions are explicit
+                check_same_thread=False,  # close() may run on another thread
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        db = sqlite_utils.Database(self._conn)
+        with self._immediate() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this release"
+                )
+            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                migration(db)
+                conn.execute(f"PRAGMA user_version={number}")
+
+    def schema_version(self) -> int:
+        """The migration level of the file."""
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- tokens ------------------------------------------------------------------------
+    @staticmethod
+    def _token_row(record: TokenRecord) -> dict[str, Any]:
+        return {
+            "id": record.id,
+            "name": record.name,
+            "token_hash": record.token_hash,
+            "allowed_ips": json.dumps(list(record.allowed_ips)),
+            "sender_id": record.sender_id,
+            "code_ttl": record.code_ttl,
+            "max_attempts": record.max_attempts,
+            "created_at": record.created_at,
+            "revoked_at": record.revoked_at,
+            "source": record.source,
+        }
+
+    @staticmethod
+    def _token(row: tuple[Any, ...]) -> TokenRecord:
+        return TokenRecord(
+            id=row[0],
+            name=row[1],
+            token_hash=row[2],
+            allowed_ips=tuple(json.loads(row[3])),
+            sender_id=row[4],
+            code_ttl=row[5],
+            max_attempts=row[6],
+            created_at=row[7],
+            revoked_at=row[8],
+            source=row[9],
+        )
+
+    def add_token(self, record: TokenRecord) -> None:
+        try:
+            sqlite_utils.Database(self._conn)["tokens"].insert(self._token_row(record))
+        except sqlite3.IntegrityError:
+            raise DuplicateToken(record.id) from None
+
+    def put_token(self, record: TokenRecord) -> None:
+        try:
+            sqlite_utils.Database(self._conn)["tokens"].upsert(self._token_row(record), pk="id")
+        except sqlite3.IntegrityError:
+            raise DuplicateToken(record.id) from None
+
+    def token_by_digest(self, digest: str) -> TokenRecord | None:
+        row = self._conn.execute(
+            _SELECT_TOKENS + " WHERE token_hash = ?", (digest,)
+        ).fetchone()
+        return None if row is None else self._token(row)
+
+    def list_tokens(self) -> list[TokenRecord]:
+        rows = self._conn.execute(
+            _SELECT_TOKENS + " ORDER BY created_at, id"
+        ).fetchall()
+        return [self._token(row) for row in rows]
+
+    def revoke_token(self, token_id: str, now: float) -> bool:
+        cursor = self._conn.execute(
+            "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            (now, token_id),
+        )
+        return cursor.rowcount == 1
+
+    # -- codes -------------------------------------------------------------------------
+    def client_ref_taken(self, token_id: str, client_ref: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM codes WHERE token_id = ? AND client_ref = ?", (token_id, client_ref)
+        ).fetchone()
+        return row is not None
+
+    def insert_code(self, code: NewCode) -> int:
+        try:
+            cursor = self._conn.execute(
+                "INSERT INTO codes (message_id, token_id, client_ref, phone, code_hash,"
+                " code_length, case_sensitive, sender, callback_url, created_at, expires_at,"
+                " state, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)",
+                (
+                    code.message_id, code.token_id, code.client_ref, code.phone,
+                    code.code_hash, code.code_length, int(code.case_sensitive), code.sender,
+                    code.callback_url, code.created_at, code.expires_at,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            if "message_id" in str(exc):
+                raise DuplicateMessageId(code.message_id) from None
+            raise DuplicateClientRef(code.client_ref) from None
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def activate_code(self, code_id: int) -> CodeState:
+        with self._immediate() as conn:
+            row = conn.execute(
+                "SELECT token_id, phone FROM codes WHERE id = ?", (code_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"code {code_id} vanished before activation")
+            token_id, phone = row
+            conn.execute(
+                "UPDATE codes SET state = 'superseded' WHERE token_id = ? AND phone = ?"
+                " AND state = 'live' AND id < ?",
+                (token_id, phone, code_id),
+            )
+            newer = conn.execute(
+                "SELECT 1 FROM codes WHERE token_id = ? AND phone = ? AND state = 'live'"
+                " AND id > ?",
+                (token_id, phone, code_id),
+            ).fetchone()
+            state: CodeState = "superseded" if newer else "live"
+            conn.execute(
+                "UPDATE codes SET state = ? WHERE id = ? AND state = 'pending'", (state, code_id)
+            )
+        return state
+
+    def discard_code(self, code_id: int) -> None:
+        self._conn.execute("DELETE FROM codes WHERE id = ? AND state = 'pending'", (code_id,))
+
+    def find_code(self, token_id: str, client_ref: str) -> CodeRecord | None:
+        row = self._conn.execute(
+            _SELECT_CODE, (token_id, client_ref)
+        ).fetchone()
+        if row is None:
+            return None
+        return CodeRecord(
+            id=row[0], message_id=row[1], token_id=row[2], client_ref=row[3], phone=row[4],
+            code_hash=row[5], code_length=row[6], case_sensitive=bool(row[7]), sender=row[8],
+            callback_url=row[9], created_at=row[10], expires_at=row[11], state=row[12],
+            attempts=row[13],
+        )
+
+    def consume_code(self, code_id: int, now: float, max_attempts: int) -> bool:
+        cursor = self._conn.execute(
+            "UPDATE codes SET state = 'used' WHERE id = ? AND state = 'live'"
+            " AND expires_at > ? AND attempts < ?",
+            (code_id, now, max_attempts),
+        )
+        return cursor.rowcount == 1
+
+    def count_failure(self, code_id: int, now: float, max_attempts: int) -> bool:
+        cursor = self._conn.execute(
+            "UPDATE codes SET attempts = attempts + 1,"
+            " state = CASE WHEN attempts + 1 >= ? THEN 'locked' ELSE state END"
+            " WHERE id = ? AND state = 'live' AND expires_at > ? AND attempts < ?",
+            (max_attempts, code_id, now, max_attempts),
+        )
+        return cursor.rowcount == 1
+
+    # -- rate limits -------------------------------------------------------------------
+    def take(self, key: str, limit: int, seconds: int, now: float) -> int | None:
+        start = window_start(now, seconds)
+        # One statement: the upsert's WHERE refuses the increment at the limit, and
+        # rowcount says whether this event was counted. PostgreSQL has the same form.
+        cursor = self._conn.execute(
+            "INSERT INTO rate_windows (key, window_start, ends_at, hits) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (key, window_start) DO UPDATE SET hits = hits + 1"
+            " WHERE hits < ?",
+            (key, start, start + seconds, limit),
+        )
+        if cursor.rowcount == 1:
+            return None
+        return retry_after(now, seconds)
+
+    def peek(self, key: str, limit: int, seconds: int, now: float) -> int | None:
+        row = self._conn.execute(
+            "SELECT hits FROM rate_windows WHERE key = ? AND window_start = ?",
+            (key, window_start(now, seconds)),
+        ).fetchone()
+        return retry_after(now, seconds) if row is not None and row[0] >= limit else None
+
+    # -- housekeeping ------------------------------------------------------------------
+    def purge(self, now: float, retention: float) -> int:
+        with self._immediate() as conn:
+            removed = conn.execute(
+                "DELETE FROM codes WHERE expires_at + ? <= ?", (retention, now)
+            ).rowcount
+            conn.execute("DELETE FROM rate_windows WHERE ends_at <= ?", (now,))
+        return removed

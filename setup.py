@@ -1,0 +1,47 @@
+"""Packaging for tfa-engine.
+
+``pip install tfa-engine`` installs the framework-free engine only; the extras add the
+HTTP faces (``falcon``), the standalone server and CLI (``server``) and the test suite's
+needs (``test``).
+"""
+
+from setuptools import find_packages, setup
+
+ENGINE_REQUIRES = [
+    "argon2-cffi>=23.1",
+    "cerberus>=1.3.5",
+    "phonenumbers>=8.13",
+    "sqlite-utils>=3.36",
+    'tomli>=2.0; python_version < "3.11"',
+]
+FALCON_REQUIRES = ["falcon>=4.0"]
+SERVER_REQUIRES = FALCON_REQUIRES + ["waitress>=3.0"]
+TEST_REQUIRES = SERVER_REQUIRES + [
+    "pytest>=8.0",
+    "flask>=3.0",
+    "django>=4.2",
+]
+
+setup(
+    name="tfa-engine",
+    version="0.1.0",
+    description="Self-hosted SMS two-factor authentication, wire-compatible with the Fortytwo 2FA API",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["engine", "engine.*", "adapters", "adapters.*"]),
+    package_data={"engine": ["py.typed"], "adapters": ["py.typed"]},
+    install_requires=ENGINE_REQUIRES,
+    extras_require={
+        "falcon": FALCON_REQUIRES,
+        "server": SERVER_REQUIRES,
+        "test": TEST_REQUIRES,
+    },
+    entry_points={"console_scripts": ["tfa = adapters.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Falcon",
+        "Topic :: Security",
+    ],
+)
