@@ -24,7 +24,7 @@ _ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
 
 def code_type_of(value: object) -> CodeType:
     """The code type asked for; anything unknown falls back to ``numeric`` (as Fortytwo does)."""
-    return value if value in CODE_TYPES else "numeric"  # type: ignore[return-value]
+    return value if value in CODE_TYPES else "numeric"
 
 
 def generate_code(length: int, code_type: CodeType, case_sensitive: bool) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from argon2 import PasswordHasher, Type, profiles
+from argon2 import Parameters, PasswordHasher, Type, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
 # Named parameter sets. ``owasp`` is the OWASP minimum for argon2id (m=19 MiB, t=2, p=1):
 # ~30 ms a hash here, cheap enough for a per-request path; ``test`` is argon2's cheapest.
 PROFILES = {
-    "owasp": profiles.Parameters(
+    "owasp": Parameters(
         type=Type.ID,
         version=19,
         salt_len=16,

@@ -45,7 +45,7 @@ _SELECT_TOKENS = (
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
-    db["tokens"].create(  # type: ignore[union-attr]
+    db.table("tokens").create(
         {
             "id": str,
             "name": str,
@@ -61,8 +61,8 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"name", "token_hash", "allowed_ips", "created_at", "source"},
     )
-    db["tokens"].create_index(["token_hash"], unique=True)  # type: ignore[union-attr]
-    db["codes"].create(  # type: ignore[union-attr]
+    db.table("tokens").create_index(["token_hash"], unique=True)
+    db.table("codes").create(
         {
             "id": int,
             "message_id": str,
@@ -85,11 +85,11 @@ def _migration_1(db: sqlite_utils.Database) -> None:
             "case_sensitive", "sender", "created_at", "expires_at", "state", "attempts",
         },
     )
-    db["codes"].create_index(["token_id", "client_ref"], unique=True)  # type: ignore[union-attr]
-    db["codes"].create_index(["message_id"], unique=True)  # type: ignore[union-attr]
-    db["codes"].create_index(["token_id", "phone", "state"])  # type: ignore[union-attr]
-    db["codes"].create_index(["expires_at"])  # type: ignore[union-attr]
-    db["rate_windows"].create(  # type: ignore[union-attr]
+    db.table("codes").create_index(["token_id", "client_ref"], unique=True)
+    db.table("codes").create_index(["message_id"], unique=True)
+    db.table("codes").create_index(["token_id", "phone", "state"])
+    db.table("codes").create_index(["expires_at"])
+    db.table("rate_windows").create(
         {"key": str, "window_start": int, "ends_at": int, "hits": int},
         pk=("key", "window_start"),
         not_null={"ends_at", "hits"},
@@ -170,6 +170,9 @@ class SQLiteStore(Store):
             self._connections.clear()
         self._local = threading.local()
 
+    def _table(self, name: str) -> sqlite_utils.db.Table:
+        return sqlite_utils.Database(self._conn).table(name)
+
     # -- tokens ------------------------------------------------------------------------
     @staticmethod
     def _token_row(record: TokenRecord) -> dict[str, Any]:
@@ -203,13 +206,13 @@ class SQLiteStore(Store):
 
     def add_token(self, record: TokenRecord) -> None:
         try:
-            sqlite_utils.Database(self._conn)["tokens"].insert(self._token_row(record))
+            self._table("tokens").insert(self._token_row(record))
         except sqlite3.IntegrityError:
             raise DuplicateToken(record.id) from None
 
     def put_token(self, record: TokenRecord) -> None:
         try:
-            sqlite_utils.Database(self._conn)["tokens"].upsert(self._token_row(record), pk="id")
+            self._table("tokens").upsert(self._token_row(record), pk="id")
         except sqlite3.IntegrityError:
             raise DuplicateToken(record.id) from None
 
