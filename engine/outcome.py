@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -18,21 +19,24 @@ class Outcome:
 
     ``result`` is ``{"message_id": ...}`` for a sent code and empty otherwise;
     ``retry_after`` is set (seconds) when a rate limit refused the call.
+    ``api_job_id`` identifies the call; a sent code's callbacks repeat it.
     """
 
     status: Status
     result: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     retry_after: int | None = None
+    api_job_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
     def ok(self) -> bool:
         """True for ``Success`` and ``Valid``."""
         return self.status.ok
 
-    def envelope(self, api_job_id: str) -> dict[str, Any]:
-        """The Fortytwo response body for this outcome."""
+    def envelope(self, api_job_id: str | None = None) -> dict[str, Any]:
+        """The Fortytwo response body for this outcome (its own ``api_job_id`` unless
+        another is given)."""
         body: dict[str, Any] = {
-            "api_job_id": api_job_id,
+            "api_job_id": api_job_id or self.api_job_id,
             "result_info": self.status.as_result_info(),
         }
         if self.result:

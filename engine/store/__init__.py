@@ -1,11 +1,14 @@
 """Storage backends behind one contract (:class:`Store`)."""
 
 from .base import (
+    CallbackFactory,
+    CallbackJob,
     CodeRecord,
     CodeState,
     DuplicateClientRef,
     DuplicateMessageId,
     DuplicateToken,
+    NewCallback,
     NewCode,
     Store,
     StoreError,
@@ -14,12 +17,15 @@ from .memory import MemoryStore
 from .sqlite import SQLiteStore
 
 __all__ = [
+    "CallbackFactory",
+    "CallbackJob",
     "CodeRecord",
     "CodeState",
     "DuplicateClientRef",
     "DuplicateMessageId",
     "DuplicateToken",
     "MemoryStore",
+    "NewCallback",
     "NewCode",
     "SQLiteStore",
     "Store",

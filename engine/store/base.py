@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -49,6 +50,7 @@ class NewCode:
     callback_url: str | None
     created_at: float
     expires_at: float
+    api_job_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,39 @@ class CodeRecord:
     expires_at: float
     state: CodeState
     attempts: int
+    api_job_id: str = ""
+    delivery_status: str | None = None
+    delivered_at: float | None = None
 
     def is_live(self, now: float) -> bool:
         """Can still be validated: sent, unused, not locked or superseded, not expired."""
         return self.state == "live" and now < self.expires_at
+
+
+@dataclass(frozen=True)
+class NewCallback:
+    """A callback to deliver: ``body`` is the exact JSON text that is signed and sent."""
+
+    token_id: str
+    message_id: str
+    url: str
+    body: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class CallbackJob:
+    """A pending callback claimed for delivery."""
+
+    id: int
+    token_id: str
+    message_id: str
+    url: str
+    body: str
+    attempts: int  # failed deliveries so far
+
+
+CallbackFactory = Callable[[CodeRecord], "NewCallback | None"]
 
 
 def window_start(now: float, seconds: int) -> int:
@@ -122,10 +153,19 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def activate_code(self, code_id: int) -> CodeState:
+    def activate_code(self, code_id: int, callback: NewCallback | None = None) -> CodeState:
         """Pending → live after the gateway accepted it, superseding older live codes
-        for the same (token, phone). Returns ``superseded`` when a newer code of the same
-        phone went live first (two sends raced), else ``live``."""
+        for the same (token, phone), and queue ``callback`` in the same transaction.
+        Returns ``superseded`` when a newer code of the same phone went live first (two
+        sends raced), else ``live``."""
+
+    @abstractmethod
+    def record_delivery(
+        self, message_id: str, status: str, at: float, callback: CallbackFactory
+    ) -> bool:
+        """Store a delivery report for a sent code and queue ``callback(record)`` (if not
+        None) in the same transaction. False, with nothing queued, for an unknown
+        message_id or a report repeating the stored status (gateways resend reports)."""
 
     @abstractmethod
     def discard_code(self, code_id: int) -> None:
@@ -148,6 +188,25 @@ class Store(ABC):
         ``max_attempts`` locks it. False (nothing recorded) when the code was no longer
         live, so parallel guesses never record more than the limit."""
 
+    # -- callback outbox ---------------------------------------------------------------
+    @abstractmethod
+    def claim_callbacks(self, now: float, limit: int, lease: float) -> list[CallbackJob]:
+        """Up to ``limit`` pending callbacks due by ``now``, hidden from other claimers
+        for ``lease`` seconds (a dispatcher that dies mid-delivery is thus retried)."""
+
+    @abstractmethod
+    def callback_delivered(self, job_id: int) -> None:
+        """The receiver acknowledged the callback."""
+
+    @abstractmethod
+    def callback_failed(self, job_id: int, error: str, retry_at: float | None) -> None:
+        """A delivery failed: count it and try again at ``retry_at``, or give up (None)."""
+
+    @abstractmethod
+    def callback_states(self, message_id: str) -> list[tuple[str, int]]:
+        """(state, attempts) of the callbacks of a message, oldest first: ``pending``,
+        ``delivered`` or ``failed``."""
+
     # -- rate limits -------------------------------------------------------------------
     @abstractmethod
     def take(self, key: str, limit: int, seconds: int, now: float) -> int | None:
@@ -161,8 +220,8 @@ class Store(ABC):
     # -- housekeeping ------------------------------------------------------------------
     @abstractmethod
     def purge(self, now: float, retention: float) -> int:
-        """Delete codes expired more than ``retention`` seconds ago and stale counters;
-        return how many codes went."""
+        """Delete codes expired more than ``retention`` seconds ago, settled callbacks as
+        old, and stale counters; return how many codes went."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections (a no-op where there are none)."""

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, replace
+from typing import Any
 
 from ..access import TokenRecord
 from .base import (
+    CallbackFactory,
+    CallbackJob,
     CodeRecord,
     CodeState,
     DuplicateClientRef,
     DuplicateMessageId,
     DuplicateToken,
+    NewCallback,
     NewCode,
     Store,
     retry_after,
@@ -31,6 +35,9 @@ class MemoryStore(Store):
         # (key, window start) -> (events counted, window end)
         self._windows: dict[tuple[str, int], tuple[int, int]] = {}
         self._next_id = 1
+        # callback id -> [job, state, next attempt at, created at]
+        self._outbox: dict[int, list[Any]] = {}
+        self._next_callback_id = 1
 
     # -- tokens ------------------------------------------------------------------------
     def add_token(self, record: TokenRecord) -> None:
@@ -84,7 +91,7 @@ class MemoryStore(Store):
             self._message_ids.add(code.message_id)
             return code_id
 
-    def activate_code(self, code_id: int) -> CodeState:
+    def activate_code(self, code_id: int, callback: NewCallback | None = None) -> CodeState:
         with self._lock:
             mine = self._codes[code_id]
             state: CodeState = "live"
@@ -100,7 +107,70 @@ class MemoryStore(Store):
                         state = "superseded"
             if mine.state == "pending":
                 self._codes[code_id] = replace(mine, state=state)
+            if callback is not None:
+                self._enqueue(callback)
             return state
+
+    def record_delivery(
+        self, message_id: str, status: str, at: float, callback: CallbackFactory
+    ) -> bool:
+        with self._lock:
+            record = next(
+                (r for r in self._codes.values() if r.message_id == message_id), None
+            )
+            if record is None or record.state == "pending" or record.delivery_status == status:
+                return False
+            record = replace(record, delivery_status=status, delivered_at=at)
+            self._codes[record.id] = record
+            new = callback(record)
+            if new is not None:
+                self._enqueue(new)
+            return True
+
+    def _enqueue(self, new: NewCallback) -> None:
+        job = CallbackJob(
+            id=self._next_callback_id,
+            token_id=new.token_id,
+            message_id=new.message_id,
+            url=new.url,
+            body=new.body,
+            attempts=0,
+        )
+        self._next_callback_id += 1
+        self._outbox[job.id] = [job, "pending", new.created_at, new.created_at]
+
+    # -- callback outbox ---------------------------------------------------------------
+    def claim_callbacks(self, now: float, limit: int, lease: float) -> list[CallbackJob]:
+        with self._lock:
+            due = [
+                entry
+                for entry in self._outbox.values()
+                if entry[1] == "pending" and entry[2] <= now
+            ][:limit]
+            for entry in due:
+                entry[2] = now + lease
+            return [entry[0] for entry in due]
+
+    def callback_delivered(self, job_id: int) -> None:
+        with self._lock:
+            self._outbox[job_id][1] = "delivered"
+
+    def callback_failed(self, job_id: int, error: str, retry_at: float | None) -> None:
+        with self._lock:
+            entry = self._outbox[job_id]
+            entry[0] = replace(entry[0], attempts=entry[0].attempts + 1)
+            if retry_at is None:
+                entry[1] = "failed"
+            else:
+                entry[2] = retry_at
+
+    def callback_states(self, message_id: str) -> list[tuple[str, int]]:
+        with self._lock:
+            return [
+                (entry[1], entry[0].attempts)
+                for _, entry in sorted(self._outbox.items())
+                if entry[0].message_id == message_id
+            ]
 
     def discard_code(self, code_id: int) -> None:
         with self._lock:
@@ -159,4 +229,8 @@ class MemoryStore(Store):
                 self._forget(record)
             for slot in [s for s, (_, ends) in self._windows.items() if ends <= now]:
                 del self._windows[slot]
+            for job_id in [
+                i for i, e in self._outbox.items() if e[1] != "pending" and e[3] + retention <= now
+            ]:
+                del self._outbox[job_id]
             return len(old)

@@ -21,11 +21,14 @@ import sqlite_utils
 
 from ..access import TokenRecord
 from .base import (
+    CallbackFactory,
+    CallbackJob,
     CodeRecord,
     CodeState,
     DuplicateClientRef,
     DuplicateMessageId,
     DuplicateToken,
+    NewCallback,
     NewCode,
     Store,
     StoreError,
@@ -35,8 +38,8 @@ from .base import (
 
 _SELECT_CODE = (
     "SELECT id, message_id, token_id, client_ref, phone, code_hash, code_length,"
-    " case_sensitive, sender, callback_url, created_at, expires_at, state, attempts"
-    " FROM codes WHERE token_id = ? AND client_ref = ?"
+    " case_sensitive, sender, callback_url, created_at, expires_at, state, attempts,"
+    " api_job_id, delivery_status, delivered_at FROM codes"
 )
 _SELECT_TOKENS = (
     "SELECT id, name, token_hash, allowed_ips, sender_id, code_ttl, max_attempts,"
@@ -96,9 +99,38 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_2(db: sqlite_utils.Database) -> None:
+    codes = db.table("codes")
+    codes.add_column("api_job_id", str, not_null_default="")
+    codes.add_column("delivery_status", str)
+    codes.add_column("delivered_at", float)
+    outbox = db.table("outbox")
+    outbox.create(
+        {
+            "id": int,
+            "token_id": str,
+            "message_id": str,
+            "url": str,
+            "body": str,
+            "state": str,
+            "attempts": int,
+            "next_attempt_at": float,
+            "last_error": str,
+            "created_at": float,
+        },
+        pk="id",
+        not_null={
+            "token_id", "message_id", "url", "body", "state", "attempts", "next_attempt_at",
+            "created_at",
+        },
+    )
+    outbox.create_index(["state", "next_attempt_at"])
+    outbox.create_index(["message_id"])
+
+
 # Append-only: a file at version N gets migrations N+1.. applied in order, each in its
 # own transaction with the version bump, so a crash never leaves a half-migrated file.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1,)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2)
 
 
 class SQLiteStore(Store):
@@ -251,11 +283,12 @@ class SQLiteStore(Store):
             cursor = self._conn.execute(
                 "INSERT INTO codes (message_id, token_id, client_ref, phone, code_hash,"
                 " code_length, case_sensitive, sender, callback_url, created_at, expires_at,"
-                " state, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)",
+                " api_job_id, state, attempts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)",
                 (
                     code.message_id, code.token_id, code.client_ref, code.phone,
                     code.code_hash, code.code_length, int(code.case_sensitive), code.sender,
-                    code.callback_url, code.created_at, code.expires_at,
+                    code.callback_url, code.created_at, code.expires_at, code.api_job_id,
                 ),
             )
         except sqlite3.IntegrityError as exc:
@@ -265,7 +298,7 @@ class SQLiteStore(Store):
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def activate_code(self, code_id: int) -> CodeState:
+    def activate_code(self, code_id: int, callback: NewCallback | None = None) -> CodeState:
         with self._immediate() as conn:
             row = conn.execute(
                 "SELECT token_id, phone FROM codes WHERE id = ?", (code_id,)
@@ -287,22 +320,90 @@ class SQLiteStore(Store):
             conn.execute(
                 "UPDATE codes SET state = ? WHERE id = ? AND state = 'pending'", (state, code_id)
             )
+            if callback is not None:
+                self._enqueue(conn, callback)
         return state
+
+    @staticmethod
+    def _enqueue(conn: sqlite3.Connection, new: NewCallback) -> None:
+        conn.execute(
+            "INSERT INTO outbox (token_id, message_id, url, body, state, attempts,"
+            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)",
+            (new.token_id, new.message_id, new.url, new.body, new.created_at, new.created_at),
+        )
+
+    def record_delivery(
+        self, message_id: str, status: str, at: float, callback: CallbackFactory
+    ) -> bool:
+        with self._immediate() as conn:
+            changed = conn.execute(
+                "UPDATE codes SET delivery_status = ?, delivered_at = ? WHERE message_id = ?"
+                " AND state != 'pending' AND delivery_status IS NOT ?",
+                (status, at, message_id, status),
+            ).rowcount
+            if not changed:
+                return False
+            row = conn.execute(_SELECT_CODE + " WHERE message_id = ?", (message_id,)).fetchone()
+            new = callback(self._code(row))
+            if new is not None:
+                self._enqueue(conn, new)
+        return True
+
+    # -- callback outbox ---------------------------------------------------------------
+    def claim_callbacks(self, now: float, limit: int, lease: float) -> list[CallbackJob]:
+        with self._immediate() as conn:
+            rows = conn.execute(
+                "SELECT id, token_id, message_id, url, body, attempts FROM outbox"
+                " WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id"
+                " LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
+                [(now + lease, row[0]) for row in rows],
+            )
+        return [CallbackJob(*row) for row in rows]
+
+    def callback_delivered(self, job_id: int) -> None:
+        self._conn.execute("UPDATE outbox SET state = 'delivered' WHERE id = ?", (job_id,))
+
+    def callback_failed(self, job_id: int, error: str, retry_at: float | None) -> None:
+        if retry_at is None:
+            self._conn.execute(
+                "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?"
+                " WHERE id = ?",
+                (error, job_id),
+            )
+        else:
+            self._conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+                " WHERE id = ?",
+                (error, retry_at, job_id),
+            )
+
+    def callback_states(self, message_id: str) -> list[tuple[str, int]]:
+        rows = self._conn.execute(
+            "SELECT state, attempts FROM outbox WHERE message_id = ? ORDER BY id", (message_id,)
+        ).fetchall()
+        return [(row[0], row[1]) for row in rows]
 
     def discard_code(self, code_id: int) -> None:
         self._conn.execute("DELETE FROM codes WHERE id = ? AND state = 'pending'", (code_id,))
 
     def find_code(self, token_id: str, client_ref: str) -> CodeRecord | None:
         row = self._conn.execute(
-            _SELECT_CODE, (token_id, client_ref)
+            _SELECT_CODE + " WHERE token_id = ? AND client_ref = ?", (token_id, client_ref)
         ).fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._code(row)
+
+    @staticmethod
+    def _code(row: tuple[Any, ...]) -> CodeRecord:
         return CodeRecord(
             id=row[0], message_id=row[1], token_id=row[2], client_ref=row[3], phone=row[4],
             code_hash=row[5], code_length=row[6], case_sensitive=bool(row[7]), sender=row[8],
             callback_url=row[9], created_at=row[10], expires_at=row[11], state=row[12],
-            attempts=row[13],
+            attempts=row[13], api_job_id=row[14], delivery_status=row[15],
+            delivered_at=row[16],
         )
 
     def consume_code(self, code_id: int, now: float, max_attempts: int) -> bool:
@@ -351,4 +452,8 @@ class SQLiteStore(Store):
                 "DELETE FROM codes WHERE expires_at + ? <= ?", (retention, now)
             ).rowcount
             conn.execute("DELETE FROM rate_windows WHERE ends_at <= ?", (now,))
+            conn.execute(
+                "DELETE FROM outbox WHERE state != 'pending' AND created_at + ? <= ?",
+                (retention, now),
+            )
         return removed

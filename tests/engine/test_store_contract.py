@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.access import TokenRecord
+from engine.store.sqlite import MIGRATIONS
 from engine.store import (
     DuplicateClientRef,
     DuplicateMessageId,
@@ -561,8 +562,8 @@ def test_purge_keeps_the_current_rate_window(store: Store) -> None:
 
 
 def test_fresh_sqlite_file_is_migrated(sqlite_store: SQLiteStore) -> None:
-    """A new file is created at schema version 1."""
-    assert sqlite_store.schema_version() == 1
+    """A new file is created at the newest schema version."""
+    assert sqlite_store.schema_version() == len(MIGRATIONS)
 
 
 def test_reopening_a_sqlite_file_keeps_its_data(sqlite_path: Path) -> None:
@@ -573,7 +574,7 @@ def test_reopening_a_sqlite_file_keeps_its_data(sqlite_path: Path) -> None:
     first.close()
     second = SQLiteStore(sqlite_path)
     try:
-        assert second.schema_version() == 1
+        assert second.schema_version() == len(MIGRATIONS)
         assert [t.id for t in second.list_tokens()] == ["tok_a"]
         assert state_of(second, "ref-1") == "live"
     finally:
