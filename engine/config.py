@@ -58,6 +58,10 @@ class EngineConfig:
     limit_token_requests: RateLimit = RateLimit(600, 60)
     limit_phone_failures: RateLimit = RateLimit(100, 3600)
     callback_allow_private: bool = False
+    # Signs callbacks (each token's secret derives from it); falls back to the pepper.
+    callback_key: str | None = field(default=None, repr=False)
+    # The path secret of the delivery-report endpoint; None disables the endpoint.
+    dlr_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.code_ttl <= MAX_CODE_TTL:

@@ -3,14 +3,16 @@ every rule lives in its own module and every atomic step in the store."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from . import catalogue, netguard
+from . import callbacks, catalogue, netguard
 from .access import (
     IssuedToken,
     TokenRecord,
@@ -36,7 +38,7 @@ from .requests import (
     render,
     valid_sender_id,
 )
-from .store import DuplicateClientRef, DuplicateMessageId, NewCode, Store
+from .store import CodeRecord, DuplicateClientRef, DuplicateMessageId, NewCallback, NewCode, Store
 
 log = logging.getLogger("tfa.engine")
 
@@ -71,6 +73,18 @@ class Engine:
         self.clock = clock
         self.hasher = hasher or CodeHasher(self.config.argon2_profile, self.config.pepper)
         self._resolver = resolver
+        signing_key = self.config.callback_key or self.config.pepper
+        if not signing_key:
+            # Nobody can verify signatures made with a key that lives only in this
+            # process; set callback_key (TFA_CALLBACK_KEY) to give clients a secret.
+            signing_key = secrets.token_hex(32)
+        self.callbacks = callbacks.CallbackDispatcher(
+            store,
+            callbacks.CallbackSigner(signing_key),
+            allow_private=self.config.callback_allow_private,
+            resolver=resolver or netguard.system_resolver,
+            clock=clock,
+        )
 
     # -- the two API calls ---------------------------------------------------------------
     def request_code(
@@ -179,6 +193,7 @@ class Engine:
         code_hash = self.hasher.hash(code)  # outside any transaction: ~30 ms
         ttl = min(principal.code_ttl or self.config.code_ttl, MAX_CODE_TTL)
         sender = request.sender_id or principal.sender_id or self.config.default_sender_id
+        api_job_id = str(uuid.uuid4())
         for _ in range(3):
             new = NewCode(
                 message_id=new_message_id(),
@@ -192,6 +207,7 @@ class Engine:
                 callback_url=request.callback_url,
                 created_at=now,
                 expires_at=now + ttl,
+                api_job_id=api_job_id,
             )
             try:
                 code_id = self.store.insert_code(new)
@@ -215,9 +231,72 @@ class Engine:
         except BaseException:
             self.store.discard_code(code_id)
             raise
-        self.store.activate_code(code_id)
+        callback = None
+        if request.callback_url:
+            sent_at = self.clock()
+            callback = NewCallback(
+                principal.id,
+                new.message_id,
+                request.callback_url,
+                callbacks.callback_body(new, callbacks.INTERNAL, callbacks.ACCEPTED, sent_at),
+                sent_at,
+            )
+        self.store.activate_code(code_id, callback)
+        if callback is not None:
+            self.callbacks.wake()
         log.info("code sent message_id=%s to=%s", new.message_id, mask(request.phone))
-        return Outcome(catalogue.SUCCESS, {"message_id": new.message_id})
+        return Outcome(catalogue.SUCCESS, {"message_id": new.message_id}, api_job_id=api_job_id)
+
+    # -- delivery reports ------------------------------------------------------------------
+    def dlr_secret_matches(self, secret: str) -> bool:
+        """True when ``secret`` is the configured delivery-report secret (constant time);
+        always False when none is configured (the endpoint is then closed)."""
+        expected = self.config.dlr_secret
+        return bool(expected) and hmac.compare_digest(
+            secret.encode("utf-8", "surrogatepass"), str(expected).encode()
+        )
+
+    def record_delivery_reports(self, reports: Any) -> int:
+        """Apply mediariver delivery reports — one object or an array of
+        ``{msisdn, delivery_status, delivery_date, uuid}`` — matched by ``uuid`` (our
+        message_id). Unknown ids and repeated reports are ignored. Returns how many
+        changed a message. Raises ValueError when the payload is not of that shape."""
+        if isinstance(reports, (bytes, bytearray, str)):
+            reports = decode_json(bytes(reports) if isinstance(reports, bytearray) else reports)
+        items = reports if isinstance(reports, list) else [reports]
+        if not items or not all(
+            isinstance(item, Mapping)
+            and isinstance(item.get("uuid"), str)
+            and isinstance(item.get("delivery_status"), str)
+            for item in items
+        ):
+            raise ValueError("not a delivery report")
+        applied = 0
+        for item in items:
+            status = item["delivery_status"].upper()
+            if status not in callbacks.DELIVERY_STATUSES:
+                status = "UNKNOWN"
+            at = self.clock()
+
+            def sms_callback(record: CodeRecord, status: str = status, at: float = at) -> (
+                NewCallback | None
+            ):
+                if not record.callback_url:
+                    return None
+                body = callbacks.callback_body(record, callbacks.SMS, status, at)
+                return NewCallback(record.token_id, record.message_id, record.callback_url,
+                                   body, at)
+
+            if self.store.record_delivery(item["uuid"], status, at, sms_callback):
+                applied += 1
+        if applied:
+            self.callbacks.wake()
+        return applied
+
+    # -- background work -------------------------------------------------------------------
+    def start(self) -> None:
+        """Start delivering callbacks in a background thread (servers call this)."""
+        self.callbacks.start()
 
     # -- tokens ----------------------------------------------------------------------------
     def create_token(
@@ -309,7 +388,8 @@ class Engine:
         return self.store.purge(self.clock(), self.config.retention)
 
     def close(self) -> None:
-        """Release the store's and the gateway's connections."""
+        """Stop background work and release the store's and the gateway's connections."""
+        self.callbacks.stop()
         self.gateway.close()
         self.store.close()
 

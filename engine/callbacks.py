@@ -1,0 +1,268 @@
+"""Fortytwo-style callbacks: their bodies, their signature, and the outbox dispatcher.
+
+A callback is queued in the store in the same transaction as the event it reports, then
+delivered by :class:`CallbackDispatcher` — a background thread that claims due entries,
+POSTs them signed, never follows a redirect, and connects only to an address it has
+checked is public (the one it resolved, so DNS rebinding cannot redirect it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import urllib3
+
+from . import netguard
+from .store import CallbackJob, Store
+
+log = logging.getLogger("tfa.callbacks")
+
+SIGNATURE_HEADER = "X-TFA-Signature"
+INTERNAL = "INTERNAL"
+SMS = "SMS"
+ACCEPTED = "ACCEPTD"  # INTERNAL: the gateway accepted the message (SMPP state name)
+DELIVERY_STATUSES = frozenset({"DELIVRD", "UNDELIV", "REJECTD", "EXPIRED", "UNKNOWN"})
+
+
+class Reported(Protocol):
+    """What a callback tells about a code (a NewCode or a CodeRecord)."""
+
+    @property
+    def api_job_id(self) -> str: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def phone(self) -> str: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def client_ref(self) -> str: ...
+
+
+def callback_body(
+    record: Reported, kind: str, status: str, at: float, error_code: int = 0
+) -> str:
+    """The JSON text of one callback, as Fortytwo sends it (times in ms and µs)."""
+    return json.dumps(
+        {
+            "api_job_id": record.api_job_id,
+            "data": [
+                {
+                    "type": kind,
+                    "message_id": record.message_id,
+                    "status": status,
+                    "timestamp": int(at * 1000),
+                    "micro_timestamp": int(at * 1_000_000),
+                    "to": record.phone.lstrip("+"),
+                    "sms_from": record.sender,
+                    "client_message_id": record.client_ref,
+                    "error_code": error_code,
+                }
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
+class CallbackSigner:
+    """Derives each token's signing secret from one service key; nothing is stored.
+
+    A client verifies ``X-TFA-Signature`` as the hex HMAC-SHA256 of the raw body under
+    its secret (``tfa token secret ID`` shows it).
+    """
+
+    def __init__(self, key: str | bytes) -> None:
+        self._key = key.encode() if isinstance(key, str) else key
+        if len(self._key) < 16:
+            raise ValueError("the callback signing key must have at least 16 bytes")
+
+    def secret_for(self, token_id: str) -> str:
+        """The signing secret of a token."""
+        return hmac.new(self._key, b"callback:" + token_id.encode(), hashlib.sha256).hexdigest()
+
+    def sign(self, token_id: str, body: bytes) -> str:
+        """The signature header value of a body sent for a token."""
+        secret = self.secret_for(token_id).encode()
+        return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+class DeliveryError(Exception):
+    """A callback could not be delivered this time."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential back-off: ``base * 2**attempt`` seconds, at most ``cap``."""
+
+    max_attempts: int = 8
+    base: float = 2.0
+    cap: float = 600.0
+
+    def next_delay(self, failures: int) -> float | None:
+        """Seconds to wait after the ``failures``-th failure, None to give up."""
+        if failures >= self.max_attempts:
+            return None
+        return float(min(self.cap, self.base * 2 ** (failures - 1)))
+
+
+Transport = Callable[[str, int, str, str, str, bytes, dict[str, str], float], int]
+
+
+def urllib3_transport(
+    scheme: str,
+    port: int,
+    address: str,
+    host: str,
+    target: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+) -> int:
+    """POST ``body`` to ``address`` (already checked), naming ``host`` in the Host
+    header and in TLS (SNI and certificate check); return the HTTP status."""
+    pool: urllib3.HTTPConnectionPool
+    if scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            address, port, timeout=timeout, retries=False, server_hostname=host,
+            assert_hostname=host, cert_reqs="CERT_REQUIRED",
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+    try:
+        response = pool.urlopen(
+            "POST", target, body=body, headers=headers, redirect=False, retries=False,
+            assert_same_host=False, preload_content=True,
+        )
+        return int(response.status)
+    except urllib3.exceptions.HTTPError as exc:
+        raise DeliveryError(type(exc).__name__) from None
+    finally:
+        pool.close()
+
+
+class CallbackDispatcher:
+    """Delivers queued callbacks in a background thread (or step by step in tests)."""
+
+    def __init__(
+        self,
+        store: Store,
+        signer: CallbackSigner,
+        *,
+        allow_private: bool = False,
+        resolver: netguard.Resolver = netguard.system_resolver,
+        clock: Callable[[], float] = time.time,
+        retry: RetryPolicy | None = None,
+        timeout: float = 5.0,
+        batch: int = 20,
+        lease: float = 60.0,
+        poll_interval: float = 1.0,
+        transport: Transport = urllib3_transport,
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.allow_private = allow_private
+        self.resolver = resolver
+        self.clock = clock
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self.batch = batch
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.transport = transport
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> int:
+        """Deliver every callback due now; return how many were tried."""
+        jobs = self.store.claim_callbacks(self.clock(), self.batch, self.lease)
+        for job in jobs:
+            self._attempt(job)
+        return len(jobs)
+
+    def _attempt(self, job: CallbackJob) -> None:
+        try:
+            self.deliver(job)
+        except DeliveryError as exc:
+            failures = job.attempts + 1
+            delay = self.retry.next_delay(failures)
+            retry_at = None if delay is None else self.clock() + delay
+            self.store.callback_failed(job.id, str(exc), retry_at)
+            log.warning(
+                "callback for message_id=%s failed (attempt %d): %s%s",
+                job.message_id, failures, exc, "" if delay is not None else "; giving up",
+            )
+        else:
+            self.store.callback_delivered(job.id)
+            log.info("callback for message_id=%s delivered", job.message_id)
+
+    def deliver(self, job: CallbackJob) -> None:
+        """POST one callback; raise :class:`DeliveryError` unless it got a 2xx."""
+        target = netguard.parse_callback_url(job.url)
+        if target is None:
+            raise DeliveryError("callback URL is invalid")
+        addresses = netguard.resolve_public(
+            target, allow_private=self.allow_private, resolver=self.resolver
+        )
+        if not addresses:
+            raise DeliveryError("callback host has no address we may contact")
+        body = job.body.encode()
+        parts = urlsplit(job.url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        default_port = 443 if target.scheme == "https" else 80
+        host_header = target.host if ":" not in target.host else f"[{target.host}]"
+        if target.port != default_port:
+            host_header += f":{target.port}"
+        headers = {
+            "Host": host_header,
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "tfa-engine callbacks",
+            SIGNATURE_HEADER: self.signer.sign(job.token_id, body),
+        }
+        status = self.transport(
+            target.scheme, target.port, addresses[0], target.host, path, body, headers,
+            self.timeout,
+        )
+        if not 200 <= status < 300:
+            raise DeliveryError(f"HTTP {status}" + (" (redirect not followed)" if
+                                                     300 <= status < 400 else ""))
+
+    # -- background thread ---------------------------------------------------------------
+    def wake(self) -> None:
+        """Deliver soon: something was queued."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run in a daemon thread until :meth:`stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="tfa-callbacks", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread; pending callbacks stay queued for the next start."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                while self.run_once() and not self._stop.is_set():
+                    pass
+            except Exception:  # the store may be briefly unavailable: keep the thread
+                log.exception("callback dispatcher iteration failed")
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
