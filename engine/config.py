@@ -106,6 +106,8 @@ def _convert(key: str, raw: Any, default: Any) -> Any:
     if isinstance(default, RateLimit):
         return raw if isinstance(raw, RateLimit) else RateLimit.parse(raw)
     if isinstance(default, int):
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ConfigError(f"{key} must be a whole number, not {raw!r}")
         try:
             return int(raw)
         except (TypeError, ValueError):

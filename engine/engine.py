@@ -34,6 +34,7 @@ from .requests import (
     CodeRequest,
     decode_json,
     is_json_media_type,
+    is_text,
     parse_code_request,
     render,
     valid_sender_id,
@@ -135,7 +136,7 @@ class Engine:
         limited = self._take(self.config.limit_token_requests, f"token:{principal.id}", now)
         if limited is not None:
             return limited
-        record = self.store.find_code(principal.id, client_ref)
+        record = self.store.find_code(principal.id, client_ref) if is_text(client_ref) else None
         if record is None or record.state == "pending":
             return Outcome(catalogue.CODE_NOT_FOUND)
         failures_key = f"phone-failures:{record.phone}"

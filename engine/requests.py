@@ -97,6 +97,16 @@ def valid_sender_id(sender_id: str) -> bool:
     )
 
 
+def is_text(value: str) -> bool:
+    """True unless the string holds lone surrogates (JSON allows ``"\ud800"``), which no
+    store, gateway or SMS can carry."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_code_request(
     data: Any, config: EngineConfig, resolver: netguard.Resolver | None = None
 ) -> CodeRequest | Status:
@@ -105,6 +115,8 @@ def parse_code_request(
     ``resolver`` looks up a callback host's addresses (None: literal addresses only).
     """
     if not isinstance(data, Mapping) or not _types_ok(data):
+        return catalogue.MALFORMED
+    if not all(is_text(data[key]) for key in SCHEMA if isinstance(data.get(key), str)):
         return catalogue.MALFORMED
     client_ref = data.get("client_ref")
     if not client_ref:

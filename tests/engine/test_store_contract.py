@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from engine.access import TokenRecord
-from engine.store.sqlite import MIGRATIONS
 from engine.store import (
     DuplicateClientRef,
     DuplicateMessageId,
@@ -20,6 +19,7 @@ from engine.store import (
     Store,
     StoreError,
 )
+from engine.store.sqlite import MIGRATIONS
 
 NOW = 1_700_000_000.0
 TTL = 300.0
