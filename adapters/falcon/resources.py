@@ -1,0 +1,162 @@
+"""The Falcon resources: HTTP in, one engine call, HTTP out.
+
+No rule of the API lives here. Authentication, the media type check, JSON decoding and
+every other decision are the engine's (SPEC 2.1's check order is the engine's order);
+a resource only picks the token, the client address and the raw body out of the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import falcon
+
+from engine import Engine, catalogue, token_from_header
+
+from ..openapi import render_openapi
+from .wire import render, write_json
+
+ClientAddress = Callable[[falcon.Request], "str | None"]
+
+
+def read_body(req: falcon.Request, limit: int) -> bytes | None:
+    """The raw request body, or None when it is larger than ``limit`` bytes.
+
+    With a Content-Length, exactly that many bytes are read (never more than ``limit``).
+    Without one (a chunked upload), at most ``limit + 1`` bytes are read, and only when
+    the server marks the input as terminated (``wsgi.input_terminated``): PEP 3333 does
+    not let an application read past a missing Content-Length otherwise, and doing so
+    on a plain socket would block, so such a body counts as empty.
+    """
+    length = req.content_length
+    if length is not None:
+        return None if length > limit else req.bounded_stream.read()
+    if not req.env.get("wsgi.input_terminated"):
+        return b""
+    chunks: list[bytes] = []
+    received = 0
+    while received <= limit:
+        chunk = req.stream.read(limit + 1 - received)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        received += len(chunk)
+    return None if received > limit else b"".join(chunks)
+
+
+class RequestCode:
+    """``POST /1/2fa``: send a new code."""
+
+    methods = ("POST",)
+
+    def __init__(self, engine: Engine, client_address: ClientAddress, max_body: int) -> None:
+        self._engine = engine
+        self._client_address = client_address
+        self._max_body = max_body
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Hand the raw body to the engine, which decodes and checks it."""
+        body = read_body(req, self._max_body)
+        if body is None:
+            render(resp, catalogue.TOO_LARGE)
+            return
+        outcome = self._engine.request_code(
+            token_from_header(req.get_header("Authorization")),
+            self._client_address(req),
+            body,
+            content_type=req.content_type or "",
+        )
+        render(resp, outcome)
+
+
+class ValidateCode:
+    """``POST /1/2fa/{client_ref}/{code}``: check a code. Any body is ignored, never read.
+
+    Also routed without the code (``/1/2fa/{client_ref}`` and ``.../``), so the engine
+    answers -56 after it has checked the token, as it does for any other request.
+    Path segments arrive percent-decoded; a client_ref holding ``/`` cannot be validated
+    over HTTP, since WSGI servers decode ``%2F`` before any routing can see it.
+    """
+
+    methods = ("POST",)
+
+    def __init__(self, engine: Engine, client_address: ClientAddress) -> None:
+        self._engine = engine
+        self._client_address = client_address
+
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, client_ref: str, code: str = ""
+    ) -> None:
+        """Pass the path's client_ref and code to the engine."""
+        outcome = self._engine.validate_code(
+            token_from_header(req.get_header("Authorization")),
+            self._client_address(req),
+            client_ref,
+            code,
+        )
+        render(resp, outcome)
+
+
+class DeliveryReports:
+    """``POST /1/dlr/{secret}``: the gateway's delivery reports (one object or an array).
+
+    A wrong secret, or none configured, is -71 404 like any unknown path, so the endpoint
+    cannot be told apart from nothing. Unknown message ids and repeated reports are
+    accepted and ignored (gateways resend until they get a 2xx).
+    """
+
+    methods = ("POST",)
+
+    def __init__(self, engine: Engine, max_body: int) -> None:
+        self._engine = engine
+        self._max_body = max_body
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, secret: str) -> None:
+        """Record the reports; 200 with how many changed a message."""
+        if not self._engine.dlr_secret_matches(secret):
+            render(resp, catalogue.NOT_FOUND)
+            return
+        body = read_body(req, self._max_body)
+        if body is None:
+            render(resp, catalogue.TOO_LARGE)
+            return
+        try:
+            applied = self._engine.record_delivery_reports(body)
+        except ValueError:
+            render(resp, catalogue.MALFORMED)
+            return
+        write_json(resp, 200, {"accepted": applied})
+        resp.cache_control = ["no-store"]
+
+
+class OpenAPIDocument:
+    """``GET /openapi.json``: the API's OpenAPI 3.1 description."""
+
+    methods = ("GET", "HEAD")
+
+    def __init__(self) -> None:
+        self._body = render_openapi().encode("utf-8")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Serve the document."""
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = self._body
+
+    on_head = on_get
+
+
+class Health:
+    """``GET /health``: 200 ``{"status": "ok"}`` while the process serves requests.
+
+    Unauthenticated, for load balancers and orchestrators; it touches neither the store
+    nor the gateway, so it says the process is up, not that SMS can be sent.
+    """
+
+    methods = ("GET", "HEAD")
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Answer that the process is alive."""
+        write_json(resp, 200, {"status": "ok"})
+        resp.cache_control = ["no-store"]
+
+    on_head = on_get
