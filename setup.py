@@ -12,6 +12,7 @@ ENGINE_REQUIRES = [
     "cerberus>=1.3.5",
     "phonenumbers>=8.13",
     "sqlite-utils>=3.36",
+    "urllib3>=2.0",
     'tomli>=2.0; python_version < "3.11"',
 ]
 FALCON_REQUIRES = ["falcon>=4.0"]
@@ -20,6 +21,8 @@ TEST_REQUIRES = SERVER_REQUIRES + [
     "pytest>=8.0",
     "flask>=3.0",
     "django>=4.2",
+    "openapi-spec-validator>=0.7",
+    "schemathesis>=4.0",
 ]
 
 setup(
