@@ -5,6 +5,8 @@ HTTP faces (``falcon``), the standalone server and CLI (``server``) and the test
 needs (``test``).
 """
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 ENGINE_REQUIRES = [
@@ -16,8 +18,9 @@ ENGINE_REQUIRES = [
     'tomli>=2.0; python_version < "3.11"',
 ]
 FALCON_REQUIRES = ["falcon>=4.0"]
-SERVER_REQUIRES = FALCON_REQUIRES + ["waitress>=3.0"]
-TEST_REQUIRES = SERVER_REQUIRES + [
+SERVER_REQUIRES = [*FALCON_REQUIRES, "waitress>=3.0"]
+TEST_REQUIRES = [
+    *SERVER_REQUIRES,
     "pytest>=8.0",
     "flask>=3.0",
     "django>=4.2",
@@ -28,8 +31,10 @@ TEST_REQUIRES = SERVER_REQUIRES + [
 setup(
     name="tfa-engine",
     version="0.1.0",
-    description="Self-hosted SMS two-factor authentication, wire-compatible with the Fortytwo 2FA API",
-    long_description=open("README.md", encoding="utf-8").read(),
+    description=(
+        "Self-hosted SMS two-factor authentication, wire-compatible with the Fortytwo 2FA API"
+    ),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
