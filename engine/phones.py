@@ -26,8 +26,8 @@ def to_e164(raw: str) -> str | None:
         number = phonenumbers.parse("+" + match.group(1), None)
     except NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
-        return None
+    # number_type is UNKNOWN for an invalid number, so one call decides both validity
+    # and kind; is_valid_number first would resolve the region and match patterns twice.
     if phonenumbers.number_type(number) not in _SMS_TYPES:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
