@@ -39,7 +39,15 @@ from .requests import (
     render,
     valid_sender_id,
 )
-from .store import CodeRecord, DuplicateClientRef, DuplicateMessageId, NewCallback, NewCode, Store
+from .store import (
+    CodeRecord,
+    DuplicateClientRef,
+    DuplicateMessageId,
+    DuplicateToken,
+    NewCallback,
+    NewCode,
+    Store,
+)
 
 log = logging.getLogger("tfa.engine")
 
@@ -333,14 +341,30 @@ class Engine:
         code_ttl: int | None = None,
         max_attempts: int | None = None,
     ) -> TokenRecord:
-        """Install a token from a configuration file, replacing an earlier declaration of
-        the same name. A malformed allowlist entry is kept: requests then get -66."""
+        """Install a token from a configuration file.
+
+        A declaration is the same token as an earlier one when it has the same token
+        value (a rename or a new allowlist updates it in place, keeping its codes) or,
+        failing that, the same name (a rotated value replaces the old one, which then
+        stops working). A malformed allowlist entry is kept: requests then get -66.
+        """
         if not token:
             raise ValueError("a declared token must not be empty")
-        token_id = "cfg_" + token_digest("name:" + name)[:12]
+        digest = token_digest(token)
+        same = self.store.token_by_digest(digest)
+        if same is not None and same.source != "config":
+            raise DuplicateToken(same.id)
+        if same is None:
+            same = next(
+                (t for t in self.store.list_tokens() if t.source == "config" and t.name == name),
+                None,
+            )
+        token_id = same.id if same is not None else "cfg_" + secrets.token_hex(6)
         record = self._token_record(
             token_id, name, token, allowed_ips, sender_id, code_ttl, max_attempts, "config"
         )
+        if same is not None:
+            record = replace(record, created_at=same.created_at)
         self.store.put_token(record)
         return record
 

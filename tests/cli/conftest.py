@@ -1,0 +1,36 @@
+"""Fixtures for the ``tfa`` command's tests.
+
+Fixtures:
+    tfa_env     a clean environment: no TFA_* variable from the caller, TFA_DATABASE in
+                tmp_path, the memory gateway and cheap hashing. Returns the variables set.
+    database    the path of that SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    """Where the command's SQLite file goes."""
+    return tmp_path / "tfa.db"
+
+
+@pytest.fixture(autouse=True)
+def tfa_env(monkeypatch: pytest.MonkeyPatch, database: Path) -> dict[str, str]:
+    """Only the TFA_* variables a test sets itself, with a private database."""
+    for name in list(os.environ):
+        if name.startswith("TFA_"):
+            monkeypatch.delenv(name)
+    variables = {
+        "TFA_DATABASE": str(database),
+        "TFA_GATEWAY": "memory",
+        "TFA_ARGON2_PROFILE": "test",
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return variables
