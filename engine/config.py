@@ -76,6 +76,8 @@ class EngineConfig:
             raise ConfigError("default_code_length must lie between min_code_length and 20")
         if self.retention < 0:
             raise ConfigError("retention must not be negative")
+        if self.callback_key is not None and len(self.callback_key.encode()) < 16:
+            raise ConfigError("callback_key must have at least 16 bytes")
         if PLACEHOLDER not in self.default_template:
             raise ConfigError(f"default_template must contain {PLACEHOLDER}")
 

@@ -3,6 +3,7 @@ every rule lives in its own module and every atomic step in the store."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
@@ -82,8 +83,14 @@ class Engine:
         self.clock = clock
         self.hasher = hasher or CodeHasher(self.config.argon2_profile, self.config.pepper)
         self._resolver = resolver
-        signing_key = self.config.callback_key or self.config.pepper
-        if not signing_key:
+        signing_key: str | bytes
+        if self.config.callback_key:
+            signing_key = self.config.callback_key
+        elif self.config.pepper:
+            # A key of its own, derived so the pepper itself never signs anything.
+            pepper = self.config.pepper.encode()
+            signing_key = hashlib.sha256(b"tfa-callback-key:" + pepper).digest()
+        else:
             # Nobody can verify signatures made with a key that lives only in this
             # process; set callback_key (TFA_CALLBACK_KEY) to give clients a secret.
             signing_key = secrets.token_hex(32)

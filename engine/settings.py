@@ -64,7 +64,6 @@ class Settings:
     mediariver_url: str | None = None
     mediariver_username: str | None = None
     mediariver_password: str | None = field(default=None, repr=False)
-    dlr_secret: str | None = field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = 8080
     threads: int = 4
@@ -178,7 +177,6 @@ _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "mediariver_url": _optional_text,
     "mediariver_username": _optional_text,
     "mediariver_password": _secret,
-    "dlr_secret": _secret,
     "host": _text,
     "port": lambda raw, label: whole_number(raw, label, 0, MAX_PORT),
     "threads": lambda raw, label: whole_number(raw, label, 1),
@@ -209,7 +207,7 @@ def _engine_value(key: str, raw: Any, label: str) -> Any:
             raise ConfigError(f"{label}: {exc}") from None
     if isinstance(default, int):
         return whole_number(raw, label)
-    if key == "pepper":
+    if key in {"pepper", "callback_key", "dlr_secret"}:
         return _secret(raw, label)
     if key == "default_template":
         if not isinstance(raw, str):

@@ -43,7 +43,7 @@ EVERY_SETTING = [
                  id="mediariver_username"),
     pytest.param("TFA_MEDIARIVER_PASSWORD", "s3cret", lambda s: s.mediariver_password,
                  "s3cret", id="mediariver_password"),
-    pytest.param("TFA_DLR_SECRET", "dlr-secret", lambda s: s.dlr_secret, "dlr-secret",
+    pytest.param("TFA_DLR_SECRET", "dlr-secret", lambda s: s.engine.dlr_secret, "dlr-secret",
                  id="dlr_secret"),
     pytest.param("TFA_PEPPER", "pepper!", lambda s: s.engine.pepper, "pepper!", id="pepper"),
     pytest.param("TFA_ARGON2_PROFILE", "test", lambda s: s.engine.argon2_profile, "test",

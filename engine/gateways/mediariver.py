@@ -1,0 +1,378 @@
+"""The mediariver SMS gateway: ``POST {base}/v2/send`` over pooled HTTP (urllib3).
+
+One :meth:`MediariverGateway.send` is one logical hand-over made of up to ``max_attempts``
+HTTP requests, all inside one overall ``deadline``:
+
+* 200/201 with ``total_queued >= 1`` and a ``details`` entry with ``queued >= 1`` (and our
+  ``message_id`` as ``customer_uuid`` when the gateway echoes one) is success;
+* 400 (the request was rejected as a whole) and 401 (credentials) fail at once: repeating
+  the same request cannot change the answer;
+* 429 waits ``RateLimit-Retry-After`` milliseconds and tries again when that fits in the
+  deadline, else fails with ``retry_after`` set;
+* 5xx, time-outs and connection errors are tried again after an exponential back-off.
+
+Every request carries our ``message_id`` as the gateway's ``uuid``, so a request that timed
+out after the gateway had queued it can be recognised on its side and in delivery reports.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from ..phones import mask
+from .base import Gateway, GatewayError, SmsMessage
+
+log = logging.getLogger("tfa.gateway.mediariver")
+
+QUALITIES = ("H", "S", "A")  # high, standard, with answers; a sender is allowed on H only
+_SUCCESS = frozenset({200, 201})
+_USER_AGENT = "tfa-engine"
+_MAX_REASON = 300  # characters of gateway-provided error text kept in a reason
+_REDACTED = "[redacted]"
+
+
+class MediariverError(GatewayError):
+    """A :class:`GatewayError` that also tells the last HTTP status and how many requests were made.
+
+    ``status`` is None when the last attempt got no HTTP answer (time-out, connection error).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None,
+        attempts: int,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(reason, retry_after=retry_after)
+        self.status = status
+        self.attempts = attempts
+
+
+class MediariverGateway(Gateway):
+    """Sends each SMS to mediariver with HTTP Basic auth; thread-safe.
+
+    Args:
+        base_url: ``http(s)://host[:port][/prefix]``; ``/v2/send`` is appended.
+        username, password: the account's Basic-auth credentials.
+        quality: ``H`` (the only one that carries a sender), ``S`` or ``A``.
+        deadline: seconds one :meth:`send` may take in all, waits and retries included.
+        connect_timeout, read_timeout: per-attempt limits, shrunk to the time left.
+        max_attempts: HTTP requests per :meth:`send` at most (>= 1).
+        backoff: the first retry's wait in seconds; it doubles after each failed attempt.
+        sleep, clock: injectable for tests (``clock`` must be monotonic).
+        pool: a ``urllib3.PoolManager`` to use (e.g. one with custom TLS settings); by
+            default one is built. Whatever its settings, urllib3 neither retries nor
+            follows redirects here: this class decides what is tried again.
+
+    ``attempts_made`` counts the HTTP requests made since construction, by every thread.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        quality: str = "H",
+        deadline: float = 10.0,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 5.0,
+        max_attempts: int = 3,
+        backoff: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        pool: urllib3.PoolManager | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"mediariver base_url must be an http(s) URL, not {base_url!r}")
+        if parts.query or parts.fragment:
+            raise ValueError("mediariver base_url must not carry a query or a fragment")
+        if not username or ":" in username:
+            raise ValueError("mediariver username must be non-empty and hold no ':'")
+        if quality not in QUALITIES:
+            raise ValueError(f"mediariver quality must be one of {', '.join(QUALITIES)}")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        for name, value in (
+            ("deadline", deadline),
+            ("connect_timeout", connect_timeout),
+            ("read_timeout", read_timeout),
+        ):
+            if not value > 0:
+                raise ValueError(f"{name} must be positive")
+        if backoff < 0:
+            raise ValueError("backoff must not be negative")
+
+        self.url = base_url.rstrip("/") + "/v2/send"
+        self.quality = quality
+        self.deadline = deadline
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self._sleep = sleep
+        self._clock = clock
+        # RFC 7617 allows UTF-8 credentials; urllib3's helper would encode Latin-1 only.
+        credentials = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._headers = {
+            "Authorization": f"Basic {credentials}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": _USER_AGENT,
+        }
+        self._pool = (
+            pool
+            if pool is not None
+            else urllib3.PoolManager(num_pools=4, maxsize=10, retries=False)
+        )
+        self._lock = threading.Lock()
+        self._attempts_made = 0
+
+    def __repr__(self) -> str:  # no credentials in a repr
+        return f"{type(self).__name__}({self.url!r}, quality={self.quality!r})"
+
+    @property
+    def attempts_made(self) -> int:
+        """HTTP requests made so far, every send and every thread counted."""
+        with self._lock:
+            return self._attempts_made
+
+    def close(self) -> None:
+        """Close the pooled connections; a later send opens new ones."""
+        self._pool.clear()
+
+    def payload(self, message: SmsMessage) -> dict[str, Any]:
+        """The JSON body sent for ``message`` (the sender travels with quality ``H`` only)."""
+        item: dict[str, Any] = {
+            "recipients": [message.recipient],
+            "quality": self.quality,
+            "message": message.text,
+            "uuid": message.message_id,
+        }
+        if self.quality == "H" and message.sender:
+            item["sender"] = message.sender
+        return {"messages": [item]}
+
+    def send(self, message: SmsMessage) -> None:
+        """Hand ``message`` to mediariver; raise :class:`MediariverError` when it was not queued."""
+        body = json.dumps(self.payload(message), ensure_ascii=False).encode("utf-8")
+        to = mask(message.recipient)
+        end = self._clock() + self.deadline
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = end - self._clock()
+            if remaining <= 0:
+                passed = f"deadline of {self.deadline:g}s passed"
+                raise self._fail(message, passed, None, attempt - 1)
+            with self._lock:
+                self._attempts_made += 1
+            try:
+                response = self._pool.request(
+                    "POST",
+                    self.url,
+                    body=body,
+                    headers=self._headers,
+                    timeout=urllib3.Timeout(
+                        total=remaining,
+                        connect=min(self.connect_timeout, remaining),
+                        read=min(self.read_timeout, remaining),
+                    ),
+                    retries=False,
+                    redirect=False,
+                )
+            except Urllib3Error as exc:
+                # The class name says enough (ReadTimeoutError, NewConnectionError...); the
+                # message may repeat the URL, which is harmless but noisy.
+                problem = type(exc).__name__
+                log.warning(
+                    "mediariver attempt %d/%d message_id=%s to=%s: %s",
+                    attempt,
+                    self.max_attempts,
+                    message.message_id,
+                    to,
+                    problem,
+                )
+                self._pause_or_fail(message, problem, None, attempt, end)
+                continue
+
+            status = response.status
+            log.info(
+                "mediariver attempt %d/%d message_id=%s to=%s: HTTP %d",
+                attempt,
+                self.max_attempts,
+                message.message_id,
+                to,
+                status,
+            )
+            if status in _SUCCESS:
+                self._check_queued(message, response.data, status, attempt)
+                return
+            if status == 429:
+                self._rate_limited(message, response.headers, attempt, end)
+                continue
+            if status >= 500:
+                self._pause_or_fail(message, f"HTTP {status}", status, attempt, end)
+                continue
+            # 400, 401 and anything else: the same request would get the same answer.
+            detail = _error_summary(response.data, message)
+            raise self._fail(message, f"HTTP {status}{detail}", status, attempt)
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _check_queued(self, message: SmsMessage, data: bytes, status: int, attempt: int) -> None:
+        """Accept the answer only when it says our message was queued."""
+        try:
+            answer = json.loads(data)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise self._fail(message, f"HTTP {status} with no JSON object", status, attempt)
+        details = answer.get("details")
+        queued = [
+            entry
+            for entry in (details if isinstance(details, list) else [])
+            if isinstance(entry, dict)
+            and _count(entry.get("queued")) >= 1
+            and entry.get("customer_uuid", message.message_id) == message.message_id
+        ]
+        if _count(answer.get("total_queued")) < 1 or not queued:
+            # No retry: the gateway answered, and a second request could send a second SMS.
+            raise self._fail(message, f"HTTP {status} but nothing queued", status, attempt)
+        log.info(
+            "mediariver queued message_id=%s to=%s as uuid=%s",
+            message.message_id,
+            mask(message.recipient),
+            queued[0].get("uuid"),
+        )
+
+    def _rate_limited(
+        self, message: SmsMessage, headers: Mapping[str, str], attempt: int, end: float
+    ) -> None:
+        """Wait as long as the gateway asked when that fits, else fail with ``retry_after``."""
+        wait = _retry_after_seconds(headers.get("RateLimit-Retry-After"))
+        if wait is None:
+            self._pause_or_fail(message, "HTTP 429", 429, attempt, end)
+            return
+        if attempt >= self.max_attempts or wait >= end - self._clock():
+            raise self._fail(
+                message, f"HTTP 429, retry after {wait:g}s", 429, attempt, retry_after=wait
+            )
+        self._sleep(wait)
+
+    def _pause_or_fail(
+        self, message: SmsMessage, problem: str, status: int | None, attempt: int, end: float
+    ) -> None:
+        """Back off before the next attempt, or fail when none is left or time would run out."""
+        if attempt >= self.max_attempts:
+            raise self._fail(message, problem, status, attempt)
+        delay = self.backoff * 2 ** (attempt - 1)
+        if delay >= end - self._clock():
+            raise self._fail(
+                message,
+                f"{problem}; no time left in the {self.deadline:g}s deadline",
+                status,
+                attempt,
+            )
+        if delay > 0:
+            self._sleep(delay)
+
+    def _fail(
+        self,
+        message: SmsMessage,
+        problem: str,
+        status: int | None,
+        attempts: int,
+        *,
+        retry_after: float | None = None,
+    ) -> MediariverError:
+        plural = "" if attempts == 1 else "s"
+        reason = f"mediariver: {problem} (after {attempts} attempt{plural})"
+        log.warning(
+            "mediariver gave up on message_id=%s to=%s: %s",
+            message.message_id,
+            mask(message.recipient),
+            reason,
+        )
+        return MediariverError(reason, status=status, attempts=attempts, retry_after=retry_after)
+
+
+def _count(value: object) -> int:
+    """A JSON integer count, or 0 for anything else (booleans included)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _retry_after_seconds(header: str | None) -> float | None:
+    """``RateLimit-Retry-After`` is in milliseconds; None when absent or unreadable."""
+    if header is None:
+        return None
+    try:
+        millis = float(header.strip())
+    except ValueError:
+        return None
+    if millis != millis or millis in (float("inf"), float("-inf")):  # NaN or infinite
+        return None
+    return max(millis, 0.0) / 1000.0
+
+
+def _error_summary(data: bytes, message: SmsMessage) -> str:
+    """``: location: message; ...`` from a mediariver error body, scrubbed of the SMS."""
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return ""
+    errors = answer.get("errors") if isinstance(answer, dict) else None
+    if not isinstance(errors, list):
+        return ""
+    items: list[str] = []
+    for error in errors:
+        if not isinstance(error, dict):
+            continue
+        location, text = error.get("location"), error.get("message")
+        parts = [str(part) for part in (location, text) if isinstance(part, (str, int))]
+        if parts:
+            items.append(": ".join(parts))
+    summary = _scrub("; ".join(items), message)
+    if len(summary) > _MAX_REASON:
+        summary = summary[: _MAX_REASON - 3] + "..."
+    return f": {summary}" if summary else ""
+
+
+def _scrub(reason: str, message: SmsMessage) -> str:
+    """Remove the SMS text, every word of it that could be the code, and the number.
+
+    mediariver's messages are fixed phrases, but whatever a gateway says ends up in logs,
+    and the text holds the code: a gateway echoing a value must not leak it.
+    """
+    text = message.text
+    if text:
+        reason = reason.replace(text, _REDACTED)
+    # Codes are at least 4 ASCII letters or digits; take every such run, and its digit and
+    # letter runs on their own, in case the template glues the code to other characters.
+    # Innocent words of the template may go too: a less readable reason is the cheap side.
+    words = {
+        word
+        for pattern in (r"[A-Za-z0-9]{4,}", r"[0-9]{4,}", r"[A-Za-z]{4,}")
+        for word in re.findall(pattern, text)
+    }
+    for word in sorted(words, key=len, reverse=True):
+        reason = reason.replace(word, _REDACTED)
+    recipient = message.recipient
+    for spelling in (recipient, recipient.lstrip("+")):
+        if spelling:
+            reason = reason.replace(spelling, mask(recipient))
+    return reason
