@@ -216,6 +216,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             except (OSError, ValueError) as exc:
                 return _error(f"cannot listen on {settings.host}:{settings.port}: {exc}", 1)
             _announce(server, settings, engine, args.config)
+            engine.start()  # the callback dispatcher: pending callbacks go out after a restart
             server.run()
         except KeyboardInterrupt:  # a signal before the loop started
             pass

@@ -36,7 +36,6 @@ VALIDATE_WITHOUT_CODE = (
     _C.NO_CODE, _C.TOKEN_INVALID, _C.TOKEN_MISSING, _C.ALLOWLIST_INVALID, _C.IP_NOT_ALLOWED,
     _C.MALFORMED, _C.TOO_LARGE, _C.INTERNAL_ERROR,
 )
-ANY_PATH = (_C.NOT_FOUND, _C.METHOD_NOT_ALLOWED)
 
 _ENVELOPE = {
     "type": "object",
@@ -50,25 +49,21 @@ _ENVELOPE = {
 
 
 def _envelope_for(statuses: Iterable[Status]) -> dict[str, Any]:
-    codes = sorted({s.code for s in statuses}, reverse=True)
-    texts = sorted({s.text for s in statuses})
-    return {
-        "allOf": [
-            {"$ref": "#/components/schemas/Envelope"},
+    # Each status as its (code, text) pair, so a code with another status's text fails.
+    pairs = sorted({(s.code, s.text) for s in statuses}, reverse=True)
+    info = {
+        "anyOf": [
             {
                 "type": "object",
-                "properties": {
-                    "result_info": {
-                        "type": "object",
-                        "properties": {
-                            "status_code": {"enum": codes},
-                            "description": {"enum": texts},
-                        },
-                    }
-                },
-            },
+                "properties": {"status_code": {"const": code}, "description": {"const": text}},
+            }
+            for code, text in pairs
         ]
     }
+    narrowed: dict[str, Any] = {"type": "object", "properties": {"result_info": info}}
+    if all(s.http == 201 for s in statuses):
+        narrowed["required"] = ["result"]  # a sent code always carries its message_id
+    return {"allOf": [{"$ref": "#/components/schemas/Envelope"}, narrowed]}
 
 
 def _responses(statuses: Iterable[Status]) -> dict[str, Any]:
@@ -128,6 +123,11 @@ def build_openapi() -> dict[str, Any]:
             "description": "SMS one-time codes, wire-compatible with the Fortytwo 2FA REST API.",
         },
         "components": {
+            # Any path may answer these: an unknown path, or a method a path does not serve.
+            "responses": {
+                "NotFound": _responses((_C.NOT_FOUND,))["404"],
+                "MethodNotAllowed": _responses((_C.METHOD_NOT_ALLOWED,))["405"],
+            },
             "securitySchemes": {
                 "token": {"type": "apiKey", "in": "header", "name": "Authorization",
                           "description": "`Token <token>`"},
