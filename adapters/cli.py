@@ -230,6 +230,50 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gateway_sim(args: argparse.Namespace) -> int:
+    """Run the mediariver simulator until SIGTERM or SIGINT."""
+    from engine.gateways import MediariverSimulator, serve_simulator
+
+    try:
+        from waitress import wasyncore
+    except ImportError as exc:
+        return _error(f"gateway-sim needs the server extra (tfa-engine[server]): {exc}")
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT)
+    sim = MediariverSimulator(
+        username=args.username,
+        password=args.password,
+        dlr_url=args.dlr_url,
+        dlr_statuses=tuple(args.dlr_status or ("DELIVRD",)),
+        dlr_delay=args.dlr_delay,
+        dlr_batch=args.dlr_batch,
+    )
+    server: Any = None
+    with _stop_on_signals():
+        try:
+            try:
+                server = serve_simulator(sim, host=args.host, port=args.port)
+            except (OSError, ValueError) as exc:
+                return _error(f"cannot listen on {args.host}:{args.port}: {exc}", 1)
+            url = _url(str(server.effective_host), int(server.effective_port))
+            print(f"mediariver simulator on {url}", flush=True)
+            print(
+                f"  send with TFA_GATEWAY=mediariver TFA_MEDIARIVER_URL={url} "
+                f"TFA_MEDIARIVER_USERNAME={args.username} TFA_MEDIARIVER_PASSWORD=...",
+                flush=True,
+            )
+            print(f"  received messages: GET {url}/messages", flush=True)
+            server.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sim.close()
+            if server is not None:
+                server.task_dispatcher.shutdown()
+                wasyncore.close_all(server._map)
+    log.info("stopped")
+    return 0
+
+
 def _announce(server: Any, settings: Settings, engine: Engine, config: str | None) -> None:
     # With several sockets (a host name with IPv4 and IPv6 addresses) waitress lists them all.
     listening = getattr(server, "effective_listen", None) or [
@@ -260,6 +304,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one)")
     serve.add_argument("--threads", type=int, metavar="N", help="worker threads (default 4)")
     serve.set_defaults(handler=cmd_serve)
+
+    sim = commands.add_parser(
+        "gateway-sim", help="run a mediariver gateway simulator (an SMS catcher for development)"
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sim.add_argument("--port", type=int, default=9090, help="port (0 picks a free one)")
+    sim.add_argument("--dlr-url", help="where to POST delivery reports (e.g. our /1/dlr/SECRET)")
+    sim.add_argument(
+        "--dlr-status", action="append", metavar="STATUS",
+        help="delivery status to report, cycled (repeatable; default DELIVRD)",
+    )
+    sim.add_argument("--dlr-delay", type=float, default=0.0, help="seconds before a report")
+    sim.add_argument("--dlr-batch", action="store_true", help="send reports as one array")
+    sim.add_argument("--username", default="sim", help="Basic auth user it accepts")
+    sim.add_argument("--password", default="sim", help="Basic auth password it accepts")
+    sim.set_defaults(handler=cmd_gateway_sim)
 
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")

@@ -20,7 +20,15 @@ from .catalogue import Status
 from .codes import canonical_code, generate_code
 from .config import ConfigError, EngineConfig, RateLimit
 from .engine import Engine
-from .gateways import ConsoleGateway, Gateway, GatewayError, MemoryGateway, SmsMessage
+from .gateways import (
+    ConsoleGateway,
+    Gateway,
+    GatewayError,
+    MediariverGateway,
+    MediariverSimulator,
+    MemoryGateway,
+    SmsMessage,
+)
 from .hashing import PROFILES, CodeHasher
 from .outcome import Outcome
 from .phones import to_e164
@@ -37,6 +45,8 @@ __all__ = [
     "Gateway",
     "GatewayError",
     "IssuedToken",
+    "MediariverGateway",
+    "MediariverSimulator",
     "MemoryGateway",
     "MemoryStore",
     "Outcome",

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from .config import ConfigError
 from .engine import Engine
-from .gateways import ConsoleGateway, Gateway, MemoryGateway
+from .gateways import ConsoleGateway, Gateway, MediariverGateway, MemoryGateway
 from .settings import DeclaredToken, Settings
 from .store import DuplicateToken, SQLiteStore, StoreError
 
@@ -20,6 +20,13 @@ def make_gateway(settings: Settings) -> Gateway:
         return MemoryGateway()
     if settings.gateway == "console":
         return ConsoleGateway()
+    if settings.gateway == "mediariver":
+        assert settings.mediariver_url and settings.mediariver_username  # Settings checked
+        return MediariverGateway(
+            settings.mediariver_url,
+            settings.mediariver_username,
+            settings.mediariver_password or "",
+        )
     raise ConfigError(f"gateway {settings.gateway!r} is not available")  # Settings checked it
 
 

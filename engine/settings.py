@@ -31,8 +31,7 @@ else:  # the same parser, published separately before 3.11
 
 ENV_PREFIX = "TFA_"
 CONFIG_VARIABLE = "TFA_CONFIG"  # where to find the file when no path is given
-GATEWAYS = ("console", "memory")
-UNRELEASED_GATEWAYS = ("mediariver",)
+GATEWAYS = ("console", "memory", "mediariver")
 FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
 TOKEN_KEYS = ("name", "token", "allowed_ips", "sender_id", "code_ttl", "max_attempts")
 MAX_PORT = 65535
@@ -78,6 +77,16 @@ class Settings:
         # The same checks as the loader's, so replace() and direct construction are safe too.
         for name, convert in _SERVICE_SETTINGS.items():
             object.__setattr__(self, name, convert(getattr(self, name), name))
+        if self.gateway == "mediariver":
+            missing = [
+                variable_name(key)
+                for key in ("mediariver_url", "mediariver_username", "mediariver_password")
+                if not getattr(self, key)
+            ]
+            if missing:
+                raise ConfigError(f"the mediariver gateway needs {', '.join(missing)}")
+            if not str(self.mediariver_url).startswith(("http://", "https://")):
+                raise ConfigError("TFA_MEDIARIVER_URL must be an http(s) URL")
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given settings changed; None means "keep" (unset CLI flags)."""
@@ -155,10 +164,6 @@ def _networks(raw: Any, label: str) -> tuple[str, ...]:
 def _gateway(raw: Any, label: str) -> str:
     name = _text(raw, label).lower()
     available = ", ".join(GATEWAYS)
-    if name in UNRELEASED_GATEWAYS:
-        raise ConfigError(
-            f"{label}: gateway {name!r} is not available in this release (available: {available})"
-        )
     if name not in GATEWAYS:
         raise ConfigError(f"{label} must be one of {available}, not {raw!r}")
     return name

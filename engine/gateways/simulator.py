@@ -231,7 +231,8 @@ class _Due:
     """Delivery reports waiting for their time."""
 
     at: float
-    seq: int
+    seq: int  # unique: ties on ``at`` never compare the rest
+    url: str
     payload: DlrPayload
 
 
@@ -301,6 +302,13 @@ class MediariverSimulator:
         self._dlr_busy = 0
         self._dlr_thread: threading.Thread | None = None
 
+        self._routes: dict[str, dict[str, Callable[[WSGIEnvironment], _Answer]]] = {
+            "/v2/send": {"POST": self._send},
+            "/messages": {"GET": self._list_messages, "DELETE": self._clear_messages},
+            "/_faults": {"GET": self._get_faults, "POST": self._set_faults},
+            "/health": {"GET": self._health},
+        }
+
     # -- inspection ----------------------------------------------------------------------
 
     @property
@@ -348,13 +356,7 @@ class MediariverSimulator:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        routes: dict[str, dict[str, Callable[[WSGIEnvironment], _Answer]]] = {
-            "/v2/send": {"POST": self._send},
-            "/messages": {"GET": self._list_messages, "DELETE": self._clear_messages},
-            "/_faults": {"GET": self._get_faults, "POST": self._set_faults},
-            "/health": {"GET": self._health},
-        }
-        handlers = routes.get(path)
+        handlers = self._routes.get(path)
         if handlers is None:
             answer = _Answer(404, {"errors": [{"message": "not found"}]})
         elif method not in handlers:
@@ -383,7 +385,8 @@ class MediariverSimulator:
 
         customer, problem = self._authenticate(environ.get("HTTP_AUTHORIZATION"))
         if customer is None:
-            return _Answer(401, {"errors": [{"message": problem}]})
+            challenge = {"WWW-Authenticate": 'Basic realm="mediariver"'}
+            return _Answer(401, {"errors": [{"message": problem}]}, challenge)
 
         with self._lock:
             forced = faults.force_429 > 0
@@ -495,7 +498,7 @@ class MediariverSimulator:
         with self._lock:
             self._messages.extend(entries)
         if self.dlr_url is not None:
-            self._schedule(reports)
+            self._schedule(self.dlr_url, reports)
         answer: dict[str, Any] = {"total_queued": sum(d["queued"] for d in details)}
         if concatenated:
             answer["total_parts"] = sum(d["parts"] for d in details)
@@ -528,7 +531,7 @@ class MediariverSimulator:
 
     # -- delivery reports ----------------------------------------------------------------
 
-    def _schedule(self, reports: list[Report]) -> None:
+    def _schedule(self, url: str, reports: list[Report]) -> None:
         """Give each report its status in turn and queue it for ``dlr_delay`` from now."""
         with self._lock:
             for report in reports:
@@ -539,7 +542,7 @@ class MediariverSimulator:
             if self._stopped.is_set():
                 return
             for payload in payloads:
-                heapq.heappush(self._dlr_due, _Due(at, next(self._dlr_seq), payload))
+                heapq.heappush(self._dlr_due, _Due(at, next(self._dlr_seq), url, payload))
             if self._dlr_thread is None:
                 self._dlr_thread = threading.Thread(
                     target=self._deliver_reports, name="mediariver-simulator-dlr", daemon=True
@@ -561,9 +564,9 @@ class MediariverSimulator:
                         break
                     self._dlr_ready.wait(wait)
             try:
-                self._post(str(self.dlr_url), _dated(due.payload, self._wall_clock()))
+                self._post(due.url, _dated(due.payload, self._wall_clock()))
             except Exception:  # a lost report must not stop the thread
-                log.exception("delivery report to %s failed", self.dlr_url)
+                log.exception("delivery report to %s failed", due.url)
             finally:
                 with self._dlr_ready:
                     self._dlr_busy -= 1

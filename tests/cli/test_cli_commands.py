@@ -231,8 +231,8 @@ def test_config_file_is_used(tfa: Tfa, tmp_path: Path, monkeypatch: pytest.Monke
     ("variable", "value", "message"),
     [
         pytest.param("TFA_PORT", "http", "TFA_PORT", id="bad-number"),
-        pytest.param("TFA_GATEWAY", "mediariver", "not available in this release",
-                     id="unreleased-gateway"),
+        pytest.param("TFA_GATEWAY", "mediariver", "TFA_MEDIARIVER_URL",
+                     id="gateway-without-credentials"),
         pytest.param("TFA_CONFIG", "/nonexistent/tfa.toml", "not found", id="missing-file"),
     ],
 )

@@ -225,15 +225,37 @@ def test_unknown_variable_is_a_warning() -> None:
     assert settings.warnings() == ["TFA_CODE_TTLL is not a tfa setting; ignored"]
 
 
-def test_mediariver_gateway_is_not_available_yet() -> None:
-    """Selecting the mediariver gateway says it is not in this release."""
-    with pytest.raises(ConfigError, match="not available in this release"):
+def test_mediariver_gateway_needs_its_credentials() -> None:
+    """Selecting the mediariver gateway without URL and credentials names what is missing."""
+    with pytest.raises(ConfigError, match="TFA_MEDIARIVER_URL, TFA_MEDIARIVER_USERNAME"):
         load_settings(None, {"TFA_GATEWAY": "mediariver"})
+
+
+def test_mediariver_gateway_url_must_be_http() -> None:
+    """A mediariver URL that is not http(s) is a configuration error."""
+    environ = {"TFA_GATEWAY": "mediariver", "TFA_MEDIARIVER_URL": "ftp://sms.example",
+               "TFA_MEDIARIVER_USERNAME": "u", "TFA_MEDIARIVER_PASSWORD": "p"}
+    with pytest.raises(ConfigError, match="http"):
+        load_settings(None, environ)
+
+
+def test_built_engine_sends_through_mediariver(tmp_path: Path) -> None:
+    """gateway = "mediariver" builds an engine on a MediariverGateway at the given URL."""
+    from engine.gateways import MediariverGateway
+
+    environ = {"TFA_DATABASE": str(tmp_path / "tfa.db"), "TFA_GATEWAY": "mediariver",
+               "TFA_MEDIARIVER_URL": "http://127.0.0.1:9/", "TFA_MEDIARIVER_USERNAME": "u",
+               "TFA_MEDIARIVER_PASSWORD": "p"}
+    engine = build_engine(load_settings(None, environ))
+    try:
+        assert isinstance(engine.gateway, MediariverGateway)
+    finally:
+        engine.close()
 
 
 def test_unknown_gateway_error_lists_the_allowed_ones() -> None:
     """An unknown gateway's error names the gateways that exist."""
-    with pytest.raises(ConfigError, match="console, memory"):
+    with pytest.raises(ConfigError, match="console, memory, mediariver"):
         load_settings(None, {"TFA_GATEWAY": "sms"})
 
 
