@@ -1,0 +1,328 @@
+"""The benchmark plan: which figures, in which order, and the targets read off them."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from engine import EngineConfig
+
+from . import floors, inprocess, peer
+from .loadgen import LoadSettings, RequestCodes, Source, ValidateCodes, run_load
+from .procs import Server, ServerFailed, clean_environ
+from .service import create_token, probe_request_code, tfa_environ, tfa_server
+from .stats import Figure, Target
+
+GROUPS = ("floors", "inprocess", "http", "gateway", "peer")
+PROFILES = ("owasp", "test")
+REQUEST_LIMIT = 500_000  # requests per load run at most: a bound far above what 2 cores serve
+MIB_BASE = 100  # the memory target: MIB_BASE + threads x MIB_PER_THREAD
+MIB_PER_THREAD = 19
+GATEWAY_LATENCIES = (0.0, 0.1)
+CONFIGURED_PROFILE = EngineConfig().argon2_profile
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line asked for."""
+
+    runs: int
+    duration: int
+    connections: int
+    rss_connections: int
+    threads: int
+    client: str  # "wrk" or "python"
+    groups: tuple[str, ...]
+    warmup: bool
+    install_peer: bool
+    peer_timeout: float
+
+
+def log(message: str) -> None:
+    """Progress, on stderr (the table goes to stdout)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def targets(threads: int) -> list[Target]:
+    """The targets of the issue, as ratios between figures of one invocation."""
+    owasp = CONFIGURED_PROFILE
+    return [
+        Target(f"request-code ({owasp}) / argon2 floor, 2 processes",
+               f"http.{owasp}.request_code", "floor.argon2.2p", 0.90, True),
+        Target(f"validate-code ({owasp}) / argon2 floor, 2 processes",
+               f"http.{owasp}.validate_code", "floor.argon2.2p", 0.90, True),
+        Target("request-code (test) / bare Falcon echo",
+               "http.test.request_code", "floor.echo", 0.40, True),
+        Target("validate-code (test) / bare Falcon echo",
+               "http.test.validate_code", "floor.echo", 0.50, True),
+        Target("in-process request_code outside argon2 and gateway",
+               "inproc.request_code", None, 1.0, False, unit="ms"),
+        Target("in-process validate_code outside argon2 and gateway",
+               "inproc.validate_code", None, 1.0, False, unit="ms"),
+        Target("request-code, 100 ms gateway / 0 ms gateway",
+               "gateway.100ms", "gateway.0ms", 0.90, True),
+        Target(f"validate-code ({owasp}) / privacyIDEA /validate/check",
+               f"http.{owasp}.validate_code", "peer.validate_check", 4.0, True, unit="x"),
+        Target(f"server peak RSS at 64 connections ({owasp}), MiB",
+               f"http.{owasp}.rss", None, MIB_BASE + threads * MIB_PER_THREAD, False,
+               unit="MiB"),
+    ]
+
+
+class Bench:
+    """Runs the groups asked for; every figure ends up in ``figures`` (run or skipped)."""
+
+    def __init__(self, options: Options, workdir: Path) -> None:
+        self.options = options
+        self.workdir = workdir
+        self.pepper = secrets.token_hex(16)
+        self.figures: dict[str, Figure] = {}
+
+    # -- helpers -------------------------------------------------------------------------
+    def figure(self, name: str, label: str, unit: str, value_key: str) -> Figure:
+        figure = Figure(name, label, unit, value_key)
+        self.figures[name] = figure
+        return figure
+
+    def load(self, connections: int | None = None, duration: int | None = None,
+             limit: int = REQUEST_LIMIT) -> LoadSettings:
+        return LoadSettings(
+            connections=connections or self.options.connections,
+            duration=duration or self.options.duration,
+            limit=limit,
+            client=self.options.client,
+        )
+
+    def repeat(self, figure: Figure, one_run: Callable[[int], dict[str, Any]]) -> None:
+        """Run ``one_run`` ``runs`` times into ``figure``; an error marks the figure skipped."""
+        try:
+            for index in range(self.options.runs):
+                run = one_run(index)
+                figure.runs.append(run)
+                value = run.get(figure.value_key)
+                shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+                log(f"  {figure.label}: run {index + 1}/{self.options.runs}: "
+                    f"{shown} {figure.unit}")
+                if run.get("bad") or run.get("errors"):
+                    figure.notes.append(
+                        f"run {index + 1}: {run.get('bad', 0)} failed answers, "
+                        f"{run.get('errors', 0)} connection errors"
+                    )
+                if run.get("exhausted") and run.get("client") == "wrk":
+                    figure.notes.append(
+                        f"run {index + 1}: pre-issued codes ran out; throughput is a lower bound"
+                    )
+        except Exception as exc:  # one figure's failure must not stop the others
+            figure.skipped = f"error: {exc}"
+            log(f"  {figure.label}: {figure.skipped}")
+
+    def skip(self, names: list[tuple[str, str, str, str]], reason: str) -> None:
+        for name, label, unit, key in names:
+            self.figure(name, label, unit, key).skipped = reason
+        log(f"  skipped ({reason})")
+
+    def warm_up(self, server: Server, source: Source) -> None:
+        if self.options.warmup:
+            run_load(server.url, source, self.load(duration=1, limit=2_000))
+
+    def http_run(self, server: Server, source: Source, settings: LoadSettings) -> dict[str, Any]:
+        run = run_load(server.url, source, settings)
+        run["peak_rss_mib"] = server.peak_rss_mib()
+        return run
+
+    def _argon2_run(self, profile: str, processes: int, seconds: int, index: int) -> dict[str, Any]:
+        return floors.argon2_verify_rate(profile, self.pepper, processes, seconds)
+
+    # -- the groups ------------------------------------------------------------------------
+    def run(self) -> None:
+        for group in self.options.groups:
+            log(f"[{group}]")
+            getattr(self, f"run_{group}")()
+
+    def run_floors(self) -> None:
+        profile, seconds = CONFIGURED_PROFILE, self.options.duration
+        for processes in (1, 2):
+            figure = self.figure(f"floor.argon2.{processes}p",
+                                 f"argon2 verify ({profile}), {processes} process"
+                                 + ("es" if processes > 1 else ""), "verify/s", "rate")
+            self.repeat(figure, partial(self._argon2_run, profile, processes, seconds))
+        echo = self.figure("floor.echo", "bare Falcon echo (waitress)", "req/s", "rps")
+        argv = [sys.executable, "-m", "benchmarks.echo_server",
+                "--threads", str(self.options.threads)]
+        try:
+            with Server("echo", argv, clean_environ({}), self.workdir) as server:
+                self.warm_up(server, RequestCodes("echo", "echo-warm"))
+                self.repeat(echo, lambda i: self.http_run(
+                    server, RequestCodes("echo", f"echo-{i}"), self.load()))
+        except ServerFailed as exc:
+            echo.skipped = str(exc)
+        database = self.workdir / "floor-sqlite.db"
+        self.repeat(self.figure("floor.sqlite", "SQLite insert+commit (WAL, NORMAL)",
+                                "commit/s", "rate"),
+                    lambda _: floors.sqlite_commit_rate(database, seconds))
+
+    def run_inprocess(self) -> None:
+        profile = CONFIGURED_PROFILE
+        requested = self.figure("inproc.request_code",
+                                f"in-process request_code ({profile}), outside argon2+gateway",
+                                "ms/call", "outside_ms_per_call")
+        validated = self.figure("inproc.validate_code",
+                                f"in-process validate_code ({profile}), outside argon2+gateway",
+                                "ms/call", "outside_ms_per_call")
+        bench = inprocess.InProcess(self.workdir / "inprocess.db", profile, self.pepper)
+        try:
+            for index in range(self.options.runs):
+                request_run, validate_run = bench.run(self.options.duration)
+                requested.runs.append(request_run)
+                validated.runs.append(validate_run)
+                for figure, run in ((requested, request_run), (validated, validate_run)):
+                    log(f"  {figure.label}: run {index + 1}/{self.options.runs}: "
+                        f"{run.get('outside_ms_per_call', 0):.3f} ms outside, "
+                        f"{run.get('ms_per_call', 0):.2f} ms in all, {run['calls']} calls")
+                    if run["failures"]:
+                        figure.notes.append(f"run {index + 1}: {run['failures']} calls failed")
+        finally:
+            bench.close()
+
+    def run_http(self) -> None:
+        for profile in PROFILES:
+            self._http_profile(profile)
+
+    def _http_profile(self, profile: str) -> None:
+        request = self.figure(f"http.{profile}.request_code",
+                              f"request-code over HTTP ({profile})", "req/s", "rps")
+        validate = self.figure(f"http.{profile}.validate_code",
+                               f"validate-code over HTTP ({profile})", "req/s", "rps")
+        database = self.workdir / f"http-{profile}.db"
+        env = tfa_environ(database, profile, self.pepper)
+        token: str | None = None
+        try:
+            token = create_token(env)
+            with tfa_server(f"tfa-{profile}", env, self.workdir, self.options.threads) as server:
+                self.warm_up(server, RequestCodes(token, f"{profile}-warm"))
+                self.repeat(request, lambda i: self.http_run(
+                    server, RequestCodes(token, f"{profile}-rc{i}"), self.load()))
+
+                def validate_run(index: int) -> dict[str, Any]:
+                    count = self._codes_needed(profile, request)
+                    pairs = inprocess.issue_codes(database, profile, self.pepper, token,
+                                                  f"{profile}-vc{index}", count)
+                    run = self.http_run(server, ValidateCodes(token, pairs),
+                                        self.load(limit=len(pairs)))
+                    run["codes_issued"] = len(pairs)
+                    return run
+
+                self.repeat(validate, validate_run)
+        except (RuntimeError, ServerFailed) as exc:
+            for figure in (request, validate):
+                figure.skipped = figure.skipped or str(exc)
+        if profile == CONFIGURED_PROFILE:
+            self._rss(profile, env, token)
+
+    def _codes_needed(self, profile: str, request: Figure) -> int:
+        """Codes for one validate run: thrice request-code's pace, capped by argon2's."""
+        rates = [float(run["rps"]) for run in request.runs] or [50.0]
+        pace = 3 * max(rates)
+        floor = self.figures.get("floor.argon2.2p")
+        if profile == CONFIGURED_PROFILE and floor is not None and floor.value:
+            pace = min(pace, 1.25 * floor.value)
+        return math.ceil(pace * self.options.duration * 1.3) + 4 * self.options.connections
+
+    def _rss(self, profile: str, env: dict[str, str], token: str | None) -> None:
+        """Peak RSS of a fresh server under request-code at many connections, per run."""
+        figure = self.figure(f"http.{profile}.rss",
+                             f"server peak RSS, {self.options.rss_connections} connections "
+                             f"({profile})", "MiB", "peak_rss_mib")
+        if token is None:
+            figure.skipped = "no API token could be created"
+            return
+
+        def one_run(index: int) -> dict[str, Any]:
+            with tfa_server(f"tfa-rss-{index}", env, self.workdir, self.options.threads) as server:
+                return self.http_run(server, RequestCodes(token, f"rss{index}"),
+                                     self.load(connections=self.options.rss_connections))
+
+        self.repeat(figure, one_run)
+
+    def run_gateway(self) -> None:
+        profile = CONFIGURED_PROFILE
+        names = [(f"gateway.{round(latency * 1000)}ms",
+                  f"request-code via simulator, {round(latency * 1000)} ms ({profile})",
+                  "req/s", "rps") for latency in GATEWAY_LATENCIES]
+        database = self.workdir / "gateway.db"
+        try:
+            token = create_token(tfa_environ(database, profile, self.pepper))
+        except RuntimeError as exc:
+            self.skip(names, str(exc))
+            return
+        for (name, label, unit, key), latency in zip(names, GATEWAY_LATENCIES, strict=True):
+            argv = [sys.executable, "-m", "benchmarks.sim_server", "--latency", str(latency)]
+            try:
+                with Server(f"simulator-{name}", argv, clean_environ({}), self.workdir) as sim:
+                    env = tfa_environ(
+                        database, profile, self.pepper, gateway="mediariver",
+                        TFA_MEDIARIVER_URL=sim.url, TFA_MEDIARIVER_USERNAME="sim",
+                        TFA_MEDIARIVER_PASSWORD="sim",  # the simulator's development account
+                    )
+                    with tfa_server(f"tfa-{name}", env, self.workdir,
+                                    self.options.threads) as server:
+                        problem = probe_request_code(server.url, token, f"{name}-probe")
+                        if problem:
+                            raise ServerFailed(f"the gateway cannot be used: {problem}")
+                        figure = self.figure(name, label, unit, key)
+                        self.warm_up(server, RequestCodes(token, f"{name}-warm"))
+                        self.repeat(figure, partial(self._gateway_run, server, token, name))
+            except ServerFailed as exc:
+                pending = [entry for entry in names if entry[0] not in self.figures]
+                self.skip(pending, f"the mediariver gateway cannot be selected: {exc}")
+                return
+
+    def _gateway_run(self, server: Server, token: str, name: str, index: int) -> dict[str, Any]:
+        return self.http_run(server, RequestCodes(token, f"{name}-{index}"), self.load())
+
+    def run_peer(self) -> None:
+        profile = CONFIGURED_PROFILE
+        names = [("peer.validate_check", f"privacyIDEA /validate/check, spass ({profile})",
+                  "req/s", "rps")]
+        problem = peer.installed()
+        if problem and self.options.install_peer:
+            log(f"  installing privacyIDEA into {peer.VENV} (at most "
+                f"{self.options.peer_timeout:.0f} s)")
+            try:
+                peer.install(self.options.peer_timeout)
+                problem = peer.installed()
+            except peer.PeerUnavailable as exc:
+                problem = str(exc)
+        elif problem:
+            problem += "; --quick and --no-peer-install do not install it (run once without them)"
+        if problem:
+            self.skip(names, problem)
+            return
+        workdir = self.workdir / "peer"
+        workdir.mkdir()
+        try:
+            with peer.serve(workdir, profile, self.options.threads) as (server, check):
+                name, label, unit, key = names[0]
+                figure = self.figure(name, label, unit, key)
+                figure.notes.append(f"privacyIDEA {peer.version()}, SQLite, waitress "
+                                    f"threads={self.options.threads}")
+                self.warm_up(server, check)
+                self.repeat(figure, lambda _: self.http_run(server, check, self.load()))
+        except peer.PeerUnavailable as exc:
+            if "peer.validate_check" not in self.figures:
+                self.skip(names, str(exc))
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    """A temporary directory for databases and server logs, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="tfa-bench-") as tmp:
+        yield Path(tmp)
