@@ -302,7 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[config], help="run the HTTP API (waitress)")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one)")
-    serve.add_argument("--threads", type=int, metavar="N", help="worker threads (default 4)")
+    serve.add_argument(
+        "--threads", type=int, metavar="N",
+        help="worker threads (default 32: a request waiting on the gateway holds one)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     sim = commands.add_parser(

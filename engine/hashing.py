@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import threading
 
 from argon2 import Parameters, PasswordHasher, Type, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -30,9 +32,20 @@ class CodeHasher:
 
     With a pepper, the code is first MACed with it, so a stolen database alone cannot be
     brute-forced even though codes are short.
+
+    At most ``max_concurrent`` hashes run at once (default: one per CPU). A server keeps
+    many threads so that requests waiting on the SMS gateway do not hold up others, but
+    argon2 is CPU- and memory-bound (19 MiB each at ``owasp``): more parallel hashes than
+    cores only add memory, not throughput.
     """
 
-    def __init__(self, profile: str = "owasp", pepper: str | bytes | None = None) -> None:
+    def __init__(
+        self,
+        profile: str = "owasp",
+        pepper: str | bytes | None = None,
+        *,
+        max_concurrent: int | None = None,
+    ) -> None:
         try:
             parameters = PROFILES[profile]
         except KeyError:
@@ -41,6 +54,10 @@ class CodeHasher:
         self.profile = profile
         self._hasher = PasswordHasher.from_parameters(parameters)
         self._pepper = pepper.encode() if isinstance(pepper, str) else pepper
+        limit = max_concurrent if max_concurrent is not None else (os.cpu_count() or 2)
+        if limit < 1:
+            raise ValueError("max_concurrent must be at least 1")
+        self._slots = threading.BoundedSemaphore(limit)
 
     def _secret(self, code: str) -> bytes:
         if self._pepper:
@@ -49,12 +66,16 @@ class CodeHasher:
 
     def hash(self, code: str) -> str:
         """An argon2id PHC string for ``code``."""
-        return self._hasher.hash(self._secret(code))
+        secret = self._secret(code)
+        with self._slots:
+            return self._hasher.hash(secret)
 
     def verify(self, phc: str, code: str) -> bool:
         """True when ``code`` is the one hashed into ``phc``."""
+        secret = self._secret(code)
         try:
-            return self._hasher.verify(phc, self._secret(code))
+            with self._slots:
+                return self._hasher.verify(phc, secret)
         except VerificationError:
             return False
         except InvalidHashError:

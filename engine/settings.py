@@ -65,7 +65,7 @@ class Settings:
     mediariver_password: str | None = field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = 8080
-    threads: int = 4
+    threads: int = 32
     trusted_proxies: tuple[str, ...] = ()
     forwarded_header: str = "x-forwarded-for"
     max_body: int = 16384

@@ -108,3 +108,40 @@ def test_a_hash_verifies_under_another_profile(hasher: CodeHasher) -> None:
     """Changing the profile keeps old hashes valid (parameters travel in the string)."""
     phc = hasher.hash("123456")
     assert CodeHasher("owasp").verify(phc, "123456") is True
+
+
+def test_hashes_beyond_the_limit_wait_for_a_slot() -> None:
+    """With max_concurrent=1, a second hash starts only when the first has finished."""
+    import threading
+    import time
+
+    hasher = CodeHasher("test", max_concurrent=1)
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+    real = hasher._hasher
+
+    class Tracked:
+        def hash(self, secret: bytes) -> str:
+            nonlocal active, peak
+            with lock:
+                active += 1
+                peak = max(peak, active)
+            time.sleep(0.02)  # hold the slot long enough for the threads to overlap
+            with lock:
+                active -= 1
+            return real.hash(secret)
+
+    hasher._hasher = Tracked()  # type: ignore[assignment]
+    threads = [threading.Thread(target=hasher.hash, args=("123456",)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert peak == 1
+
+
+def test_max_concurrent_below_one_is_refused() -> None:
+    """A limit of zero would deadlock every request: it is a ValueError."""
+    with pytest.raises(ValueError, match="at least 1"):
+        CodeHasher("test", max_concurrent=0)

@@ -118,7 +118,7 @@ def test_defaults_without_file_or_variables() -> None:
         "./tfa.db", "console", "127.0.0.1", 8080,
     )
     assert (settings.threads, settings.trusted_proxies, settings.forwarded_header) == (
-        4, (), "x-forwarded-for",
+        32, (), "x-forwarded-for",
     )
     assert (settings.max_body, settings.engine, settings.tokens) == (16384, EngineConfig(), ())
 
