@@ -139,6 +139,8 @@ class SQLiteStore(Store):
     def __init__(
         self, path: str | Path, *, busy_timeout: float = 5.0, synchronous: str = "NORMAL"
     ) -> None:
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise StoreError(f"SQLite 3.35 or newer is needed (this is {sqlite3.sqlite_version})")
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ValueError(f"unknown synchronous mode {synchronous!r}")
         self.path = str(path)
@@ -299,30 +301,32 @@ class SQLiteStore(Store):
         return cursor.lastrowid
 
     def activate_code(self, code_id: int, callback: NewCallback | None = None) -> CodeState:
+        if callback is None:
+            return self._activate(self._conn, code_id)
         with self._immediate() as conn:
-            row = conn.execute(
-                "SELECT token_id, phone FROM codes WHERE id = ?", (code_id,)
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"code {code_id} vanished before activation")
-            token_id, phone = row
-            conn.execute(
-                "UPDATE codes SET state = 'superseded' WHERE token_id = ? AND phone = ?"
-                " AND state = 'live' AND id < ?",
-                (token_id, phone, code_id),
-            )
-            newer = conn.execute(
-                "SELECT 1 FROM codes WHERE token_id = ? AND phone = ? AND state = 'live'"
-                " AND id > ?",
-                (token_id, phone, code_id),
-            ).fetchone()
-            state: CodeState = "superseded" if newer else "live"
-            conn.execute(
-                "UPDATE codes SET state = ? WHERE id = ? AND state = 'pending'", (state, code_id)
-            )
-            if callback is not None:
-                self._enqueue(conn, callback)
+            state = self._activate(conn, code_id)
+            self._enqueue(conn, callback)
         return state
+
+    @staticmethod
+    def _activate(conn: sqlite3.Connection, code_id: int) -> CodeState:
+        # One statement, so atomic without a transaction: the pending code goes live
+        # (or is born superseded when a newer code of the phone went live first) and
+        # older live codes of the same (token, phone) are superseded.
+        row = conn.execute(
+            "UPDATE codes SET state = CASE"
+            "   WHEN id != :id THEN 'superseded'"
+            "   WHEN EXISTS (SELECT 1 FROM codes AS newer WHERE newer.token_id = codes.token_id"
+            "     AND newer.phone = codes.phone AND newer.state = 'live' AND newer.id > :id)"
+            "   THEN 'superseded' ELSE 'live' END"
+            " WHERE (token_id, phone) = (SELECT token_id, phone FROM codes WHERE id = :id)"
+            "   AND ((id < :id AND state = 'live') OR (id = :id AND state = 'pending'))"
+            " RETURNING state",
+            {"id": code_id},
+        ).fetchall()
+        if not row:
+            raise StoreError(f"code {code_id} is not pending")
+        return "live" if ("live",) in row else "superseded"
 
     @staticmethod
     def _enqueue(conn: sqlite3.Connection, new: NewCallback) -> None:
