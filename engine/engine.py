@@ -257,7 +257,9 @@ class Engine:
                 callbacks.callback_body(new, callbacks.INTERNAL, callbacks.ACCEPTED, sent_at),
                 sent_at,
             )
-        self.store.activate_code(code_id, callback)
+        self.store.activate_code(
+            code_id, callback, self._sms_callback if callback is not None else None
+        )
         if callback is not None:
             self.callbacks.wake()
         log.info("code sent message_id=%s to=%s", new.message_id, mask(request.phone))
@@ -292,22 +294,20 @@ class Engine:
             status = item["delivery_status"].upper()
             if status not in callbacks.DELIVERY_STATUSES:
                 status = "UNKNOWN"
-            at = self.clock()
-
-            def sms_callback(record: CodeRecord, status: str = status, at: float = at) -> (
-                NewCallback | None
-            ):
-                if not record.callback_url:
-                    return None
-                body = callbacks.callback_body(record, callbacks.SMS, status, at)
-                return NewCallback(record.token_id, record.message_id, record.callback_url,
-                                   body, at)
-
-            if self.store.record_delivery(item["uuid"], status, at, sms_callback):
+            if self.store.record_delivery(item["uuid"], status, self.clock(), self._sms_callback):
                 applied += 1
         if applied:
             self.callbacks.wake()
         return applied
+
+    @staticmethod
+    def _sms_callback(record: CodeRecord) -> NewCallback | None:
+        """The SMS callback telling a code's stored delivery status, if it has a URL."""
+        if not record.callback_url or record.delivery_status is None:
+            return None
+        at = record.delivered_at if record.delivered_at is not None else record.created_at
+        body = callbacks.callback_body(record, callbacks.SMS, record.delivery_status, at)
+        return NewCallback(record.token_id, record.message_id, record.callback_url, body, at)
 
     # -- background work -------------------------------------------------------------------
     def start(self) -> None:

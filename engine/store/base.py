@@ -153,19 +153,26 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def activate_code(self, code_id: int, callback: NewCallback | None = None) -> CodeState:
+    def activate_code(
+        self,
+        code_id: int,
+        callback: NewCallback | None = None,
+        early_report: CallbackFactory | None = None,
+    ) -> CodeState:
         """Pending → live after the gateway accepted it, superseding older live codes
-        for the same (token, phone), and queue ``callback`` in the same transaction.
-        Returns ``superseded`` when a newer code of the same phone went live first (two
-        sends raced), else ``live``."""
+        for the same (token, phone), and queue ``callback`` in the same transaction; if a
+        delivery report already arrived while the code was pending, queue
+        ``early_report(record)`` after it. Returns ``superseded`` when a newer code of the
+        same phone went live first (two sends raced), else ``live``."""
 
     @abstractmethod
     def record_delivery(
         self, message_id: str, status: str, at: float, callback: CallbackFactory
     ) -> bool:
-        """Store a delivery report for a sent code and queue ``callback(record)`` (if not
-        None) in the same transaction. False, with nothing queued, for an unknown
-        message_id or a report repeating the stored status (gateways resend reports)."""
+        """Store a delivery report and, for a sent code, queue ``callback(record)`` (if not
+        None) in the same transaction; a pending code keeps the report for
+        :meth:`activate_code`. False, with nothing stored, for an unknown message_id or a
+        report repeating the stored status (gateways resend reports)."""
 
     @abstractmethod
     def discard_code(self, code_id: int) -> None:
@@ -191,8 +198,9 @@ class Store(ABC):
     # -- callback outbox ---------------------------------------------------------------
     @abstractmethod
     def claim_callbacks(self, now: float, limit: int, lease: float) -> list[CallbackJob]:
-        """Up to ``limit`` pending callbacks due by ``now``, hidden from other claimers
-        for ``lease`` seconds (a dispatcher that dies mid-delivery is thus retried)."""
+        """Up to ``limit`` pending callbacks due by ``now``, oldest queued first, hidden
+        from other claimers for ``lease`` seconds (a dispatcher that dies mid-delivery is
+        thus retried)."""
 
     @abstractmethod
     def callback_delivered(self, job_id: int) -> None:

@@ -91,7 +91,12 @@ class MemoryStore(Store):
             self._message_ids.add(code.message_id)
             return code_id
 
-    def activate_code(self, code_id: int, callback: NewCallback | None = None) -> CodeState:
+    def activate_code(
+        self,
+        code_id: int,
+        callback: NewCallback | None = None,
+        early_report: CallbackFactory | None = None,
+    ) -> CodeState:
         with self._lock:
             mine = self._codes[code_id]
             state: CodeState = "live"
@@ -109,6 +114,11 @@ class MemoryStore(Store):
                 self._codes[code_id] = replace(mine, state=state)
             if callback is not None:
                 self._enqueue(callback)
+            record = self._codes[code_id]
+            if early_report is not None and record.delivery_status is not None:
+                new = early_report(record)
+                if new is not None:
+                    self._enqueue(new)
             return state
 
     def record_delivery(
@@ -118,10 +128,12 @@ class MemoryStore(Store):
             record = next(
                 (r for r in self._codes.values() if r.message_id == message_id), None
             )
-            if record is None or record.state == "pending" or record.delivery_status == status:
+            if record is None or record.delivery_status == status:
                 return False
             record = replace(record, delivery_status=status, delivered_at=at)
             self._codes[record.id] = record
+            if record.state == "pending":
+                return True  # activate_code queues its callback once the code is sent
             new = callback(record)
             if new is not None:
                 self._enqueue(new)

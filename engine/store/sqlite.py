@@ -300,12 +300,24 @@ class SQLiteStore(Store):
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def activate_code(self, code_id: int, callback: NewCallback | None = None) -> CodeState:
-        if callback is None:
+    def activate_code(
+        self,
+        code_id: int,
+        callback: NewCallback | None = None,
+        early_report: CallbackFactory | None = None,
+    ) -> CodeState:
+        if callback is None and early_report is None:
             return self._activate(self._conn, code_id)
         with self._immediate() as conn:
             state = self._activate(conn, code_id)
-            self._enqueue(conn, callback)
+            if callback is not None:
+                self._enqueue(conn, callback)
+            if early_report is not None:
+                row = conn.execute(_SELECT_CODE + " WHERE id = ?", (code_id,)).fetchone()
+                record = self._code(row)
+                new = early_report(record) if record.delivery_status is not None else None
+                if new is not None:
+                    self._enqueue(conn, new)
         return state
 
     @staticmethod
@@ -342,13 +354,16 @@ class SQLiteStore(Store):
         with self._immediate() as conn:
             changed = conn.execute(
                 "UPDATE codes SET delivery_status = ?, delivered_at = ? WHERE message_id = ?"
-                " AND state != 'pending' AND delivery_status IS NOT ?",
+                " AND delivery_status IS NOT ?",
                 (status, at, message_id, status),
             ).rowcount
             if not changed:
                 return False
             row = conn.execute(_SELECT_CODE + " WHERE message_id = ?", (message_id,)).fetchone()
-            new = callback(self._code(row))
+            record = self._code(row)
+            # A pending code keeps the report: activate_code queues its callback once the
+            # code is sent, after the INTERNAL one.
+            new = None if record.state == "pending" else callback(record)
             if new is not None:
                 self._enqueue(conn, new)
         return True
@@ -358,7 +373,7 @@ class SQLiteStore(Store):
         with self._immediate() as conn:
             rows = conn.execute(
                 "SELECT id, token_id, message_id, url, body, attempts FROM outbox"
-                " WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id"
+                " WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id"
                 " LIMIT ?",
                 (now, limit),
             ).fetchall()

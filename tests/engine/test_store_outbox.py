@@ -121,10 +121,28 @@ def test_delivery_report_for_unknown_message_is_ignored(store: Store) -> None:
     assert not store.record_delivery("99999999999999999999", "DELIVRD", NOW, lambda r: None)
 
 
-def test_delivery_report_for_pending_code_is_ignored(store: Store) -> None:
-    """A code the gateway has not accepted yet takes no report."""
-    store.insert_code(_code())
-    assert not store.record_delivery("10000000000000000001", "DELIVRD", NOW, lambda r: None)
+def test_report_on_pending_code_is_queued_at_activation_after_its_callback(
+    store: Store,
+) -> None:
+    """A report that overtakes the gateway's answer is kept and queued after INTERNAL."""
+    code_id = store.insert_code(_code())
+    assert store.record_delivery(
+        "10000000000000000001", "DELIVRD", NOW, lambda r: _callback(body="too early")
+    )
+    assert store.claim_callbacks(NOW, 10, 30) == []
+    store.activate_code(
+        code_id,
+        _callback(body="internal"),
+        lambda record: _callback(body=f"sms {record.delivery_status}"),
+    )
+    assert [j.body for j in store.claim_callbacks(NOW, 10, 30)] == ["internal", "sms DELIVRD"]
+
+
+def test_activation_without_report_queues_no_sms_callback(store: Store) -> None:
+    """With no early report, activation queues only its own callback."""
+    code_id = store.insert_code(_code())
+    store.activate_code(code_id, _callback(body="internal"), lambda r: _callback(body="sms"))
+    assert [j.body for j in store.claim_callbacks(NOW, 10, 30)] == ["internal"]
 
 
 def test_purge_drops_settled_callbacks_but_keeps_pending(store: Store) -> None:

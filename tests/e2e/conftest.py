@@ -1,0 +1,568 @@
+"""End-to-end fixtures: the API behind each of its faces, driven over HTTP or WSGI alike.
+
+Every face runs a real SQLite file, the settings loaded from the same TOML file and the
+same ``TFA_*`` values (see ``ENGINE_ENV``), and knows three tokens: its own (``face.token``),
+``face.broken_token`` (declared with an allowlist entry that does not parse: -66) and
+``face.fenced_token`` (allowed from 10.0.0.0/8 only, while every request here comes from
+127.0.0.1: -67). A :class:`Face` sends requests (``request``, ``post``: a :class:`Reply`),
+reads the SMS it sent (``sms``), keeps every reply (``replies``) and can have its
+database damaged (``break_store``).
+
+Faces:
+    falcon   the bare Falcon app, through ``falcon.testing``
+    flask    a Flask app with ``TwoFactorMiddleware`` at /tfa, through its test client
+    django   a Django site with ``TwoFactorMiddleware`` at /tfa, through a werkzeug client
+    serve    a real ``tfa serve`` process on 127.0.0.1, through ``http.client``
+
+Fixtures:
+    faces         the four faces, started once per module (dict by name, in that order).
+    fresh_faces   four more on new databases, for a test that damages them.
+    unreachable_gateway_face
+                  a ``tfa serve`` whose mediariver gateway cannot be reached.
+    launch        ``launch(command, workdir, env) -> ServerProcess``: a ``tfa serve``,
+                  stopped at the end of the module (bounded waits).
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import json
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import falcon.testing
+import flask
+import pytest
+from werkzeug.test import Client
+
+from adapters.falcon import create_app
+from adapters.wsgi_middleware import TwoFactorMiddleware
+from engine import Engine, GatewayError, MemoryGateway
+from engine.service import build_engine
+from engine.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+DJANGO_SITE_FILE = REPO / "tests" / "adapters" / "middleware" / "django_site.py"
+# The middleware tests load the same site under this name: one module, configured once.
+DJANGO_SITE = "tfa_middleware_django_site"
+
+START_TIMEOUT = 30.0  # seconds for `tfa serve` to announce its address
+LINE_TIMEOUT = 10.0  # seconds for an expected output line (an SMS) to appear
+STOP_TIMEOUT = 15.0  # seconds for a process to stop after SIGTERM
+COMMAND_TIMEOUT = 30.0  # seconds for a one-shot `tfa` command
+HTTP_TIMEOUT = 10.0  # seconds for one HTTP exchange with the served process
+
+CLIENT_IP = "127.0.0.1"
+BROKEN_TOKEN = "c3e5a7b9-1d2f-4a6c-8e0b-2f4d6a8c0e1b"
+FENCED_TOKEN = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+BAD_ENTRY = "10.0.0.300"
+CONFIG_TOML = f"""
+[[tokens]]
+name = "broken"
+token = "{BROKEN_TOKEN}"
+allowed_ips = ["{BAD_ENTRY}"]
+
+[[tokens]]
+name = "fenced"
+token = "{FENCED_TOKEN}"
+allowed_ips = ["10.0.0.0/8"]
+"""
+# Identical engine settings on every face: cheap hashing, and a per-phone send limit low
+# enough that -70 takes four requests (each case uses a phone number of its own).
+PHONE_SEND_LIMIT = 3
+ENGINE_ENV = {"TFA_ARGON2_PROFILE": "test", "TFA_LIMIT_PHONE_SENDS": f"{PHONE_SEND_LIMIT}/600"}
+# What a broken store looks like: a table gone under the running service.
+DROPPED_TABLE = "rate_windows"
+
+_SMS_LINE = re.compile(r"^SMS to (\+\d+) from [^:]*: (.*)$")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer: status, decoded JSON body, headers with lower-case names."""
+
+    http: int
+    json: dict[str, Any]
+    headers: dict[str, str]
+
+
+def clean_environ() -> dict[str, str]:
+    """The caller's environment without any TFA_* variable."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("TFA_")}
+
+
+def tfa_command() -> list[str]:
+    """How to run ``tfa`` from source: the package need not be installed as a script."""
+    return [sys.executable, "-m", "adapters.cli"]
+
+
+def with_repo_on_path(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with this checkout importable (the processes run in other directories)."""
+    result = dict(env)
+    result["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return result
+
+
+# -- a running tfa process ------------------------------------------------------------------
+class ServerProcess:
+    """A running ``tfa`` process whose stdout and stderr are collected line by line."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._ended = False
+        self._changed = threading.Condition()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
+        self.base_url = ""
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_until(
+        self, found: Callable[[list[str]], T | None], what: str, timeout: float = LINE_TIMEOUT
+    ) -> T:
+        """The first non-None ``found(lines)``, re-evaluated as lines arrive."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                result = found(self.lines)
+                if result is not None:
+                    return result
+                remaining = deadline - time.monotonic()
+                if self._ended or remaining <= 0:
+                    state = "the process exited" if self._ended else f"none within {timeout}s"
+                    raise AssertionError(f"{what}: {state}; output:\n" + "\n".join(self.lines))
+                self._changed.wait(remaining)
+
+    def wait_for(self, pattern: str, timeout: float = LINE_TIMEOUT) -> re.Match[str]:
+        """The first output line matching ``pattern``."""
+
+        def match(lines: list[str]) -> re.Match[str] | None:
+            return next((m for line in lines if (m := re.search(pattern, line))), None)
+
+        return self.wait_until(match, f"a line matching {pattern!r}", timeout)
+
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL if it does not stop in time; the exit code."""
+        try:
+            if self.process.poll() is None:
+                self.process.terminate()
+            try:
+                return self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=STOP_TIMEOUT)
+                raise AssertionError("tfa did not stop after SIGTERM") from None
+        finally:
+            # The process is gone: the reader reaches end of file, then the pipe can close.
+            self._pump_thread.join(timeout=STOP_TIMEOUT)
+            if self.process.stdout is not None and not self._pump_thread.is_alive():
+                self.process.stdout.close()
+
+
+def start_process(command: Sequence[str], workdir: Path, env: Mapping[str, str]) -> ServerProcess:
+    """Start ``command`` (a ``tfa serve``) and wait until it announces its address."""
+    process = subprocess.Popen(
+        list(command),
+        cwd=workdir,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = ServerProcess(process)
+    try:
+        server.base_url = server.wait_for(r"tfa serving on (http://\S+)", START_TIMEOUT)[1]
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@contextmanager
+def running(
+    command: Sequence[str], workdir: Path, env: Mapping[str, str]
+) -> Iterator[ServerProcess]:
+    """A started ``tfa serve``, always stopped on the way out."""
+    server = start_process(command, workdir, env)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- the faces --------------------------------------------------------------------------------
+class Face(ABC):
+    """The API as one face serves it; paths are given relative to the API root."""
+
+    name: str
+    prefix: str  # where the API is mounted in this face's URL space
+    token: str  # a token of this face's own, created at start
+    database: Path
+    broken_token = BROKEN_TOKEN  # declared with an allowlist entry that does not parse
+    fenced_token = FENCED_TOKEN  # declared, allowed from 10.0.0.0/8 only
+    phone_send_limit = PHONE_SEND_LIMIT  # codes per phone number per window
+
+    def __init__(self) -> None:
+        self.replies: list[Reply] = []  # every answer this face gave, oldest first
+
+    def request(
+        self, method: str, path: str, *, headers: Mapping[str, str], body: bytes | None
+    ) -> Reply:
+        """Send one request to ``prefix + path`` from 127.0.0.1."""
+        reply = self._exchange(method, self.prefix + path, headers, body)
+        self.replies.append(reply)
+        return reply
+
+    @abstractmethod
+    def _exchange(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Reply:
+        """Send one request to ``path`` (prefix included) and read the answer."""
+
+    def post(self, path: str, *, headers: Mapping[str, str], body: bytes | None = None) -> Reply:
+        """POST to ``prefix + path``."""
+        return self.request("POST", path, headers=headers, body=body)
+
+    @abstractmethod
+    def sms(self, phone: str) -> str:
+        """The text of the next SMS to ``phone`` (E.164) not returned before."""
+
+    def break_store(self) -> None:
+        """Drop a table from under the running service, through a connection of our own."""
+        with sqlite3.connect(self.database) as connection:
+            connection.execute(f"DROP TABLE {DROPPED_TABLE}")
+        connection.close()
+
+
+def _decode(http: int, body: bytes, headers: Any) -> Reply:
+    names = {str(name).lower(): str(value) for name, value in headers}
+    return Reply(http, json.loads(body), names)
+
+
+class InProcessFace(Face):
+    """A face in this process, on an engine whose gateway is a ``MemoryGateway``."""
+
+    def __init__(self, name: str, prefix: str, engine: Engine, database: Path) -> None:
+        super().__init__()
+        self.name = name
+        self.prefix = prefix
+        self.engine = engine
+        self.database = database
+        gateway = engine.gateway
+        assert isinstance(gateway, MemoryGateway)
+        self.gateway = gateway
+        self.token = engine.create_token("e2e").token
+        self._read: Counter[str] = Counter()
+
+    def sms(self, phone: str) -> str:
+        sent = [m.text for m in self.gateway.messages if m.recipient == phone]
+        index = self._read[phone]
+        assert index < len(sent), f"{self.name}: no SMS #{index + 1} to {phone}"
+        self._read[phone] += 1
+        return sent[index]
+
+    @contextmanager
+    def failing_gateway(self) -> Iterator[None]:
+        """Make every SMS hand-over fail while inside the block."""
+        self.gateway.failure = GatewayError("the gateway is unreachable")
+        try:
+            yield
+        finally:
+            self.gateway.failure = None
+
+
+class FalconFace(InProcessFace):
+    """The bare Falcon app through ``falcon.testing``."""
+
+    def __init__(self, engine: Engine, settings: Settings, database: Path) -> None:
+        super().__init__("falcon", "", engine, database)
+        app = create_app(
+            engine,
+            trusted_proxies=settings.trusted_proxies,
+            forwarded_header=settings.forwarded_header,
+            max_body=settings.max_body,
+        )
+        self.client = falcon.testing.TestClient(app)
+
+    def _exchange(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Reply:
+        result = self.client.simulate_request(
+            method, path, headers=dict(headers), body=body, remote_addr=CLIENT_IP
+        )
+        return _decode(result.status_code, result.content, result.headers.items())
+
+
+class WerkzeugFace(InProcessFace):
+    """A host application with the middleware, through a werkzeug test client."""
+
+    def __init__(self, name: str, client: Client, engine: Engine, database: Path) -> None:
+        super().__init__(name, "/tfa", engine, database)
+        self.client = client
+
+    def _exchange(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Reply:
+        response = self.client.open(
+            path,
+            method=method,
+            headers=dict(headers),
+            data=body,
+            environ_base={"REMOTE_ADDR": CLIENT_IP},
+        )
+        return _decode(response.status_code, response.get_data(), response.headers.items())
+
+
+class ServeFace(Face):
+    """A real ``tfa serve`` process; its console gateway prints each SMS on stdout."""
+
+    def __init__(self, server: ServerProcess, token: str, database: Path) -> None:
+        super().__init__()
+        self.name = "serve"
+        self.prefix = ""
+        self.server = server
+        self.token = token
+        self.database = database
+        address = urlsplit(server.base_url)
+        assert address.hostname == CLIENT_IP and address.port
+        self.host, self.port = address.hostname, address.port
+        self._read: Counter[str] = Counter()
+
+    def _exchange(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Reply:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=HTTP_TIMEOUT)
+        try:
+            connection.request(method, path, body=body, headers=dict(headers))
+            response = connection.getresponse()
+            return _decode(response.status, response.read(), response.getheaders())
+        finally:
+            connection.close()
+
+    def sms(self, phone: str) -> str:
+        index = self._read[phone]
+
+        def nth(lines: list[str]) -> str | None:
+            texts = [
+                m[2] for line in lines if (m := _SMS_LINE.match(line)) and m[1] == phone
+            ]
+            return texts[index] if index < len(texts) else None
+
+        text = self.server.wait_until(nth, f"SMS #{index + 1} to {phone}")
+        self._read[phone] += 1
+        return text
+
+
+# -- building the faces -----------------------------------------------------------------------
+def _load_django_site() -> None:
+    if DJANGO_SITE in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(DJANGO_SITE, DJANGO_SITE_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[DJANGO_SITE] = module
+    spec.loader.exec_module(module)
+
+
+@pytest.fixture(scope="session")
+def django_handler() -> Iterator[Callable[..., Any]]:
+    """Django's WSGI handler for the middleware tests' one-page site.
+
+    Django's settings can be configured once per process: whichever test directory comes
+    first configures them, and each then points them at this site.
+    """
+    import django  # type: ignore[import-untyped]
+    from django.conf import settings  # type: ignore[import-untyped]
+    from django.core.wsgi import get_wsgi_application  # type: ignore[import-untyped]
+    from django.test.utils import override_settings  # type: ignore[import-untyped]
+
+    _load_django_site()
+    if not settings.configured:
+        settings.configure(
+            DEBUG=False,
+            SECRET_KEY="middleware-tests-only",
+            ALLOWED_HOSTS=["*"],
+            ROOT_URLCONF=DJANGO_SITE,
+            INSTALLED_APPS=[],
+            MIDDLEWARE=[],
+            DATABASES={},
+        )
+        django.setup()
+    with override_settings(ROOT_URLCONF=DJANGO_SITE, ALLOWED_HOSTS=["*"]):
+        yield get_wsgi_application()
+
+
+def _flask_host() -> flask.Flask:
+    app = flask.Flask("shop")
+
+    @app.get("/hello")
+    def hello() -> dict[str, str]:
+        return {"host": "flask", "page": "hello"}
+
+    return app
+
+
+def mounted(application: Any, engine: Engine, settings: Settings) -> TwoFactorMiddleware:
+    """``application`` with the API at /tfa, configured as ``tfa serve`` configures its app."""
+    return TwoFactorMiddleware(
+        application,
+        engine,
+        prefix="/tfa",
+        trusted_proxies=settings.trusted_proxies,
+        forwarded_header=settings.forwarded_header,
+        max_body=settings.max_body,
+    )
+
+
+def _in_process_engine(workdir: Path, config: Path) -> tuple[Engine, Settings, Path]:
+    database = workdir / "tfa.db"
+    environ = {**ENGINE_ENV, "TFA_DATABASE": str(database), "TFA_GATEWAY": "memory"}
+    settings = load_settings(config, environ=environ)
+    return build_engine(settings), settings, database
+
+
+def serve_environ(database: Path, **extra: str) -> dict[str, str]:
+    """The served process's environment: the shared engine settings and its database."""
+    env = with_repo_on_path(clean_environ())
+    env.update(ENGINE_ENV, TFA_DATABASE=str(database), TFA_GATEWAY="console", PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def create_token_with_cli(workdir: Path, env: Mapping[str, str], name: str) -> str:
+    """``tfa token create --name NAME --json``; the token it prints."""
+    done = subprocess.run(
+        [*tfa_command(), "token", "create", "--name", name, "--json"],
+        cwd=workdir,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    token: str = json.loads(done.stdout)["token"]
+    return token
+
+
+@contextmanager
+def open_faces(root: Path, django_app: Callable[..., Any]) -> Iterator[dict[str, Face]]:
+    """The four faces, each on a database of its own under ``root``; all closed on exit."""
+    config = root / "tfa.toml"
+    config.write_text(CONFIG_TOML, encoding="utf-8")
+    with ExitStack() as stack:
+        faces: dict[str, Face] = {}
+        for name in ("falcon", "flask", "django"):
+            workdir = root / name
+            workdir.mkdir()
+            engine, settings, database = _in_process_engine(workdir, config)
+            stack.callback(engine.close)
+            if name == "falcon":
+                faces[name] = FalconFace(engine, settings, database)
+            elif name == "flask":
+                host = _flask_host()
+                host.wsgi_app = mounted(host.wsgi_app, engine, settings)  # type: ignore[method-assign]
+                faces[name] = WerkzeugFace(name, host.test_client(), engine, database)
+            else:
+                wrapped = mounted(django_app, engine, settings)
+                faces[name] = WerkzeugFace(name, Client(wrapped), engine, database)
+        faces["serve"] = stack.enter_context(serve_face(root / "serve", config))
+        yield faces
+
+
+@contextmanager
+def serve_face(workdir: Path, config: Path, **extra_env: str) -> Iterator[ServeFace]:
+    """``tfa serve --config CONFIG`` in ``workdir`` with a token made by ``tfa token create``.
+
+    ``extra_env`` adds or overrides variables (e.g. another gateway).
+    """
+    workdir.mkdir()
+    database = workdir / "tfa.db"
+    env = serve_environ(database, **extra_env)
+    token = create_token_with_cli(workdir, env, "e2e")
+    command = [*tfa_command(), "serve", "--host", CLIENT_IP, "--port", "0", "--config", str(config)]
+    with running(command, workdir, env) as server:
+        yield ServeFace(server, token, database)
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (just released by us)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((CLIENT_IP, 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture(scope="module")
+def faces(
+    tmp_path_factory: pytest.TempPathFactory, django_handler: Callable[..., Any]
+) -> Iterator[dict[str, Face]]:
+    """The four faces, shared by the module's tests (each case uses its own phone)."""
+    with open_faces(tmp_path_factory.mktemp("faces"), django_handler) as started:
+        yield started
+
+
+@pytest.fixture
+def fresh_faces(
+    tmp_path: Path, django_handler: Callable[..., Any]
+) -> Iterator[dict[str, Face]]:
+    """Four faces of the test's own, free to be damaged."""
+    with open_faces(tmp_path, django_handler) as started:
+        yield started
+
+
+@pytest.fixture
+def unreachable_gateway_face(tmp_path: Path) -> Iterator[ServeFace]:
+    """``tfa serve`` whose SMS gateway (mediariver) is at an address nobody listens on."""
+    config = tmp_path / "tfa.toml"
+    config.write_text(CONFIG_TOML, encoding="utf-8")
+    with serve_face(
+        tmp_path / "serve",
+        config,
+        TFA_GATEWAY="mediariver",
+        TFA_MEDIARIVER_URL=f"http://{CLIENT_IP}:{closed_port()}",
+        TFA_MEDIARIVER_USERNAME="e2e",
+        TFA_MEDIARIVER_PASSWORD="e2e-password",
+    ) as face:
+        yield face
+
+
+@pytest.fixture(scope="module")
+def launch() -> Iterator[Callable[..., ServerProcess]]:
+    """Start ``tfa`` processes for the module; each is stopped when the module ends."""
+    with ExitStack() as stack:
+
+        def start(command: Sequence[str], workdir: Path, env: Mapping[str, str]) -> ServerProcess:
+            return stack.enter_context(running(command, workdir, env))
+
+        yield start
