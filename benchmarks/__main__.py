@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.settings import Settings
+
 from . import loadgen, report
 from .runner import CONFIGURED_PROFILE, GROUPS, Bench, Options, log, scratch, targets
 
@@ -29,7 +31,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="concurrent keep-alive connections for throughput runs (default 16)")
     parser.add_argument("--rss-connections", type=int, default=64,
                         help="connections for the peak-memory runs (default 64)")
-    parser.add_argument("--threads", type=int, default=4, help="server threads (default 4)")
+    parser.add_argument(
+        "--threads", type=int, default=Settings().threads,
+        help=f"server threads, every server alike (default: tfa serve's, {Settings().threads})",
+    )
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator: wrk when on PATH (auto), or the Python client")
     parser.add_argument("--only", default=",".join(GROUPS),
