@@ -422,6 +422,7 @@ class Engine:
     def close(self) -> None:
         """Stop background work and release the store's and the gateway's connections."""
         self.callbacks.stop()
+        self.hasher.close()
         self.gateway.close()
         self.store.close()
 

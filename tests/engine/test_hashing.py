@@ -145,3 +145,31 @@ def test_max_concurrent_below_one_is_refused() -> None:
     """A limit of zero would deadlock every request: it is a ValueError."""
     with pytest.raises(ValueError, match="at least 1"):
         CodeHasher("test", max_concurrent=0)
+
+
+def test_memory_hard_profile_hashes_on_dedicated_threads() -> None:
+    """At owasp cost, hashing runs on the hasher's own threads and still verifies."""
+    import threading
+
+    hasher = CodeHasher("owasp", max_concurrent=1)
+    seen: list[str] = []
+    real = hasher._hasher
+
+    class Recording:
+        def hash(self, secret: bytes) -> str:
+            seen.append(threading.current_thread().name)
+            return real.hash(secret)
+
+        def verify(self, phc: str, secret: bytes) -> bool:
+            seen.append(threading.current_thread().name)
+            return real.verify(phc, secret)
+
+    hasher._hasher = Recording()  # type: ignore[assignment]
+    try:
+        phc = hasher.hash("123456")
+        assert hasher.verify(phc, "123456")
+        assert not hasher.verify(phc, "654321")
+    finally:
+        hasher.close()
+    assert len(seen) == 3
+    assert all(name.startswith("argon2") for name in seen)
