@@ -26,6 +26,8 @@ def make_gateway(settings: Settings) -> Gateway:
             settings.mediariver_url,
             settings.mediariver_username,
             settings.mediariver_password or "",
+            deadline=settings.mediariver_deadline,
+            read_timeout=min(5.0, settings.mediariver_deadline),
         )
     raise ConfigError(f"gateway {settings.gateway!r} is not available")  # Settings checked it
 

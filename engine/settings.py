@@ -63,6 +63,7 @@ class Settings:
     mediariver_url: str | None = None
     mediariver_username: str | None = None
     mediariver_password: str | None = field(default=None, repr=False)
+    mediariver_deadline: int = 10  # seconds one send may take, retries included
     host: str = "127.0.0.1"
     port: int = 8080
     threads: int = 32
@@ -182,6 +183,7 @@ _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "mediariver_url": _optional_text,
     "mediariver_username": _optional_text,
     "mediariver_password": _secret,
+    "mediariver_deadline": lambda raw, label: whole_number(raw, label, 1, 60),
     "host": _text,
     "port": lambda raw, label: whole_number(raw, label, 0, MAX_PORT),
     "threads": lambda raw, label: whole_number(raw, label, 1),

@@ -10,6 +10,7 @@ import pytest
 
 from engine import EngineConfig, MemoryGateway, RateLimit, catalogue
 from engine.config import ConfigError
+from engine.gateways import MediariverGateway
 from engine.service import build_engine
 from engine.settings import DeclaredToken, Settings, load_settings
 
@@ -241,7 +242,6 @@ def test_mediariver_gateway_url_must_be_http() -> None:
 
 def test_built_engine_sends_through_mediariver(tmp_path: Path) -> None:
     """gateway = "mediariver" builds an engine on a MediariverGateway at the given URL."""
-    from engine.gateways import MediariverGateway
 
     environ = {"TFA_DATABASE": str(tmp_path / "tfa.db"), "TFA_GATEWAY": "mediariver",
                "TFA_MEDIARIVER_URL": "http://127.0.0.1:9/", "TFA_MEDIARIVER_USERNAME": "u",
@@ -249,8 +249,29 @@ def test_built_engine_sends_through_mediariver(tmp_path: Path) -> None:
     engine = build_engine(load_settings(None, environ))
     try:
         assert isinstance(engine.gateway, MediariverGateway)
+        assert engine.gateway.deadline == 10
     finally:
         engine.close()
+
+
+def test_mediariver_deadline_is_configurable(tmp_path: Path) -> None:
+    """TFA_MEDIARIVER_DEADLINE bounds one send, retries included."""
+    environ = {"TFA_DATABASE": str(tmp_path / "tfa.db"), "TFA_GATEWAY": "mediariver",
+               "TFA_MEDIARIVER_URL": "http://127.0.0.1:9/", "TFA_MEDIARIVER_USERNAME": "u",
+               "TFA_MEDIARIVER_PASSWORD": "p", "TFA_MEDIARIVER_DEADLINE": "3"}
+    engine = build_engine(load_settings(None, environ))
+    try:
+        assert isinstance(engine.gateway, MediariverGateway)
+        assert (engine.gateway.deadline, engine.gateway.read_timeout) == (3, 3.0)
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("value", ["0", "61", "ten"])
+def test_mediariver_deadline_out_of_range_is_refused(value: str) -> None:
+    """A deadline outside 1..60 seconds names the variable."""
+    with pytest.raises(ConfigError, match="TFA_MEDIARIVER_DEADLINE"):
+        load_settings(None, {"TFA_MEDIARIVER_DEADLINE": value})
 
 
 def test_unknown_gateway_error_lists_the_allowed_ones() -> None:
