@@ -26,7 +26,7 @@ from .access import (
 )
 from .catalogue import Status
 from .codes import canonical_code, generate_code
-from .config import MAX_CODE_TTL, EngineConfig
+from .config import MAX_CODE_TTL, EngineConfig, RateLimit
 from .gateways import Gateway, GatewayError, SmsMessage
 from .hashing import CodeHasher
 from .outcome import Outcome
@@ -193,10 +193,10 @@ class Engine:
             return catalogue.TOKEN_INVALID
         return check_ip(record, client_ip) or record
 
-    def _take(self, limit_setting: Any, key: str, now: float) -> Outcome | None:
+    def _take(self, limit: RateLimit, key: str, now: float) -> Outcome | None:
         if not self.config.rate_limits:
             return None
-        wait = self.store.take(key, limit_setting.count, limit_setting.seconds, now)
+        wait = self.store.take(key, limit.count, limit.seconds, now)
         return None if wait is None else Outcome(catalogue.RATE_LIMITED, retry_after=wait)
 
     def _limit_sends(self, principal: TokenRecord, phone: str, now: float) -> Outcome | None:
