@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -94,6 +95,8 @@ class Engine:
             # Nobody can verify signatures made with a key that lives only in this
             # process; set callback_key (TFA_CALLBACK_KEY) to give clients a secret.
             signing_key = secrets.token_hex(32)
+        self._housekeeping: threading.Thread | None = None
+        self._stop_housekeeping = threading.Event()
         self.callbacks = callbacks.CallbackDispatcher(
             store,
             callbacks.CallbackSigner(signing_key),
@@ -310,9 +313,28 @@ class Engine:
         return NewCallback(record.token_id, record.message_id, record.callback_url, body, at)
 
     # -- background work -------------------------------------------------------------------
-    def start(self) -> None:
-        """Start delivering callbacks in a background thread (servers call this)."""
+    def start(self, *, purge_every: float = 3600.0) -> None:
+        """Start the background work servers need: delivering callbacks, and purging
+        records past retention every ``purge_every`` seconds (so client_refs come free
+        without anyone running ``tfa purge``)."""
         self.callbacks.start()
+        if self._housekeeping is None:
+            self._stop_housekeeping.clear()
+            self._housekeeping = threading.Thread(
+                target=self._purge_periodically, args=(purge_every,), name="tfa-purge",
+                daemon=True,
+            )
+            self._housekeeping.start()
+
+    def _purge_periodically(self, every: float) -> None:
+        while not self._stop_housekeeping.wait(every):
+            try:
+                removed = self.purge()
+            except Exception:  # a busy or briefly unavailable store: try next time
+                log.exception("purge failed")
+            else:
+                if removed:
+                    log.info("purged %d records past retention", removed)
 
     # -- tokens ----------------------------------------------------------------------------
     def create_token(
@@ -421,6 +443,10 @@ class Engine:
 
     def close(self) -> None:
         """Stop background work and release the store's and the gateway's connections."""
+        self._stop_housekeeping.set()
+        if self._housekeeping is not None:
+            self._housekeeping.join(5)
+            self._housekeeping = None
         self.callbacks.stop()
         self.hasher.close()
         self.gateway.close()

@@ -585,3 +585,23 @@ def test_listed_tokens_hold_no_clear_token(engine: Engine) -> None:
     assert record.name == "app"
     assert issued.token not in repr(record)
     assert record.token_hash != issued.token
+
+
+def test_started_engine_purges_past_retention_by_itself(
+    make_engine: Any, clock: Any, send_code: SendCode
+) -> None:
+    """With background work started, an old client_ref comes free without a manual purge."""
+    import time
+
+    engine = make_engine(retention=60)
+    issued = engine.create_token("purging")
+    send_code(engine, issued.token, "old-ref")
+    clock.advance(300 + 60)  # expired, and retention has passed
+    engine.start(purge_every=0.02)
+    try:
+        deadline = time.monotonic() + 5
+        while engine.store.client_ref_taken(issued.record.id, "old-ref"):
+            assert time.monotonic() < deadline, "the background purge never ran"
+            time.sleep(0.02)
+    finally:
+        engine.close()
