@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from . import netguard
+from .gateways.base import DELIVERY_STATUSES as DELIVERY_STATUSES
 from .store import CallbackJob, Store
 
 log = logging.getLogger("tfa.callbacks")
@@ -30,7 +31,6 @@ SIGNATURE_HEADER = "X-TFA-Signature"
 INTERNAL = "INTERNAL"
 SMS = "SMS"
 ACCEPTED = "ACCEPTD"  # INTERNAL: the gateway accepted the message (SMPP state name)
-DELIVERY_STATUSES = frozenset({"DELIVRD", "UNDELIV", "REJECTD", "EXPIRED", "UNKNOWN"})
 
 
 class Reported(Protocol):

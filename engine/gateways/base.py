@@ -5,6 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+# The SMPP final states a delivery report can carry, as the callbacks pass them on.
+DELIVERY_STATUSES = ("DELIVRD", "UNDELIV", "REJECTD", "EXPIRED", "UNKNOWN")
+
 
 @dataclass(frozen=True)
 class SmsMessage:

@@ -34,6 +34,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 from ..segments import segments
+from .base import DELIVERY_STATUSES
 
 if TYPE_CHECKING:
     import urllib3
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("tfa.gateway.simulator")
 
 QUALITIES = ("H", "S", "A")
-DELIVERY_STATUSES = ("DELIVRD", "UNDELIV", "REJECTD", "EXPIRED", "UNKNOWN")
 MAX_MESSAGE_LENGTH = 640
 CONCATENATED_ABOVE = 160  # mediariver's rule: parts are reported for texts longer than this
 MAX_ALPHANUMERIC_SENDER = 11
