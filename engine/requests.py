@@ -98,7 +98,7 @@ def valid_sender_id(sender_id: str) -> bool:
 
 
 def is_text(value: str) -> bool:
-    """True unless the string holds lone surrogates (JSON allows ``"\ud800"``), which no
+    """True unless the string holds lone surrogates (JSON allows ``"\\ud800"``), which no
     store, gateway or SMS can carry."""
     try:
         value.encode("utf-8")
