@@ -1,10 +1,6 @@
 """Fixtures for the Falcon app's tests: an engine on memory, its app, and a small client.
 
-Fixtures:
-    clock     a settable :class:`FakeClock` (call it for the time; ``.advance(s)``).
-    gateway   a ``MemoryGateway`` keeping every SMS (set ``.failure`` to make sends fail).
-    engine    an ``Engine`` on a ``MemoryStore`` with the cheap argon2 profile, no DNS.
-    token     a token issued on ``engine``.
+Fixtures (``clock``, ``gateway``, ``engine`` and ``token`` come from tests/adapters/conftest.py):
     api       an :class:`Api` talking to ``create_app(engine)`` with ``token``.
     make_api  ``make_api(**create_app_options) -> Api`` for apps with other options.
 """
@@ -20,26 +16,11 @@ import falcon.testing
 import pytest
 
 from adapters.falcon import create_app
-from engine import Engine, EngineConfig, MemoryGateway, MemoryStore
+from engine import Engine, MemoryGateway
 from engine.config import PLACEHOLDER
 
 UK_MOBILE = "+447911123456"
-START = 1_700_000_000.0
 _DEFAULT = object()
-
-
-class FakeClock:
-    """A clock that moves only when told to; call it to read the time."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move forward by ``seconds``."""
-        self.now += seconds
 
 
 class WsgiResult:
@@ -141,32 +122,6 @@ class Api:
 
 
 MakeApi = Callable[..., Api]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """A fake clock starting at a fixed instant."""
-    return FakeClock()
-
-
-@pytest.fixture
-def gateway() -> MemoryGateway:
-    """A gateway that keeps every message it accepts."""
-    return MemoryGateway()
-
-
-@pytest.fixture
-def engine(gateway: MemoryGateway, clock: FakeClock) -> Engine:
-    """An engine on memory with cheap hashing and no DNS lookups."""
-    return Engine(
-        MemoryStore(), gateway, EngineConfig(argon2_profile="test"), clock=clock, resolver=None
-    )
-
-
-@pytest.fixture
-def token(engine: Engine) -> str:
-    """A token issued on ``engine``."""
-    return engine.create_token("shop").token
 
 
 @pytest.fixture

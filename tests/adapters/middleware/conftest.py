@@ -1,10 +1,6 @@
 """Fixtures for the middleware: real Flask and Django hosts with the API mounted at /tfa.
 
-Fixtures:
-    clock         a settable :class:`FakeClock`.
-    gateway       a ``MemoryGateway`` keeping every SMS.
-    engine        an ``Engine`` on a ``MemoryStore``, cheap hashing, no DNS.
-    token         a token issued on ``engine``.
+Fixtures (``clock``, ``gateway``, ``engine`` and ``token`` come from tests/adapters/conftest.py):
     flask_app     a Flask app with its own routes, ``wsgi_app`` wrapped by the middleware.
     django_app    Django's WSGI handler for ``django_site.py``, wrapped by the middleware.
     face          each of: the bare Falcon app, Flask + middleware, Django + middleware,
@@ -26,26 +22,11 @@ from werkzeug.test import Client
 
 from adapters.falcon import create_app
 from adapters.wsgi_middleware import TwoFactorMiddleware
-from engine import Engine, EngineConfig, MemoryGateway, MemoryStore
+from engine import Engine, MemoryGateway
 from engine.config import PLACEHOLDER
 
 DJANGO_SITE = "tfa_middleware_django_site"
-START = 1_700_000_000.0
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
-
-
-class FakeClock:
-    """A clock that moves only when told to; call it to read the time."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move forward by ``seconds``."""
-        self.now += seconds
 
 
 class Face:
@@ -84,32 +65,6 @@ class Face:
         message_id = body["result"]["message_id"]
         text = next(m.text for m in self.gateway.messages if m.message_id == message_id)
         return text[len(self.engine.config.default_template.split(PLACEHOLDER)[0]) :]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """A fake clock starting at a fixed instant."""
-    return FakeClock()
-
-
-@pytest.fixture
-def gateway() -> MemoryGateway:
-    """A gateway that keeps every message it accepts."""
-    return MemoryGateway()
-
-
-@pytest.fixture
-def engine(gateway: MemoryGateway, clock: FakeClock) -> Engine:
-    """An engine on memory with cheap hashing and no DNS lookups."""
-    return Engine(
-        MemoryStore(), gateway, EngineConfig(argon2_profile="test"), clock=clock, resolver=None
-    )
-
-
-@pytest.fixture
-def token(engine: Engine) -> str:
-    """A token issued on ``engine``."""
-    return engine.create_token("shop").token
 
 
 @pytest.fixture
