@@ -87,9 +87,12 @@ def cmd_token_create(args: argparse.Namespace) -> int:
             )
         except ValueError as exc:
             return _error(str(exc))
+        callback_secret = engine.callback_secret(issued.record.id)
     record = issued.record
     if args.json:
-        print(json.dumps({**_token_json(record), "token": issued.token}))
+        print(json.dumps(
+            {**_token_json(record), "token": issued.token, "callback_secret": callback_secret}
+        ))
         return 0
     print(f"Created token {record.id} ({record.name!r}).")
     print(f"  allowed IPs: {', '.join(record.allowed_ips) or 'any'}")
@@ -97,6 +100,12 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     print("The token is shown only this once; keep it secret:")
     print(f"\n    {issued.token}\n")
     print("Clients send it as the header  Authorization: Token <token>")
+    if callback_secret:
+        print(f"Callbacks carry X-TFA-Signature, an HMAC-SHA256 of the body keyed with: "
+              f"{callback_secret}")
+    else:
+        print("Callbacks are signed with a key that changes at each start: set "
+              "TFA_CALLBACK_KEY to give clients a secret they can verify.")
     return 0
 
 

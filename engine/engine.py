@@ -85,6 +85,7 @@ class Engine:
         self.hasher = hasher or CodeHasher(self.config.argon2_profile, self.config.pepper)
         self._resolver = resolver
         signing_key: str | bytes
+        self._stable_signing_key = bool(self.config.callback_key or self.config.pepper)
         if self.config.callback_key:
             signing_key = self.config.callback_key
         elif self.config.pepper:
@@ -267,6 +268,11 @@ class Engine:
             self.callbacks.wake()
         log.info("code sent message_id=%s to=%s", new.message_id, mask(request.phone))
         return Outcome(catalogue.SUCCESS, {"message_id": new.message_id}, api_job_id=api_job_id)
+
+    def callback_secret(self, token_id: str) -> str | None:
+        """The secret a token's client verifies ``X-TFA-Signature`` with; None while no
+        callback key (or pepper) is configured, since the key then changes at each start."""
+        return self.callbacks.signer.secret_for(token_id) if self._stable_signing_key else None
 
     # -- delivery reports ------------------------------------------------------------------
     def dlr_secret_matches(self, secret: str) -> bool:

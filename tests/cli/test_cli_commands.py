@@ -13,6 +13,7 @@ import pytest
 
 from adapters.cli import main
 from engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
+from engine.callbacks import CallbackSigner
 from engine.service import build_engine
 from engine.settings import load_settings
 
@@ -264,3 +265,22 @@ def test_help_exits_0(tfa: Tfa) -> None:
 def test_no_command_is_a_usage_error(tfa: Tfa) -> None:
     """`tfa` with no command exits 2."""
     assert tfa().code == 2
+
+
+def test_create_shows_the_callback_secret_when_a_key_is_set(
+    tfa: Tfa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With TFA_CALLBACK_KEY set, the printed secret verifies the service's signatures."""
+    monkeypatch.setenv("TFA_CALLBACK_KEY", "k" * 32)
+    result = created(tfa, "--name", "shop")
+    expected = CallbackSigner("k" * 32).secret_for(result["id"])
+    assert result["callback_secret"] == expected
+    run = tfa("token", "create", "--name", "other")
+    assert "X-TFA-Signature" in run.out
+
+
+def test_create_says_when_callbacks_have_no_stable_key(tfa: Tfa) -> None:
+    """Without a callback key or pepper no secret is shown, and the output says what to set."""
+    assert created(tfa, "--name", "shop")["callback_secret"] is None
+    run = tfa("token", "create", "--name", "other")
+    assert "TFA_CALLBACK_KEY" in run.out
