@@ -26,7 +26,6 @@ Fixtures:
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
 import os
 import re
@@ -57,9 +56,6 @@ from engine.service import build_engine
 from engine.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
-DJANGO_SITE_FILE = REPO / "tests" / "adapters" / "middleware" / "django_site.py"
-# The middleware tests load the same site under this name: one module, configured once.
-DJANGO_SITE = "tfa_middleware_django_site"
 
 START_TIMEOUT = 30.0  # seconds for `tfa serve` to announce its address
 LINE_TIMEOUT = 10.0  # seconds for an expected output line (an SMS) to appear
@@ -384,44 +380,6 @@ class ServeFace(Face):
 
 
 # -- building the faces -----------------------------------------------------------------------
-def _load_django_site() -> None:
-    if DJANGO_SITE in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location(DJANGO_SITE, DJANGO_SITE_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[DJANGO_SITE] = module
-    spec.loader.exec_module(module)
-
-
-@pytest.fixture(scope="session")
-def django_handler() -> Iterator[Callable[..., Any]]:
-    """Django's WSGI handler for the middleware tests' one-page site.
-
-    Django's settings can be configured once per process: whichever test directory comes
-    first configures them, and each then points them at this site.
-    """
-    import django  # type: ignore[import-untyped]
-    from django.conf import settings  # type: ignore[import-untyped]
-    from django.core.wsgi import get_wsgi_application  # type: ignore[import-untyped]
-    from django.test.utils import override_settings  # type: ignore[import-untyped]
-
-    _load_django_site()
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY="middleware-tests-only",
-            ALLOWED_HOSTS=["*"],
-            ROOT_URLCONF=DJANGO_SITE,
-            INSTALLED_APPS=[],
-            MIDDLEWARE=[],
-            DATABASES={},
-        )
-        django.setup()
-    with override_settings(ROOT_URLCONF=DJANGO_SITE, ALLOWED_HOSTS=["*"]):
-        yield get_wsgi_application()
-
-
 def _flask_host() -> flask.Flask:
     app = flask.Flask("shop")
 

@@ -1,7 +1,7 @@
 """Shared fixtures for the engine tests: a fake clock, both stores, engines and codes.
 
 Fixtures:
-    clock         a settable :class:`FakeClock` (call it for the time; ``.advance(s)``).
+    clock         (tests/conftest.py) a settable fake clock.
     store         every backend in turn: ``MemoryStore`` and ``SQLiteStore`` on a real file.
     sqlite_path   the path of a fresh SQLite file in ``tmp_path``.
     sqlite_store  a ``SQLiteStore`` on ``sqlite_path``.
@@ -36,26 +36,6 @@ from engine import (
 from engine.config import PLACEHOLDER
 
 UK_MOBILE = "+447911123456"
-START = 1_700_000_000.0
-
-
-class FakeClock:
-    """A clock that moves only when told to; call it to read the time."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        """Move forward by ``seconds`` and return the new time."""
-        self.now += seconds
-        return self.now
-
-    def set(self, now: float) -> None:
-        """Jump to ``now``."""
-        self.now = now
 
 
 class MakeEngine(Protocol):
@@ -65,12 +45,6 @@ class MakeEngine(Protocol):
 
 
 SendCode = Callable[..., tuple[str, str]]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """A fake clock starting at a fixed instant."""
-    return FakeClock()
 
 
 @pytest.fixture
@@ -108,7 +82,9 @@ def gateway() -> MemoryGateway:
 
 
 @pytest.fixture
-def make_engine(sqlite_store: SQLiteStore, clock: FakeClock, gateway: MemoryGateway) -> MakeEngine:
+def make_engine(
+    sqlite_store: SQLiteStore, clock: Callable[[], float], gateway: MemoryGateway
+) -> MakeEngine:
     """Build engines on ``store`` (default: ``sqlite_store``) with config changes."""
 
     def build(store: Store | None = None, **config_changes: Any) -> Engine:

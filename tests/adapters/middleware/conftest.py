@@ -9,11 +9,8 @@ Fixtures (``clock``, ``gateway``, ``engine`` and ``token`` come from tests/adapt
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import flask
@@ -25,7 +22,6 @@ from adapters.wsgi_middleware import TwoFactorMiddleware
 from engine import Engine, MemoryGateway
 from engine.config import PLACEHOLDER
 
-DJANGO_SITE = "tfa_middleware_django_site"
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 
 
@@ -86,43 +82,6 @@ def flask_app(engine: Engine) -> flask.Flask:
 
     app.wsgi_app = TwoFactorMiddleware(app.wsgi_app, engine)  # type: ignore[method-assign]
     return app
-
-
-def _load_django_site() -> None:
-    if DJANGO_SITE in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location(
-        DJANGO_SITE, Path(__file__).with_name("django_site.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[DJANGO_SITE] = module
-    spec.loader.exec_module(module)
-
-
-@pytest.fixture(scope="session")
-def django_handler() -> Iterator[Callable[..., Any]]:
-    """Django's WSGI handler for django_site.py (settings configured once per process)."""
-    import django
-    from django.conf import settings
-    from django.core.wsgi import get_wsgi_application
-    from django.test.utils import override_settings
-
-    _load_django_site()
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY="middleware-tests-only",
-            ALLOWED_HOSTS=["*"],
-            ROOT_URLCONF=DJANGO_SITE,
-            INSTALLED_APPS=[],
-            MIDDLEWARE=[],
-            DATABASES={},
-        )
-        django.setup()
-    # Another test module may have configured Django first: use our site regardless.
-    with override_settings(ROOT_URLCONF=DJANGO_SITE, ALLOWED_HOSTS=["*"]):
-        yield get_wsgi_application()
 
 
 @pytest.fixture
