@@ -19,7 +19,7 @@ Fixtures:
     fresh_faces   four more on new databases, for a test that damages them.
     unreachable_gateway_face
                   a ``tfa serve`` whose mediariver gateway cannot be reached.
-    launch        ``launch(command, workdir, env) -> ServerProcess``: a ``tfa serve``,
+    launch        ``launch(command, workdir, env) -> TfaProcess``: a ``tfa serve``,
                   stopped at the end of the module (bounded waits).
 """
 
@@ -33,20 +33,19 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import falcon.testing
 import flask
 import pytest
+from tfa_processes import TfaProcess
 from werkzeug.test import Client
 
 from adapters.falcon import create_app
@@ -58,8 +57,6 @@ from engine.settings import Settings, load_settings
 REPO = Path(__file__).resolve().parents[2]
 
 START_TIMEOUT = 30.0  # seconds for `tfa serve` to announce its address
-LINE_TIMEOUT = 10.0  # seconds for an expected output line (an SMS) to appear
-STOP_TIMEOUT = 15.0  # seconds for a process to stop after SIGTERM
 COMMAND_TIMEOUT = 30.0  # seconds for a one-shot `tfa` command
 HTTP_TIMEOUT = 10.0  # seconds for one HTTP exchange with the served process
 
@@ -86,7 +83,6 @@ ENGINE_ENV = {"TFA_ARGON2_PROFILE": "test", "TFA_LIMIT_PHONE_SENDS": f"{PHONE_SE
 DROPPED_TABLE = "rate_windows"
 
 _SMS_LINE = re.compile(r"^SMS to (\+\d+) from [^:]*: (.*)$")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -116,86 +112,9 @@ def with_repo_on_path(env: Mapping[str, str]) -> dict[str, str]:
 
 
 # -- a running tfa process ------------------------------------------------------------------
-class ServerProcess:
-    """A running ``tfa`` process whose stdout and stderr are collected line by line."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.process = process
-        self.lines: list[str] = []
-        self._ended = False
-        self._changed = threading.Condition()
-        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
-        self._pump_thread.start()
-        self.base_url = ""
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._ended = True
-            self._changed.notify_all()
-
-    def output(self) -> str:
-        """Everything the process printed so far."""
-        with self._changed:
-            return "\n".join(self.lines)
-
-    def wait_until(
-        self, found: Callable[[list[str]], T | None], what: str, timeout: float = LINE_TIMEOUT
-    ) -> T:
-        """The first non-None ``found(lines)``, re-evaluated as lines arrive."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                result = found(self.lines)
-                if result is not None:
-                    return result
-                remaining = deadline - time.monotonic()
-                if self._ended or remaining <= 0:
-                    state = "the process exited" if self._ended else f"none within {timeout}s"
-                    raise AssertionError(f"{what}: {state}; output:\n" + "\n".join(self.lines))
-                self._changed.wait(remaining)
-
-    def wait_for(self, pattern: str, timeout: float = LINE_TIMEOUT) -> re.Match[str]:
-        """The first output line matching ``pattern``."""
-
-        def match(lines: list[str]) -> re.Match[str] | None:
-            return next((m for line in lines if (m := re.search(pattern, line))), None)
-
-        return self.wait_until(match, f"a line matching {pattern!r}", timeout)
-
-    def stop(self) -> int:
-        """SIGTERM, then SIGKILL if it does not stop in time; the exit code."""
-        try:
-            if self.process.poll() is None:
-                self.process.terminate()
-            try:
-                return self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=STOP_TIMEOUT)
-                raise AssertionError("tfa did not stop after SIGTERM") from None
-        finally:
-            # The process is gone: the reader reaches end of file, then the pipe can close.
-            self._pump_thread.join(timeout=STOP_TIMEOUT)
-            if self.process.stdout is not None and not self._pump_thread.is_alive():
-                self.process.stdout.close()
-
-
-def start_process(command: Sequence[str], workdir: Path, env: Mapping[str, str]) -> ServerProcess:
+def start_process(command: Sequence[str], workdir: Path, env: Mapping[str, str]) -> TfaProcess:
     """Start ``command`` (a ``tfa serve``) and wait until it announces its address."""
-    process = subprocess.Popen(
-        list(command),
-        cwd=workdir,
-        env=dict(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    server = ServerProcess(process)
+    server = TfaProcess(command, cwd=workdir, env=env, name="tfa serve")
     try:
         server.base_url = server.wait_for(r"tfa serving on (http://\S+)", START_TIMEOUT)[1]
     except BaseException:
@@ -207,7 +126,7 @@ def start_process(command: Sequence[str], workdir: Path, env: Mapping[str, str])
 @contextmanager
 def running(
     command: Sequence[str], workdir: Path, env: Mapping[str, str]
-) -> Iterator[ServerProcess]:
+) -> Iterator[TfaProcess]:
     """A started ``tfa serve``, always stopped on the way out."""
     server = start_process(command, workdir, env)
     try:
@@ -342,7 +261,7 @@ class WerkzeugFace(InProcessFace):
 class ServeFace(Face):
     """A real ``tfa serve`` process; its console gateway prints each SMS on stdout."""
 
-    def __init__(self, server: ServerProcess, token: str, database: Path) -> None:
+    def __init__(self, server: TfaProcess, token: str, database: Path) -> None:
         super().__init__()
         self.name = "serve"
         self.prefix = ""
@@ -516,11 +435,11 @@ def unreachable_gateway_face(tmp_path: Path) -> Iterator[ServeFace]:
 
 
 @pytest.fixture(scope="module")
-def launch() -> Iterator[Callable[..., ServerProcess]]:
+def launch() -> Iterator[Callable[..., TfaProcess]]:
     """Start ``tfa`` processes for the module; each is stopped when the module ends."""
     with ExitStack() as stack:
 
-        def start(command: Sequence[str], workdir: Path, env: Mapping[str, str]) -> ServerProcess:
+        def start(command: Sequence[str], workdir: Path, env: Mapping[str, str]) -> TfaProcess:
             return stack.enter_context(running(command, workdir, env))
 
         yield start

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from tfa_processes import TfaProcess
 
 from engine import catalogue
 from engine.gateways.simulator import MediariverSimulator, serve_simulator
@@ -43,8 +44,8 @@ pytestmark = pytest.mark.network
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0  # seconds for a process to announce its address
-STOP_TIMEOUT = 15.0  # seconds for a process to stop after a signal
-LINE_TIMEOUT = 10.0  # seconds for an expected log line
+STOP_TIMEOUT = 15.0  # seconds for a process or server to stop
+LINE_TIMEOUT = 10.0  # seconds for an expected event (a log line, a report)
 COMMAND_TIMEOUT = 30.0  # seconds for a one-shot `tfa` command
 HTTP_TIMEOUT = 15.0  # one exchange; above the gateway's fixed 10 s deadline
 CALLBACK_TIMEOUT = 10.0  # seconds for an expected callback
@@ -63,79 +64,11 @@ CODE_IN_TEXT = re.compile(r"\b(\d{6})\b")
 
 
 # -- processes ---------------------------------------------------------------------------
-class TfaProcess:
-    """A running `tfa` command; its merged stdout and stderr are collected by a thread."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.name = f"tfa {args[0]}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "adapters.cli", *args],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._ended = False
-        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
-        self._pump_thread.start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._ended = True
-            self._changed.notify_all()
-
-    def mark(self) -> int:
-        """A position in the output: ``wait_for(..., since=mark)`` looks only after it."""
-        with self._changed:
-            return len(self.lines)
-
-    def wait_for(
-        self, pattern: str, timeout: float = LINE_TIMEOUT, since: int = 0
-    ) -> re.Match[str]:
-        """The first output line after ``since`` matching ``pattern``, waiting up to ``timeout``."""
-        deadline = time.monotonic() + timeout
-        checked = since
-        with self._changed:
-            while True:
-                for line in self.lines[checked:]:
-                    if match := re.search(pattern, line):
-                        return match
-                checked = len(self.lines)
-                remaining = deadline - time.monotonic()
-                if self._ended or remaining <= 0:
-                    break
-                self._changed.wait(remaining)
-            output = "".join(self.lines)
-        state = "exited" if self._ended else f"no match within {timeout}s"
-        raise AssertionError(f"{self.name}: {pattern!r}: {state}; output:\n{output}")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Send ``sig``, wait (bounded) and return the exit code; kill when it hangs."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=STOP_TIMEOUT)
-            raise AssertionError(f"{self.name} did not stop after signal {sig}") from None
-        finally:
-            self._pump_thread.join(timeout=STOP_TIMEOUT)
-            if self.process.stdout is not None and not self._pump_thread.is_alive():
-                self.process.stdout.close()
-
-
 def start_tfa(args: list[str], env: dict[str, str], announcement: str) -> tuple[TfaProcess, str]:
     """Start `tfa ARGS` and return it with the URL its ``announcement`` line names."""
-    running = TfaProcess(args, env)
+    running = TfaProcess(
+        [sys.executable, "-m", "adapters.cli", *args], cwd=REPO, env=env, name=f"tfa {args[0]}"
+    )
     try:
         url = running.wait_for(announcement, START_TIMEOUT)[1]
     except BaseException:

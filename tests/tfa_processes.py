@@ -1,0 +1,110 @@
+"""A `tfa` command running as a real process, for the tests that start servers.
+
+Importable from every test directory (pytest's ``pythonpath`` holds ``tests``). The merged
+stdout and stderr are read by a thread, so waits for a line are bounded and never block on
+the pipe; ``stop`` always ends the process, killing it if a signal is not enough.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+LINE_TIMEOUT = 10.0  # seconds for an expected output line to appear
+STOP_TIMEOUT = 15.0  # seconds for a process to stop after a signal
+
+
+class TfaProcess:
+    """A running command whose output lines (without their newline) are collected."""
+
+    def __init__(
+        self, command: Sequence[str], *, cwd: Path | str, env: Mapping[str, str], name: str = "tfa"
+    ) -> None:
+        self.name = name
+        self.process = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.base_url = ""
+        self._ended = False
+        self._changed = threading.Condition()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def mark(self) -> int:
+        """A position in the output: ``wait_for(..., since=mark)`` looks only after it."""
+        with self._changed:
+            return len(self.lines)
+
+    def wait_until(
+        self, found: Callable[[list[str]], T | None], what: str, timeout: float = LINE_TIMEOUT
+    ) -> T:
+        """The first non-None ``found(lines)``, re-evaluated as lines arrive."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                result = found(self.lines)
+                if result is not None:
+                    return result
+                remaining = deadline - time.monotonic()
+                if self._ended or remaining <= 0:
+                    state = "the process exited" if self._ended else f"none within {timeout}s"
+                    raise AssertionError(
+                        f"{self.name}: {what}: {state}; output:\n" + "\n".join(self.lines)
+                    )
+                self._changed.wait(remaining)
+
+    def wait_for(
+        self, pattern: str, timeout: float = LINE_TIMEOUT, since: int = 0
+    ) -> re.Match[str]:
+        """The first output line after ``since`` matching ``pattern``."""
+
+        def match(lines: list[str]) -> re.Match[str] | None:
+            return next((m for line in lines[since:] if (m := re.search(pattern, line))), None)
+
+        return self.wait_until(match, f"a line matching {pattern!r}", timeout)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Send ``sig`` and return the exit code; kill the process if it does not stop."""
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(sig)
+            try:
+                return self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=STOP_TIMEOUT)
+                raise AssertionError(f"{self.name} did not stop after signal {sig}") from None
+        finally:
+            # The process is gone: the reader reaches end of file, then the pipe can close.
+            self._pump_thread.join(timeout=STOP_TIMEOUT)
+            if self.process.stdout is not None and not self._pump_thread.is_alive():
+                self.process.stdout.close()
