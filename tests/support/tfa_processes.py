@@ -1,6 +1,6 @@
 """A `tfa` command running as a real process, for the tests that start servers.
 
-Importable from every test directory (pytest's ``pythonpath`` holds ``tests``). The merged
+Importable from every test directory (pytest's ``pythonpath`` holds ``tests/support``). The merged
 stdout and stderr are read by a thread, so waits for a line are bounded and never block on
 the pipe; ``stop`` always ends the process, killing it if a signal is not enough.
 """
