@@ -12,7 +12,7 @@ from typing import Any
 from engine.settings import Settings
 
 from . import loadgen, report
-from .runner import CONFIGURED_PROFILE, GROUPS, Bench, Options, log, scratch, targets
+from .runner import CONFIGURED_PROFILE, GROUPS, Bench, Options, diagnostics, log, scratch, targets
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -117,15 +117,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             log("interrupted: writing what was measured so far")
             document["interrupted"] = True
     results = [target.evaluate(bench.figures) for target in targets(options.threads)]
+    diagnosed = [target.evaluate(bench.figures) for target in diagnostics()]
     document["elapsed_s"] = round(time.time() - started, 1)
     document["figures"] = {name: figure.to_json() for name, figure in bench.figures.items()}
     document["targets"] = results
+    document["diagnostics"] = diagnosed
     document["skipped"] = {
         name: figure.skipped for name, figure in bench.figures.items() if figure.skipped
     }
     json_path = args.output / "latest.json"
     report.write_json(json_path, document)
-    print(report.table(bench.figures, results, header))
+    print(report.table(bench.figures, results, header, diagnosed))
     png_path = args.output / "latest.png"
     title = (f"tfa-engine, {host['date']}, {host['nproc']} CPUs, "
              f"{options.runs}x{options.duration} s, rate limits off"

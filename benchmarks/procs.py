@@ -13,8 +13,32 @@ from types import TracebackType
 
 REPO = Path(__file__).resolve().parent.parent
 _URL = re.compile(r"serving on (http://\S+)")
+_SWITCHES = re.compile(r"^(?:non)?voluntary_ctxt_switches:\s+(\d+)", re.MULTILINE)
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
+
+
+def process_counters(pid: int) -> dict[str, float] | None:
+    """CPU seconds (user, system) and context switches, summed over the process's threads,
+    read from /proc; None where /proc cannot tell (not Linux, or the process is gone).
+
+    Threads that have exited are not counted: the servers measured keep theirs for life.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        switches = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                status = (task / "status").read_text(encoding="ascii", errors="replace")
+            except OSError:  # the thread ended meanwhile
+                continue
+            switches += sum(int(n) for n in _SWITCHES.findall(status))
+    except (OSError, IndexError, ValueError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    # fields[0] is the state (field 3 of stat): utime and stime are fields 14 and 15
+    return {"user_s": int(fields[11]) / ticks, "sys_s": int(fields[12]) / ticks,
+            "switches": float(switches)}
 
 
 class ServerFailed(RuntimeError):
@@ -107,6 +131,10 @@ class Server:
     def peak_rss_mib(self) -> float | None:
         """The child's peak resident set size so far, in MiB."""
         return None if self.process is None else peak_rss_mib(self.process.pid)
+
+    def counters(self) -> dict[str, float] | None:
+        """The child's CPU seconds and context switches so far (see :func:`process_counters`)."""
+        return None if self.process is None else process_counters(self.process.pid)
 
     def stop(self) -> None:
         """Stop the child (idempotent)."""

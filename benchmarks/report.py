@@ -59,9 +59,24 @@ def _number(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def _verdicts(title: str, results: Sequence[dict[str, Any]]) -> list[str]:
+    lines = [f"{title:<62} {'measured':>10} {'bound':>10}  verdict"]
+    for result in results:
+        unit = f" {result['unit']}" if result["unit"] in ("ms", "MiB") else ""
+        bound = f"{result['comparison']} {_number(result['bound'])}{unit}"
+        if result["met"] is None:
+            verdict = f"unknown ({result['why_unknown']})"
+        else:
+            verdict = "met" if result["met"] else "NOT MET"
+        lines.append(f"{result['name']:<62} {_number(result['ratio'], 3):>10} {bound:>10}  "
+                     f"{verdict}")
+    return lines
+
+
 def table(figures: dict[str, Figure], results: Sequence[dict[str, Any]],
-          header: Sequence[str]) -> str:
-    """The printed summary: settings, every figure's median, every target met or not."""
+          header: Sequence[str], diagnosed: Sequence[dict[str, Any]] = ()) -> str:
+    """The printed summary: settings, every figure's median, every target met or not, and
+    the diagnostic ratios (not targets) that were measured."""
     lines = [*header, ""]
     lines.append(f"{'figure':<62} {'median':>10} {'unit':<9} {'p50 ms':>8} {'p99 ms':>8} runs")
     for figure in figures.values():
@@ -84,19 +99,20 @@ def table(figures: dict[str, Figure], results: Sequence[dict[str, Any]],
             )
         if "peak_rss_mib" in medians and figure.value_key != "peak_rss_mib":
             extra.append(f"server peak RSS {_number(medians.get('peak_rss_mib'), 1)} MiB")
+        if medians.get("server_cpu_ms_per_req") is not None:
+            extra.append(
+                f"server per request: {_number(medians.get('server_cpu_ms_per_req'), 3)} ms "
+                f"CPU ({_number(medians.get('server_sys_ms_per_req'), 3)} in the kernel), "
+                f"{_number(medians.get('server_switches_per_req'), 1)} context switches"
+            )
         extra.extend(dict.fromkeys(figure.notes))
         lines.extend(f"    {text}" for text in extra)
     lines.append("")
-    lines.append(f"{'target':<62} {'measured':>10} {'bound':>10}  verdict")
-    for result in results:
-        unit = f" {result['unit']}" if result["unit"] in ("ms", "MiB") else ""
-        bound = f"{result['comparison']} {_number(result['bound'])}{unit}"
-        if result["met"] is None:
-            verdict = f"unknown ({result['why_unknown']})"
-        else:
-            verdict = "met" if result["met"] else "NOT MET"
-        lines.append(f"{result['name']:<62} {_number(result['ratio'], 3):>10} {bound:>10}  "
-                     f"{verdict}")
+    lines.extend(_verdicts("target", results))
+    measured = [result for result in diagnosed if result["ratio"] is not None]
+    if measured:
+        lines.append("")
+        lines.extend(_verdicts("diagnostic (not a target)", measured))
     return "\n".join(lines)
 
 

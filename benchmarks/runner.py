@@ -21,7 +21,7 @@ from .procs import Server, ServerFailed, clean_environ
 from .service import create_token, probe_request_code, tfa_environ, tfa_server
 from .stats import Figure, Target
 
-GROUPS = ("floors", "inprocess", "http", "gateway", "peer")
+GROUPS = ("floors", "inprocess", "http", "gateway", "peer", "single")
 PROFILES = ("owasp", "test")
 REQUEST_LIMIT = 500_000  # requests per load run at most: a bound far above what 2 cores serve
 # privacyIDEA at its best thread count: with 32 waitress threads its SQLite writes (an
@@ -77,6 +77,17 @@ def targets(threads: int) -> list[Target]:
         Target(f"server peak RSS at 64 connections ({owasp}), MiB",
                f"http.{owasp}.rss", None, MIB_BASE + threads * MIB_PER_THREAD, False,
                unit="MiB"),
+    ]
+
+
+def diagnostics() -> list[Target]:
+    """Not targets: the test-profile ratios again with one server thread for both servers,
+    where requests cannot hand the GIL to each other (see the ``single`` group)."""
+    return [
+        Target("request-code (test) / echo, both with 1 server thread",
+               "single.test.request_code", "single.echo", 0.40, True),
+        Target("validate-code (test) / echo, both with 1 server thread",
+               "single.test.validate_code", "single.echo", 0.50, True),
     ]
 
 
@@ -137,8 +148,11 @@ class Bench:
             run_load(server.url, source, self.load(duration=1, limit=2_000))
 
     def http_run(self, server: Server, source: Source, settings: LoadSettings) -> dict[str, Any]:
+        before = server.counters()
         run = run_load(server.url, source, settings)
+        after = server.counters()
         run["peak_rss_mib"] = server.peak_rss_mib()
+        run.update(per_request(before, after, run.get("requests", 0)))
         return run
 
     def _argon2_run(self, profile: str, processes: int, seconds: int, index: int) -> dict[str, Any]:
@@ -157,20 +171,22 @@ class Bench:
                                  f"argon2 verify ({profile}), {processes} process"
                                  + ("es" if processes > 1 else ""), "verify/s", "rate")
             self.repeat(figure, partial(self._argon2_run, profile, processes, seconds))
-        echo = self.figure("floor.echo", "bare Falcon echo (waitress)", "req/s", "rps")
-        argv = [sys.executable, "-m", "benchmarks.echo_server",
-                "--threads", str(self.options.threads)]
-        try:
-            with Server("echo", argv, clean_environ({}), self.workdir) as server:
-                self.warm_up(server, RequestCodes("echo", "echo-warm"))
-                self.repeat(echo, lambda i: self.http_run(
-                    server, RequestCodes("echo", f"echo-{i}"), self.load()))
-        except ServerFailed as exc:
-            echo.skipped = str(exc)
+        self._echo("floor.echo", "bare Falcon echo (waitress)", self.options.threads)
         database = self.workdir / "floor-sqlite.db"
         self.repeat(self.figure("floor.sqlite", "SQLite insert+commit (WAL, NORMAL)",
                                 "commit/s", "rate"),
                     lambda _: floors.sqlite_commit_rate(database, seconds))
+
+    def _echo(self, name: str, label: str, threads: int) -> None:
+        echo = self.figure(name, label, "req/s", "rps")
+        argv = [sys.executable, "-m", "benchmarks.echo_server", "--threads", str(threads)]
+        try:
+            with Server(name, argv, clean_environ({}), self.workdir) as server:
+                self.warm_up(server, RequestCodes("echo", f"{name}-warm"))
+                self.repeat(echo, lambda i: self.http_run(
+                    server, RequestCodes("echo", f"{name}-{i}"), self.load()))
+        except ServerFailed as exc:
+            echo.skipped = str(exc)
 
     def run_inprocess(self) -> None:
         profile = CONFIGURED_PROFILE
@@ -199,17 +215,26 @@ class Bench:
         for profile in PROFILES:
             self._http_profile(profile)
 
-    def _http_profile(self, profile: str) -> None:
-        request = self.figure(f"http.{profile}.request_code",
-                              f"request-code over HTTP ({profile})", "req/s", "rps")
-        validate = self.figure(f"http.{profile}.validate_code",
-                               f"validate-code over HTTP ({profile})", "req/s", "rps")
-        database = self.workdir / f"http-{profile}.db"
+    def run_single(self) -> None:
+        """The echo and the test profile again with one server thread each: the cost that
+        many threads add to a request (GIL hand-offs at every SQLite step, argon2 call and
+        socket write) shows as the gap between these ratios and the targets' ones."""
+        self._echo("single.echo", "bare Falcon echo (waitress), 1 server thread", 1)
+        self._http_profile("test", threads=1, prefix="single", suffix=", 1 server thread")
+
+    def _http_profile(self, profile: str, *, threads: int | None = None, prefix: str = "http",
+                      suffix: str = "") -> None:
+        threads = threads or self.options.threads
+        request = self.figure(f"{prefix}.{profile}.request_code",
+                              f"request-code over HTTP ({profile}){suffix}", "req/s", "rps")
+        validate = self.figure(f"{prefix}.{profile}.validate_code",
+                               f"validate-code over HTTP ({profile}){suffix}", "req/s", "rps")
+        database = self.workdir / f"{prefix}-{profile}.db"
         env = tfa_environ(database, profile, self.pepper)
         token: str | None = None
         try:
             token = create_token(env)
-            with tfa_server(f"tfa-{profile}", env, self.workdir, self.options.threads) as server:
+            with tfa_server(f"tfa-{prefix}-{profile}", env, self.workdir, threads) as server:
                 self.warm_up(server, RequestCodes(token, f"{profile}-warm"))
                 self.repeat(request, lambda i: self.http_run(
                     server, RequestCodes(token, f"{profile}-rc{i}"), self.load()))
@@ -227,7 +252,7 @@ class Bench:
         except (RuntimeError, ServerFailed) as exc:
             for figure in (request, validate):
                 figure.skipped = figure.skipped or str(exc)
-        if profile == CONFIGURED_PROFILE:
+        if profile == CONFIGURED_PROFILE and prefix == "http":
             self._rss(profile, env, token)
 
     def _codes_needed(self, profile: str, request: Figure) -> int:
@@ -322,6 +347,20 @@ class Bench:
         except peer.PeerUnavailable as exc:
             if "peer.validate_check" not in self.figures:
                 self.skip(names, str(exc))
+
+
+def per_request(before: dict[str, float] | None, after: dict[str, float] | None,
+                requests: int) -> dict[str, float]:
+    """The server's CPU milliseconds (user, system) and context switches per request
+    between two readings of :meth:`Server.counters`; empty when either is missing."""
+    if before is None or after is None or requests <= 0:
+        return {}
+    user, system = after["user_s"] - before["user_s"], after["sys_s"] - before["sys_s"]
+    return {
+        "server_cpu_ms_per_req": 1000 * (user + system) / requests,
+        "server_sys_ms_per_req": 1000 * system / requests,
+        "server_switches_per_req": (after["switches"] - before["switches"]) / requests,
+    }
 
 
 @contextmanager
