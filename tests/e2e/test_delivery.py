@@ -47,7 +47,7 @@ START_TIMEOUT = 30.0  # seconds for a process to announce its address
 STOP_TIMEOUT = 15.0  # seconds for a process or server to stop
 LINE_TIMEOUT = 10.0  # seconds for an expected event (a log line, a report)
 COMMAND_TIMEOUT = 30.0  # seconds for a one-shot `tfa` command
-HTTP_TIMEOUT = 15.0  # one exchange; above the gateway's fixed 10 s deadline
+HTTP_TIMEOUT = 15.0  # one exchange; above the gateway's default 10 s deadline
 CALLBACK_TIMEOUT = 10.0  # seconds for an expected callback
 
 PHONE = "+447911123456"
@@ -56,7 +56,8 @@ GATEWAY_USER = "e2e"
 GATEWAY_PASSWORD = "e2e-gateway-pass"
 CALLBACK_KEY = "e2e-callback-signing-key-0123456789"
 DLR_SECRET = "e2e-dlr-path-secret"
-# Fixed in MediariverGateway and not exposed as a setting: one send may take this long.
+# MediariverGateway's defaults, which these services keep (TFA_MEDIARIVER_DEADLINE unset):
+# one send may take this long in all, and one attempt may wait this long for an answer.
 GATEWAY_DEADLINE = 10.0
 GATEWAY_READ_TIMEOUT = 5.0
 GATEWAY_MAX_ATTEMPTS = 3
