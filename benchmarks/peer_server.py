@@ -2,18 +2,15 @@
 
     benchmarks/.peer-venv/bin/python benchmarks/peer_server.py --config pi.cfg --port 0
 
-Self-contained on purpose: the peer venv has privacyIDEA and waitress, not tfa-engine.
+The peer venv has privacyIDEA and waitress, not tfa-engine: run by path, this file's folder
+is on ``sys.path``, so it takes the stdlib-only ``serving`` module beside it by that name.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-from types import FrameType
 
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+from serving import serve  # type: ignore[import-not-found,unused-ignore]
 
 
 def main() -> None:
@@ -29,15 +26,7 @@ def main() -> None:
 
     app = create_app(config_name="production", config_file=args.config, silent=True)
     server = waitress.create_server(app, host="127.0.0.1", port=args.port, threads=args.threads)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
-    print(f"peer serving on http://{server.effective_host}:{server.effective_port}", flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    serve(server, "peer")
 
 
 if __name__ == "__main__":
