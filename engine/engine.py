@@ -128,7 +128,7 @@ class Engine:
             return Outcome(catalogue.UNSUPPORTED_MEDIA)
         if isinstance(body, (bytes, bytearray, str)):
             try:
-                body = decode_json(bytes(body) if isinstance(body, bytearray) else body)
+                body = decode_json(body)
             except ValueError:
                 return Outcome(catalogue.MALFORMED)
         request = parse_code_request(body, self.config, self._resolver)
@@ -152,18 +152,16 @@ class Engine:
         if not code:
             return Outcome(catalogue.NO_CODE)
         now = self.clock()
-        limited = self._take(self.config.limit_token_requests, f"token:{principal.id}", now)
+        limited = self._limit_token(principal, now)
         if limited is not None:
             return limited
         record = self.store.find_code(principal.id, client_ref) if is_text(client_ref) else None
         if record is None or record.state == "pending":
             return Outcome(catalogue.CODE_NOT_FOUND)
         failures_key = f"phone-failures:{record.phone}"
-        if self.config.rate_limits:
-            limit = self.config.limit_phone_failures
-            wait = self.store.peek(failures_key, limit.count, limit.seconds, now)
-            if wait is not None:
-                return Outcome(catalogue.RATE_LIMITED, retry_after=wait)
+        limited = self._peek(self.config.limit_phone_failures, failures_key, now)
+        if limited is not None:
+            return limited
         # A dead code answers the same whatever was submitted, and costs no hashing.
         if not record.is_live(now):
             return Outcome(catalogue.INVALID)
@@ -182,9 +180,7 @@ class Engine:
             return Outcome(catalogue.INVALID)
         if not self.store.count_failure(record.id, now, max_attempts):
             return Outcome(catalogue.INVALID)
-        if self.config.rate_limits:
-            limit = self.config.limit_phone_failures
-            self.store.take(failures_key, limit.count, limit.seconds, now)
+        self._take(self.config.limit_phone_failures, failures_key, now)
         return Outcome(catalogue.DECLINED)
 
     # -- steps -----------------------------------------------------------------------------
@@ -198,15 +194,29 @@ class Engine:
         return check_ip(record, client_ip) or record
 
     def _take(self, limit: RateLimit, key: str, now: float) -> Outcome | None:
+        """Count one event against ``limit``; the 429 outcome when it is used up."""
+        return self._limited(self.store.take, limit, key, now)
+
+    def _peek(self, limit: RateLimit, key: str, now: float) -> Outcome | None:
+        """The 429 outcome when ``limit`` is used up, counting nothing."""
+        return self._limited(self.store.peek, limit, key, now)
+
+    def _limited(
+        self, check: Callable[[str, int, int, float], int | None], limit: RateLimit,
+        key: str, now: float,
+    ) -> Outcome | None:
         if not self.config.rate_limits:
             return None
-        wait = self.store.take(key, limit.count, limit.seconds, now)
+        wait = check(key, limit.count, limit.seconds, now)
         return None if wait is None else Outcome(catalogue.RATE_LIMITED, retry_after=wait)
 
+    def _limit_token(self, principal: TokenRecord, now: float) -> Outcome | None:
+        return self._take(self.config.limit_token_requests, f"token:{principal.id}", now)
+
     def _limit_sends(self, principal: TokenRecord, phone: str, now: float) -> Outcome | None:
-        return self._take(
-            self.config.limit_token_requests, f"token:{principal.id}", now
-        ) or self._take(self.config.limit_phone_sends, f"phone-sends:{phone}", now)
+        return self._limit_token(principal, now) or self._take(
+            self.config.limit_phone_sends, f"phone-sends:{phone}", now
+        )
 
     def _send(self, principal: TokenRecord, request: CodeRequest, now: float) -> Outcome:
         code = generate_code(request.code_length, request.code_type, request.case_sensitive)
@@ -289,7 +299,7 @@ class Engine:
         message_id). Unknown ids and repeated reports are ignored. Returns how many
         changed a message. Raises ValueError when the payload is not of that shape."""
         if isinstance(reports, (bytes, bytearray, str)):
-            reports = decode_json(bytes(reports) if isinstance(reports, bytearray) else reports)
+            reports = decode_json(reports)
         items = reports if isinstance(reports, list) else [reports]
         if not items or not all(
             isinstance(item, Mapping)
@@ -463,7 +473,7 @@ class Engine:
         return Engine(
             self.store,
             self.gateway,
-            replace(self.config, **changes),
+            self.config.with_changes(**changes),
             clock=self.clock,
             resolver=self._resolver,
         )

@@ -67,7 +67,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def decode_json(body: bytes | str) -> Any:
+def decode_json(body: bytes | bytearray | str) -> Any:
     """The JSON value of a body; ValueError when it is not strict JSON (NaN included)."""
     try:
         return json.loads(body, parse_constant=_reject_constant)
