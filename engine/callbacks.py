@@ -218,9 +218,8 @@ class CallbackDispatcher:
         body = job.body.encode()
         parts = urlsplit(job.url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        default_port = 443 if target.scheme == "https" else 80
         host_header = target.host if ":" not in target.host else f"[{target.host}]"
-        if target.port != default_port:
+        if target.port != netguard.DEFAULT_PORTS[target.scheme]:
             host_header += f":{target.port}"
         headers = {
             "Host": host_header,

@@ -21,7 +21,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 
 MAX_URL_LENGTH = 2048
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443}
 # Letters, digits, '-', '.', '_' only: anything else in a host ('%', '\\', '!', ...)
 # is read differently by different URL parsers, which is how SSRF filters get bypassed.
 _HOST_CHARS = re.compile(r"[a-z0-9._-]+")
@@ -67,7 +67,7 @@ def parse_callback_url(url: str) -> CallbackTarget | None:
         parts = urlsplit(url)
     except ValueError:  # bad brackets, or NFKC turning a character into '/', '@', ...
         return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.netloc or "@" in parts.netloc:
+    if parts.scheme not in DEFAULT_PORTS or not parts.netloc or "@" in parts.netloc:
         return None  # '@' means userinfo, the classic "http://good@evil/" confusion
     netloc = parts.netloc
     if netloc.startswith("["):
@@ -85,7 +85,7 @@ def parse_callback_url(url: str) -> CallbackTarget | None:
             return None
         host = name
     if port_text == "":  # RFC 3986 allows "host:" and means the default port
-        port = _DEFAULT_PORTS[parts.scheme]
+        port = DEFAULT_PORTS[parts.scheme]
     elif set(port_text) <= _DEC and len(port_text) <= 5 and 1 <= int(port_text) <= 65535:
         port = int(port_text)
     else:

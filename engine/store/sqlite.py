@@ -36,10 +36,16 @@ from .base import (
     window_start,
 )
 
-_SELECT_CODE = (
-    "SELECT id, message_id, token_id, client_ref, phone, code_hash, code_length,"
+_CODE_COLUMNS = (
+    "id, message_id, token_id, client_ref, phone, code_hash, code_length,"
     " case_sensitive, sender, callback_url, created_at, expires_at, state, attempts,"
-    " api_job_id, delivery_status, delivered_at FROM codes"
+    " api_job_id, delivery_status, delivered_at"
+)
+# Built from constants only (hence the noqa: no value reaches the SQL text).
+_SELECT_CODE = "SELECT " + _CODE_COLUMNS + " FROM codes"  # noqa: S608
+_RECORD_DELIVERY = (
+    "UPDATE codes SET delivery_status = ?, delivered_at = ? WHERE message_id = ?"  # noqa: S608
+    " AND delivery_status IS NOT ? RETURNING " + _CODE_COLUMNS
 )
 _SELECT_TOKENS = (
     "SELECT id, name, token_hash, allowed_ips, sender_id, code_ttl, max_attempts,"
@@ -193,8 +199,9 @@ class SQLiteStore(Store):
 
     def _write(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
         """One write statement (atomic on its own), queued behind this process's others."""
+        conn = self._conn  # a thread's first use connects: not while holding the lock
         with self._write_lock:
-            return self._conn.execute(sql, parameters)
+            return conn.execute(sql, parameters)
 
     def _migrate(self) -> None:
         db = sqlite_utils.Database(self._conn)
@@ -320,26 +327,27 @@ class SQLiteStore(Store):
         early_report: CallbackFactory | None = None,
     ) -> CodeState:
         if callback is None and early_report is None:
+            conn = self._conn
             with self._write_lock:
-                return self._activate(self._conn, code_id)
+                return self._activate(conn, code_id)[0]
         with self._immediate() as conn:
-            state = self._activate(conn, code_id)
+            state, reported = self._activate(conn, code_id)
             if callback is not None:
                 self._enqueue(conn, callback)
-            if early_report is not None:
+            if early_report is not None and reported:
                 row = conn.execute(_SELECT_CODE + " WHERE id = ?", (code_id,)).fetchone()
-                record = self._code(row)
-                new = early_report(record) if record.delivery_status is not None else None
+                new = early_report(self._code(row))
                 if new is not None:
                     self._enqueue(conn, new)
         return state
 
     @staticmethod
-    def _activate(conn: sqlite3.Connection, code_id: int) -> CodeState:
+    def _activate(conn: sqlite3.Connection, code_id: int) -> tuple[CodeState, bool]:
         # One statement, so atomic without a transaction: the pending code goes live
         # (or is born superseded when a newer code of the phone went live first) and
-        # older live codes of the same (token, phone) are superseded.
-        row = conn.execute(
+        # older live codes of the same (token, phone) are superseded. Also says whether
+        # a delivery report came in while the code was pending.
+        rows = conn.execute(
             "UPDATE codes SET state = CASE"
             "   WHEN id != :id THEN 'superseded'"
             "   WHEN EXISTS (SELECT 1 FROM codes AS newer WHERE newer.token_id = codes.token_id"
@@ -347,12 +355,15 @@ class SQLiteStore(Store):
             "   THEN 'superseded' ELSE 'live' END"
             " WHERE (token_id, phone) = (SELECT token_id, phone FROM codes WHERE id = :id)"
             "   AND ((id < :id AND state = 'live') OR (id = :id AND state = 'pending'))"
-            " RETURNING state",
+            " RETURNING id, state, delivery_status IS NOT NULL",
             {"id": code_id},
         ).fetchall()
-        if not row:
+        if not rows:
             raise StoreError(f"code {code_id} is not pending")
-        return "live" if ("live",) in row else "superseded"
+        own = next((row for row in rows if row[0] == code_id), None)
+        if own is None:  # not pending, though it superseded older live codes
+            return "superseded", False
+        return ("live" if own[1] == "live" else "superseded"), bool(own[2])
 
     @staticmethod
     def _enqueue(conn: sqlite3.Connection, new: NewCallback) -> None:
@@ -366,15 +377,12 @@ class SQLiteStore(Store):
         self, message_id: str, status: str, at: float, callback: CallbackFactory
     ) -> bool:
         with self._immediate() as conn:
-            changed = conn.execute(
-                "UPDATE codes SET delivery_status = ?, delivered_at = ? WHERE message_id = ?"
-                " AND delivery_status IS NOT ?",
-                (status, at, message_id, status),
-            ).rowcount
-            if not changed:
+            rows = conn.execute(
+                _RECORD_DELIVERY, (status, at, message_id, status)
+            ).fetchall()
+            if not rows:
                 return False
-            row = conn.execute(_SELECT_CODE + " WHERE message_id = ?", (message_id,)).fetchone()
-            record = self._code(row)
+            record = self._code(rows[0])
             # A pending code keeps the report: activate_code queues its callback once the
             # code is sent, after the INTERNAL one.
             new = None if record.state == "pending" else callback(record)
