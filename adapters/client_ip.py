@@ -27,8 +27,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from engine.access import IPAddress, IPNetwork, parse_ip, parse_network
 
 X_FORWARDED_FOR = "x-forwarded-for"
 FORWARDED = "forwarded"
@@ -46,15 +45,12 @@ class TrustedProxies:
             entries = entries.split(",")
         networks: list[IPNetwork] = []
         for entry in entries:
-            text = str(entry).strip()
-            if not text:
+            if not str(entry).strip():
                 continue  # a trailing comma in a setting is not an error
-            try:
-                networks.append(ipaddress.ip_network(text, strict=False))
-            except ValueError:
-                raise ValueError(
-                    f"trusted proxy {entry!r} is not an IP address or CIDR network"
-                ) from None
+            network = parse_network(entry)
+            if network is None:
+                raise ValueError(f"trusted proxy {entry!r} is not an IP address or CIDR network")
+            networks.append(network)
         self.networks: tuple[IPNetwork, ...] = tuple(networks)
 
     def __bool__(self) -> bool:
@@ -100,16 +96,11 @@ def _is_port(text: str) -> bool:
 
 
 def _ip(text: str) -> IPAddress | None:
-    # ipaddress rejects non-ASCII digits already; the check keeps that explicit.
+    # ipaddress rejects non-ASCII digits already; the check keeps that explicit (and
+    # keeps odd characters out of IPv6 scope ids from headers).
     if not text or not text.isascii():
         return None
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    return parse_ip(text)
 
 
 def client_ip(

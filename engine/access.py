@@ -19,6 +19,7 @@ from . import catalogue
 from .catalogue import Status
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -84,40 +85,45 @@ def token_from_header(header: str | None) -> str | None:
     return value.strip()
 
 
+def parse_network(entry: str) -> IPNetwork | None:
+    """An IP address or CIDR network (host bits allowed) as a network, else None."""
+    try:
+        return ipaddress.ip_network(str(entry).strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def parse_ip(text: str) -> IPAddress | None:
+    """``text`` as an IP address, else None. A dual-stack socket reports IPv4 peers as
+    ``::ffff:a.b.c.d``: those come back as IPv4, to match IPv4 networks."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 @lru_cache(maxsize=1024)
 def parse_allowlist(entries: tuple[str, ...]) -> tuple[IPNetwork, ...] | None:
     """The networks of an allowlist, or None when any entry does not parse."""
     networks = []
     for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
-        except ValueError:
+        network = parse_network(entry)
+        if network is None:
             return None
+        networks.append(network)
     return tuple(networks)
 
 
 def invalid_allowlist_entries(entries: tuple[str, ...]) -> list[str]:
     """The entries that are neither an IP address nor a CIDR network."""
-    bad = []
-    for entry in entries:
-        try:
-            ipaddress.ip_network(str(entry).strip(), strict=False)
-        except ValueError:
-            bad.append(entry)
-    return bad
+    return [entry for entry in entries if parse_network(entry) is None]
 
 
-def _client_address(client_ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if not client_ip:
-        return None
-    try:
-        address = ipaddress.ip_address(client_ip.strip())
-    except ValueError:
-        return None
-    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; match them as IPv4.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+def _client_address(client_ip: str | None) -> IPAddress | None:
+    return parse_ip(client_ip.strip()) if client_ip else None
 
 
 def check_ip(record: TokenRecord, client_ip: str | None) -> Status | None:
