@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -237,8 +238,10 @@ def build_openapi() -> dict[str, Any]:
     }
 
 
+@cache
 def render_openapi() -> str:
-    """The document as the JSON text kept in ``docs/openapi.json``."""
+    """The document as the JSON text kept in ``docs/openapi.json`` (built once: it
+    depends on the catalogue only)."""
     return json.dumps(build_openapi(), indent=2, ensure_ascii=False) + "\n"
 
 

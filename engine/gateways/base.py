@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 # The SMPP final states a delivery report can carry, as the callbacks pass them on.
 DELIVERY_STATUSES = ("DELIVRD", "UNDELIV", "REJECTD", "EXPIRED", "UNKNOWN")
+# mediariver's message qualities: high, standard, with answers; a sender is allowed on H only.
+QUALITIES = ("H", "S", "A")
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,10 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ..phones import mask
-from .base import Gateway, GatewayError, SmsMessage
+from .base import QUALITIES, Gateway, GatewayError, SmsMessage
 
 log = logging.getLogger("tfa.gateway.mediariver")
 
-QUALITIES = ("H", "S", "A")  # high, standard, with answers; a sender is allowed on H only
 _SUCCESS = frozenset({200, 201})
 _USER_AGENT = "tfa-engine"
 _MAX_REASON = 300  # characters of gateway-provided error text kept in a reason

@@ -34,7 +34,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 from ..segments import segments
-from .base import DELIVERY_STATUSES
+from .base import DELIVERY_STATUSES, QUALITIES
 
 if TYPE_CHECKING:
     import urllib3
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tfa.gateway.simulator")
 
-QUALITIES = ("H", "S", "A")
 MAX_MESSAGE_LENGTH = 640
 CONCATENATED_ABOVE = 160  # mediariver's rule: parts are reported for texts longer than this
 MAX_ALPHANUMERIC_SENDER = 11
@@ -369,6 +368,14 @@ class MediariverSimulator:
             answer = handlers[method](environ)
         return answer.respond(start_response)
 
+    def _consume_fault(self, counter: str) -> bool:
+        """True (and one fewer left) while the fault counter ``counter`` is above zero."""
+        with self._lock:
+            left = getattr(self.faults, counter)
+            if left > 0:
+                setattr(self.faults, counter, left - 1)
+            return bool(left > 0)
+
     def _send(self, environ: WSGIEnvironment) -> _Answer:
         faults = self.faults
         if faults.hang > 0:
@@ -376,11 +383,7 @@ class MediariverSimulator:
             return _Answer(503, {"errors": [{"message": "gateway did not answer in time"}]})
         if faults.latency > 0:
             self._stopped.wait(faults.latency)
-        with self._lock:
-            failing = faults.fail_next > 0
-            if failing:
-                faults.fail_next -= 1
-        if failing:
+        if self._consume_fault("fail_next"):
             return _Answer(faults.fail_status, {"errors": [{"message": "simulated failure"}]})
 
         customer, problem = self._authenticate(environ.get("HTTP_AUTHORIZATION"))
@@ -388,11 +391,7 @@ class MediariverSimulator:
             challenge = {"WWW-Authenticate": 'Basic realm="mediariver"'}
             return _Answer(401, {"errors": [{"message": problem}]}, challenge)
 
-        with self._lock:
-            forced = faults.force_429 > 0
-            if forced:
-                faults.force_429 -= 1
-        if forced:
+        if self._consume_fault("force_429"):
             headers = self._limit_headers(customer, retry_after_ms=faults.retry_after_ms)
             headers["RateLimit-Remaining"] = "0"
             return _Answer(429, {"errors": [{"message": "too many requests"}]}, headers)
