@@ -195,7 +195,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     try:
         import waitress
-        from waitress import wasyncore
 
         from adapters.falcon import create_app
     except ImportError as exc:
@@ -230,9 +229,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:  # a signal before the loop started
             pass
         finally:
-            if server is not None:
-                server.task_dispatcher.shutdown()
-            wasyncore.close_all(sockets)
+            _close(server, sockets)
             if engine is not None:
                 engine.close()
     log.info("stopped")
@@ -244,7 +241,7 @@ def cmd_gateway_sim(args: argparse.Namespace) -> int:
     from engine.gateways import MediariverSimulator, serve_simulator
 
     try:
-        from waitress import wasyncore
+        import waitress  # noqa: F401  (serve_simulator imports it when called)
     except ImportError as exc:
         return _error(f"gateway-sim needs the server extra (tfa-engine[server]): {exc}")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT)
@@ -257,14 +254,17 @@ def cmd_gateway_sim(args: argparse.Namespace) -> int:
         dlr_batch=args.dlr_batch,
     )
     server: Any = None
+    sockets: dict[int, Any] = {}
     with _stop_on_signals():
         try:
             try:
-                server = serve_simulator(sim, host=args.host, port=args.port)
+                server = serve_simulator(sim, host=args.host, port=args.port, map=sockets)
             except (OSError, ValueError) as exc:
                 return _error(f"cannot listen on {args.host}:{args.port}: {exc}", 1)
-            url = _url(str(server.effective_host), int(server.effective_port))
-            print(f"mediariver simulator on {url}", flush=True)
+            urls = _listening(server)
+            for url in urls:
+                print(f"mediariver simulator on {url}", flush=True)
+            url = urls[0]
             print(
                 f"  send with TFA_GATEWAY=mediariver TFA_MEDIARIVER_URL={url} "
                 f"TFA_MEDIARIVER_USERNAME={args.username} TFA_MEDIARIVER_PASSWORD=...",
@@ -276,20 +276,32 @@ def cmd_gateway_sim(args: argparse.Namespace) -> int:
             pass
         finally:
             sim.close()
-            if server is not None:
-                server.task_dispatcher.shutdown()
-                wasyncore.close_all(server._map)
+            _close(server, sockets)
     log.info("stopped")
     return 0
 
 
-def _announce(server: Any, settings: Settings, engine: Engine, config: str | None) -> None:
-    # With several sockets (a host name with IPv4 and IPv6 addresses) waitress lists them all.
+def _listening(server: Any) -> list[str]:
+    """The URLs a waitress server listens on: with several sockets (a host name with IPv4
+    and IPv6 addresses) waitress lists them all."""
     listening = getattr(server, "effective_listen", None) or [
         (server.effective_host, server.effective_port)
     ]
-    for host, port in listening:
-        print(f"tfa serving on {_url(str(host), int(port))}", flush=True)
+    return [_url(str(host), int(port)) for host, port in listening]
+
+
+def _close(server: Any, sockets: dict[int, Any]) -> None:
+    """Stop a waitress server's threads (if it was made) and close its sockets."""
+    from waitress import wasyncore
+
+    if server is not None:
+        server.task_dispatcher.shutdown()
+    wasyncore.close_all(sockets)
+
+
+def _announce(server: Any, settings: Settings, engine: Engine, config: str | None) -> None:
+    for url in _listening(server):
+        print(f"tfa serving on {url}", flush=True)
     log.info("gateway %s, database %s", settings.gateway, settings.database)
     if not any(not record.revoked for record in engine.list_tokens()):
         hint = CREATE_HINT + (f" --config {shlex.quote(config)}" if config else "")

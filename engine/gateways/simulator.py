@@ -656,15 +656,18 @@ def serve_simulator(
     port: int = 9090,
     *,
     threads: int = 8,
+    **adjustments: Any,
 ) -> Any:
     """A waitress server for ``sim`` (or an app wrapping it), not yet running.
 
     Call ``.run()`` (it blocks) and ``.close()`` to stop. Port 0 picks a free port;
     ``server.effective_port`` tells which. Requests held by a ``hang`` fault occupy a thread
-    each, hence more threads than waitress's default. Needs waitress (the ``server`` extra).
+    each, hence more threads than waitress's default. Other keyword arguments go to
+    ``waitress.create_server`` (e.g. ``map``). Needs waitress (the ``server`` extra).
     """
     import waitress
 
     return waitress.create_server(
-        sim, host=host, port=port, threads=threads, ident="mediariver-simulator"
+        sim, host=host, port=port, threads=threads, ident="mediariver-simulator",
+        **adjustments,
     )
