@@ -1,6 +1,7 @@
 """Fixtures every test directory shares.
 
-    clock           a settable :class:`FakeClock` (call it for the time; ``.advance(s)``).
+    clock           a settable :class:`FakeClock` (tests/support/fake_clock.py; call it for
+                    the time; ``.advance(s)``).
     django_handler  Django's WSGI handler for the one-page site in
                     tests/adapters/middleware/django_site.py (session-wide: Django's
                     settings can be configured once per process).
@@ -18,29 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_clock import FakeClock
 
-START = 1_700_000_000.0
 DJANGO_SITE = "tfa_middleware_django_site"
 DJANGO_SITE_FILE = Path(__file__).resolve().parent / "adapters" / "middleware" / "django_site.py"
-
-
-class FakeClock:
-    """A clock that moves only when told to; call it to read the time."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        """Move forward by ``seconds`` and return the new time."""
-        self.now += seconds
-        return self.now
-
-    def set(self, now: float) -> None:
-        """Jump to ``now``."""
-        self.now = now
 
 
 @pytest.fixture

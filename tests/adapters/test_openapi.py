@@ -10,6 +10,7 @@ from typing import Any
 import falcon
 import falcon.testing
 import pytest
+from fake_clock import FakeClock
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from openapi_spec_validator import validate
 from referencing import Registry
@@ -39,16 +40,6 @@ WITHOUT_CODE = ("/1/2fa/{client_ref}", "post")
 DLR = ("/1/dlr/{secret}", "post")
 HEALTH = ("/health", "get")
 _DEFAULT: Any = object()
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from urllib.parse import urlsplit
 import falcon.testing
 import flask
 import pytest
+from loopback import free_port
 from tfa_processes import TfaProcess
 from werkzeug.test import Client
 
@@ -392,14 +392,6 @@ def serve_face(workdir: Path, config: Path, **extra_env: str) -> Iterator[ServeF
         yield ServeFace(server, token, database)
 
 
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (just released by us)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((CLIENT_IP, 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @pytest.fixture(scope="module")
 def faces(
     tmp_path_factory: pytest.TempPathFactory, django_handler: Callable[..., Any]
@@ -427,7 +419,7 @@ def unreachable_gateway_face(tmp_path: Path) -> Iterator[ServeFace]:
         tmp_path / "serve",
         config,
         TFA_GATEWAY="mediariver",
-        TFA_MEDIARIVER_URL=f"http://{CLIENT_IP}:{closed_port()}",
+        TFA_MEDIARIVER_URL=f"http://{CLIENT_IP}:{free_port()}",  # nothing listens
         TFA_MEDIARIVER_USERNAME="e2e",
         TFA_MEDIARIVER_PASSWORD="e2e-password",
     ) as face:

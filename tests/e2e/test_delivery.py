@@ -21,7 +21,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,11 +33,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import loopback
 import pytest
+from loopback import free_port
 from tfa_processes import TfaProcess
 
 from engine import catalogue
-from engine.gateways.simulator import MediariverSimulator, serve_simulator
+from engine.gateways.simulator import MediariverSimulator
 
 pytestmark = pytest.mark.network
 
@@ -144,14 +145,6 @@ def start_serve(env: dict[str, str], port: int = 0) -> Service:
         ["serve", "--host", "127.0.0.1", "--port", str(port)], env, r"tfa serving on (http://\S+)"
     )
     return Service(process, url, token)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, read, released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 # -- HTTP clients --------------------------------------------------------------------------
@@ -264,7 +257,9 @@ class CallbackListener:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port: int = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(loopback.POLL_INTERVAL,), daemon=True
+        )
         self._thread.start()
 
     def url(self, host: str = "127.0.0.1", path: str = "/hook") -> str:
@@ -347,31 +342,13 @@ class GatewayFront:
 
 
 def serve_in_thread(app: Any, port: int = 0) -> tuple[Any, threading.Thread, str]:
-    """Serve ``app`` with waitress on 127.0.0.1 in a thread; (server, thread, base URL)."""
-    server = serve_simulator(app, host="127.0.0.1", port=port, threads=8)
-    thread = threading.Thread(target=server.run, name="gateway-front", daemon=True)
-    thread.start()
-    return server, thread, f"http://127.0.0.1:{server.effective_port}"
+    """Serve ``app`` on 127.0.0.1 in a thread, with room for held requests."""
+    return loopback.serve_in_thread(app, port=port, threads=8, name="gateway-front")
 
 
 def stop_in_thread(server: Any, thread: threading.Thread) -> None:
-    """Stop a waitress server run by ``serve_in_thread``.
-
-    The connections are closed in the loop's own thread (through its trigger): closing them
-    from here would race with its select(). An empty socket map ends the loop.
-    """
-
-    def close_sockets() -> None:
-        for dispatcher in list(server._map.values()):
-            if dispatcher is not server.trigger and dispatcher is not server:
-                dispatcher.close()
-        server._map.clear()
-
-    server.trigger.pull_trigger(close_sockets)
-    thread.join(timeout=STOP_TIMEOUT)
-    server.close()
-    server.task_dispatcher.shutdown(timeout=STOP_TIMEOUT)
-    assert not thread.is_alive(), "the waitress loop did not stop"
+    """Stop a server run by ``serve_in_thread``."""
+    loopback.stop_in_thread(server, thread, STOP_TIMEOUT)
 
 
 # -- fixtures ------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import loopback
 import pytest
+from fake_clock import START, FakeClock
 
 from engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
 from engine.callbacks import (
@@ -22,20 +24,9 @@ from engine.callbacks import (
 )
 from engine.store import NewCallback, NewCode
 
-START = 1_700_000_000.0
 KEY = "k" * 32
 PUBLIC_IP = "93.184.216.34"
 PHONE = "+447911123456"
-
-
-class Clock:
-    """A settable clock."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Listener:
@@ -68,7 +59,9 @@ class Listener:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hook?x=1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(loopback.POLL_INTERVAL,), daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -87,14 +80,8 @@ def listener() -> Iterator[Listener]:
         server.close()
 
 
-@pytest.fixture
-def clock() -> Clock:
-    """A fake clock."""
-    return Clock()
-
-
 def make_engine(
-    store: Any, clock: Clock, *, allow_private: bool = False, resolver: Any = None
+    store: Any, clock: FakeClock, *, allow_private: bool = False, resolver: Any = None
 ) -> Engine:
     config = EngineConfig(
         argon2_profile="test",
@@ -109,13 +96,9 @@ def make_engine(
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    """A real SQLite file."""
-    db = SQLiteStore(tmp_path / "tfa.db")
-    try:
-        yield db
-    finally:
-        db.close()
+def store(sqlite_store: SQLiteStore) -> SQLiteStore:
+    """A real SQLite file (these tests read the outbox table)."""
+    return sqlite_store
 
 
 def send(engine: Engine, token: str, client_ref: str, callback_url: str) -> str:
@@ -192,7 +175,7 @@ def test_retry_policy_caps_the_delay() -> None:
 
 
 def test_internal_callback_is_signed_and_sent_to_the_checked_address(
-    store: SQLiteStore, clock: Clock
+    store: SQLiteStore, clock: FakeClock
 ) -> None:
     """Accepting a code queues an INTERNAL callback POSTed to the resolved public IP."""
     engine = make_engine(store, clock)
@@ -214,7 +197,7 @@ def test_internal_callback_is_signed_and_sent_to_the_checked_address(
 
 
 def test_callback_repeats_the_api_job_id_of_the_response(
-    store: SQLiteStore, clock: Clock
+    store: SQLiteStore, clock: FakeClock
 ) -> None:
     """The callback's api_job_id is the one the request-code response carried."""
     engine = make_engine(store, clock)
@@ -228,7 +211,7 @@ def test_callback_repeats_the_api_job_id_of_the_response(
     assert outcome.envelope()["api_job_id"] == outcome.api_job_id
 
 
-def test_no_callback_without_callback_url(store: SQLiteStore, clock: Clock) -> None:
+def test_no_callback_without_callback_url(store: SQLiteStore, clock: FakeClock) -> None:
     """A request without callback_url queues nothing."""
     engine = make_engine(store, clock)
     issued = engine.create_token("shop")
@@ -236,7 +219,7 @@ def test_no_callback_without_callback_url(store: SQLiteStore, clock: Clock) -> N
     assert engine.callbacks.run_once() == 0
 
 
-def test_delivery_report_queues_an_sms_callback(store: SQLiteStore, clock: Clock) -> None:
+def test_delivery_report_queues_an_sms_callback(store: SQLiteStore, clock: FakeClock) -> None:
     """A report with a known uuid gives an SMS callback with its status."""
     engine = make_engine(store, clock)
     transport = RecordingTransport()
@@ -251,7 +234,7 @@ def test_delivery_report_queues_an_sms_callback(store: SQLiteStore, clock: Clock
     assert sorted(statuses) == ["ACCEPTD", "UNDELIV"]
 
 
-def test_duplicate_and_unknown_reports_are_harmless(store: SQLiteStore, clock: Clock) -> None:
+def test_duplicate_and_unknown_reports_are_harmless(store: SQLiteStore, clock: FakeClock) -> None:
     """A repeated report and an unknown uuid change nothing and queue nothing."""
     engine = make_engine(store, clock)
     issued = engine.create_token("shop")
@@ -264,7 +247,7 @@ def test_duplicate_and_unknown_reports_are_harmless(store: SQLiteStore, clock: C
 
 
 def test_unknown_delivery_status_is_reported_as_unknown(
-    store: SQLiteStore, clock: Clock
+    store: SQLiteStore, clock: FakeClock
 ) -> None:
     """A status outside the SMPP set is passed on as UNKNOWN."""
     engine = make_engine(store, clock)
@@ -282,7 +265,7 @@ def test_unknown_delivery_status_is_reported_as_unknown(
      pytest.param({"uuid": "x"}, id="no-status"), pytest.param([1], id="not-objects")],
 )
 def test_malformed_delivery_reports_are_refused(
-    store: SQLiteStore, clock: Clock, payload: Any
+    store: SQLiteStore, clock: FakeClock, payload: Any
 ) -> None:
     """A payload that is not a report (or array of them) raises ValueError."""
     with pytest.raises(ValueError):
@@ -295,7 +278,9 @@ def test_malformed_delivery_reports_are_refused(
      pytest.param("dlr-secret", "dlr-secreT", False, id="mismatch"),
      pytest.param(None, "", False, id="unset-closes-endpoint")],
 )
-def test_dlr_secret_matching(clock: Clock, configured: str | None, given: str, ok: bool) -> None:
+def test_dlr_secret_matching(
+    clock: FakeClock, configured: str | None, given: str, ok: bool
+) -> None:
     """Only the configured secret opens the delivery-report endpoint."""
     config = EngineConfig(argon2_profile="test", dlr_secret=configured)
     from engine import MemoryStore
@@ -304,7 +289,7 @@ def test_dlr_secret_matching(clock: Clock, configured: str | None, given: str, o
 
 
 def test_callback_reaches_a_real_listener_signed(
-    store: SQLiteStore, clock: Clock, listener: Listener
+    store: SQLiteStore, clock: FakeClock, listener: Listener
 ) -> None:
     """Over real HTTP on loopback (allowed by configuration) the body arrives signed."""
     engine = make_engine(store, clock, allow_private=True)
@@ -319,7 +304,7 @@ def test_callback_reaches_a_real_listener_signed(
 
 
 def test_private_destination_is_refused_at_dispatch_without_connecting(
-    store: SQLiteStore, clock: Clock, listener: Listener
+    store: SQLiteStore, clock: FakeClock, listener: Listener
 ) -> None:
     """A queued callback to loopback is not sent when private destinations are off."""
     engine = make_engine(store, clock, allow_private=False)
@@ -334,7 +319,7 @@ def test_private_destination_is_refused_at_dispatch_without_connecting(
 
 
 def test_dns_rebinding_to_loopback_is_not_followed(
-    store: SQLiteStore, clock: Clock, listener: Listener
+    store: SQLiteStore, clock: FakeClock, listener: Listener
 ) -> None:
     """A host that resolved public at request time but loopback at dispatch is not contacted."""
     answers = iter([[PUBLIC_IP], ["127.0.0.1"]])
@@ -347,7 +332,7 @@ def test_dns_rebinding_to_loopback_is_not_followed(
 
 
 def test_redirect_is_not_followed(
-    store: SQLiteStore, clock: Clock, listener: Listener
+    store: SQLiteStore, clock: FakeClock, listener: Listener
 ) -> None:
     """A 302 to another loopback listener is a failure, and the target sees nothing."""
     target = Listener()
@@ -365,7 +350,7 @@ def test_redirect_is_not_followed(
 
 
 def test_failed_callback_is_retried_after_back_off(
-    store: SQLiteStore, clock: Clock, listener: Listener
+    store: SQLiteStore, clock: FakeClock, listener: Listener
 ) -> None:
     """A 500 is retried once the back-off has passed, then delivered."""
     listener.answers.append((500, {}))
@@ -382,7 +367,7 @@ def test_failed_callback_is_retried_after_back_off(
 
 
 def test_pending_callbacks_survive_a_restart(
-    tmp_path: Path, clock: Clock, listener: Listener
+    tmp_path: Path, clock: FakeClock, listener: Listener
 ) -> None:
     """Callbacks queued before a stop are delivered after, exactly once."""
     path = tmp_path / "tfa.db"

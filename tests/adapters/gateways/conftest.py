@@ -14,15 +14,16 @@ Fixtures:
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+import loopback
 import pytest
+from loopback import serve_in_thread, stop_in_thread
 
 from engine.gateways.mediariver import MediariverGateway
-from engine.gateways.simulator import MediariverSimulator, serve_simulator
+from engine.gateways.simulator import MediariverSimulator
 
 
 class Serve(Protocol):
@@ -31,39 +32,15 @@ class Serve(Protocol):
     def __call__(self, app: Any) -> str: ...
 
 
-def _stop(server: Any, thread: threading.Thread) -> None:
-    """Stop a waitress server running in ``thread``.
-
-    The connections are closed in the loop's own thread (through its trigger): closing
-    them from here would race with its select(). The trigger stays open until the loop has
-    ended (the thunk may run before ``pull_trigger`` has written to it), and so does the
-    server, whose close() closes the trigger too.
-    """
-
-    def close_sockets() -> None:
-        for dispatcher in list(server._map.values()):
-            if dispatcher is not server.trigger and dispatcher is not server:
-                dispatcher.close()
-        server._map.clear()  # an empty map ends the loop
-
-    server.trigger.pull_trigger(close_sockets)
-    thread.join(timeout=5)
-    server.close()  # the listening socket and the trigger
-    server.task_dispatcher.shutdown(timeout=5)
-    assert not thread.is_alive(), "the waitress loop did not stop"
-
-
 @pytest.fixture
 def serve() -> Iterator[Serve]:
     """Serve WSGI apps on 127.0.0.1; all stopped afterwards."""
     running: list[tuple[Any, Any, threading.Thread]] = []
 
     def start(app: Any) -> str:
-        server = serve_simulator(app, host="127.0.0.1", port=0, threads=4)
-        thread = threading.Thread(target=server.run, name="waitress-under-test", daemon=True)
-        thread.start()
+        server, thread, url = serve_in_thread(app)
         running.append((app, server, thread))
-        return f"http://127.0.0.1:{server.effective_port}"
+        return url
 
     try:
         yield start
@@ -71,7 +48,7 @@ def serve() -> Iterator[Serve]:
         for app, server, thread in reversed(running):
             if isinstance(app, MediariverSimulator):
                 app.close()  # wakes requests held by a hang fault, so the threads can end
-            _stop(server, thread)
+            stop_in_thread(server, thread)
 
 
 @pytest.fixture
@@ -123,7 +100,4 @@ def make_gateway(sim_url: str) -> Iterator[MakeGateway]:
 @pytest.fixture
 def free_port() -> int:
     """A loopback port with no listener (bound, read, released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    return loopback.free_port()
