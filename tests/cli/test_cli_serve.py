@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from tfa_processes import TfaProcess
+from tfa_processes import TfaProcess, clean_environ, tfa_command, with_repo_on_path
 
 from engine import catalogue
 
 pytestmark = pytest.mark.network
 
-REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30.0  # seconds for the process to start listening
 SHOP_TOKEN = "6a0c1f8e-3b7d-4e52-9c14-8d2f0a6b3e71"
 BROKEN_TOKEN = "c3e5a7b9-1d2f-4a6c-8e0b-2f4d6a8c0e1b"
 BAD_ENTRY = "127.0.0.300"
@@ -40,27 +36,15 @@ allowed_ips = ["{BAD_ENTRY}"]
 
 def start_server(workdir: Path, *args: str) -> TfaProcess:
     """Start `tfa serve --port 0` in ``workdir`` and wait until it announces its address."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("TFA_")}
+    env = with_repo_on_path(clean_environ())
     env.update(
-        TFA_DATABASE=str(workdir / "tfa.db"),
-        TFA_ARGON2_PROFILE="test",
-        PYTHONUNBUFFERED="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+        TFA_DATABASE=str(workdir / "tfa.db"), TFA_ARGON2_PROFILE="test", PYTHONUNBUFFERED="1"
     )
-    server = TfaProcess(
-        [sys.executable, "-m", "adapters.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-         *args],
+    return TfaProcess.announced(
+        [*tfa_command(), "serve", "--host", "127.0.0.1", "--port", "0", *args],
         cwd=workdir,
         env=env,
-        name="tfa serve",
     )
-    try:
-        server.base_url = server.wait_for(r"tfa serving on (http://\S+)", START_TIMEOUT)[1]
-    except BaseException:
-        server.process.kill()
-        server.stop()
-        raise
-    return server
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -45,7 +42,13 @@ import falcon.testing
 import flask
 import pytest
 from loopback import free_port
-from tfa_processes import TfaProcess
+from tfa_processes import (
+    TfaProcess,
+    clean_environ,
+    create_token_json,
+    tfa_command,
+    with_repo_on_path,
+)
 from werkzeug.test import Client
 
 from adapters.falcon import create_app
@@ -54,10 +57,6 @@ from engine import Engine, GatewayError, MemoryGateway
 from engine.service import build_engine
 from engine.settings import Settings, load_settings
 
-REPO = Path(__file__).resolve().parents[2]
-
-START_TIMEOUT = 30.0  # seconds for `tfa serve` to announce its address
-COMMAND_TIMEOUT = 30.0  # seconds for a one-shot `tfa` command
 HTTP_TIMEOUT = 10.0  # seconds for one HTTP exchange with the served process
 
 CLIENT_IP = "127.0.0.1"
@@ -94,41 +93,13 @@ class Reply:
     headers: dict[str, str]
 
 
-def clean_environ() -> dict[str, str]:
-    """The caller's environment without any TFA_* variable."""
-    return {name: value for name, value in os.environ.items() if not name.startswith("TFA_")}
-
-
-def tfa_command() -> list[str]:
-    """How to run ``tfa`` from source: the package need not be installed as a script."""
-    return [sys.executable, "-m", "adapters.cli"]
-
-
-def with_repo_on_path(env: Mapping[str, str]) -> dict[str, str]:
-    """``env`` with this checkout importable (the processes run in other directories)."""
-    result = dict(env)
-    result["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return result
-
-
 # -- a running tfa process ------------------------------------------------------------------
-def start_process(command: Sequence[str], workdir: Path, env: Mapping[str, str]) -> TfaProcess:
-    """Start ``command`` (a ``tfa serve``) and wait until it announces its address."""
-    server = TfaProcess(command, cwd=workdir, env=env, name="tfa serve")
-    try:
-        server.base_url = server.wait_for(r"tfa serving on (http://\S+)", START_TIMEOUT)[1]
-    except BaseException:
-        server.stop()
-        raise
-    return server
-
-
 @contextmanager
 def running(
     command: Sequence[str], workdir: Path, env: Mapping[str, str]
 ) -> Iterator[TfaProcess]:
     """A started ``tfa serve``, always stopped on the way out."""
-    server = start_process(command, workdir, env)
+    server = TfaProcess.announced(command, cwd=workdir, env=env)
     try:
         yield server
     finally:
@@ -338,17 +309,7 @@ def serve_environ(database: Path, **extra: str) -> dict[str, str]:
 
 def create_token_with_cli(workdir: Path, env: Mapping[str, str], name: str) -> str:
     """``tfa token create --name NAME --json``; the token it prints."""
-    done = subprocess.run(
-        [*tfa_command(), "token", "create", "--name", name, "--json"],
-        cwd=workdir,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    token: str = json.loads(done.stdout)["token"]
+    token: str = create_token_json(workdir, env, name)["token"]
     return token
 
 

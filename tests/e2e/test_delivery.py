@@ -18,11 +18,8 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -36,18 +33,22 @@ from urllib.parse import urlsplit
 import loopback
 import pytest
 from loopback import free_port
-from tfa_processes import TfaProcess
+from tfa_processes import (
+    REPO,
+    TfaProcess,
+    clean_environ,
+    create_token_json,
+    tfa_command,
+    with_repo_on_path,
+)
 
 from engine import catalogue
 from engine.gateways.simulator import MediariverSimulator
 
 pytestmark = pytest.mark.network
 
-REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30.0  # seconds for a process to announce its address
 STOP_TIMEOUT = 15.0  # seconds for a process or server to stop
 LINE_TIMEOUT = 10.0  # seconds for an expected event (a log line, a report)
-COMMAND_TIMEOUT = 30.0  # seconds for a one-shot `tfa` command
 HTTP_TIMEOUT = 15.0  # one exchange; above the gateway's default 10 s deadline
 CALLBACK_TIMEOUT = 10.0  # seconds for an expected callback
 
@@ -68,26 +69,17 @@ CODE_IN_TEXT = re.compile(r"\b(\d{6})\b")
 # -- processes ---------------------------------------------------------------------------
 def start_tfa(args: list[str], env: dict[str, str], announcement: str) -> tuple[TfaProcess, str]:
     """Start `tfa ARGS` and return it with the URL its ``announcement`` line names."""
-    running = TfaProcess(
-        [sys.executable, "-m", "adapters.cli", *args], cwd=REPO, env=env, name=f"tfa {args[0]}"
+    running = TfaProcess.announced(
+        [*tfa_command(), *args], cwd=REPO, env=env, name=f"tfa {args[0]}", pattern=announcement
     )
-    try:
-        url = running.wait_for(announcement, START_TIMEOUT)[1]
-    except BaseException:
-        running.stop(signal.SIGKILL)
-        raise
-    return running, url
+    return running, running.base_url
 
 
 def base_env(workdir: Path, **settings: str) -> dict[str, str]:
     """The caller's environment without its TFA_* variables, plus a private database."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("TFA_")}
-    env.update(
-        TFA_DATABASE=str(workdir / "tfa.db"),
-        TFA_ARGON2_PROFILE="test",
-        PYTHONUNBUFFERED="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-    )
+    env = with_repo_on_path(clean_environ())
+    env.update(TFA_DATABASE=str(workdir / "tfa.db"), TFA_ARGON2_PROFILE="test",
+               PYTHONUNBUFFERED="1")
     env.update(settings)
     return env
 
@@ -115,17 +107,7 @@ class Token:
 
 def create_token(env: dict[str, str]) -> Token:
     """Run `tfa token create --json` on the database of ``env``."""
-    done = subprocess.run(
-        [sys.executable, "-m", "adapters.cli", "token", "create", "--name", "e2e", "--json"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    created = json.loads(done.stdout)
+    created = create_token_json(REPO, env, "e2e")
     return Token(created["id"], created["token"])
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tfa_processes import clean_environ
 
 from adapters.cli import CREATE_HINT
 from engine import catalogue
@@ -95,7 +96,7 @@ def tfa_executable() -> tuple[list[str], dict[str, str]]:
 
 def newcomer_environ(extra: Mapping[str, str]) -> dict[str, str]:
     """The caller's environment without a single TFA_* variable: every default applies."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("TFA_")}
+    env = clean_environ()
     for name, value in extra.items():
         env[name] = os.pathsep.join(filter(None, [value, env.get(name)]))
     return env

@@ -7,19 +7,59 @@ the pipe; ``stop`` always ends the process, killing it if a signal is not enough
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+REPO = Path(__file__).resolve().parents[2]
 LINE_TIMEOUT = 10.0  # seconds for an expected output line to appear
+START_TIMEOUT = 30.0  # seconds for a server to announce its address
 STOP_TIMEOUT = 15.0  # seconds for a process to stop after a signal
+COMMAND_TIMEOUT = 30.0  # seconds for a one-shot `tfa` command
+SERVING = r"tfa serving on (http://\S+)"  # what `tfa serve` prints once it listens
+
+
+def tfa_command() -> list[str]:
+    """How to run ``tfa`` from source: the package need not be installed as a script."""
+    return [sys.executable, "-m", "adapters.cli"]
+
+
+def clean_environ() -> dict[str, str]:
+    """The caller's environment without any TFA_* variable."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("TFA_")}
+
+
+def with_repo_on_path(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with this checkout importable (the processes run in other directories)."""
+    result = dict(env)
+    result["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return result
+
+
+def create_token_json(cwd: Path | str, env: Mapping[str, str], name: str) -> dict[str, Any]:
+    """``tfa token create --name NAME --json`` on ``env``'s database: what it printed."""
+    done = subprocess.run(
+        [*tfa_command(), "token", "create", "--name", name, "--json"],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    created: dict[str, Any] = json.loads(done.stdout)
+    return created
 
 
 class TfaProcess:
@@ -43,6 +83,27 @@ class TfaProcess:
         self._changed = threading.Condition()
         self._pump_thread = threading.Thread(target=self._pump, daemon=True)
         self._pump_thread.start()
+
+    @classmethod
+    def announced(
+        cls,
+        command: Sequence[str],
+        *,
+        cwd: Path | str,
+        env: Mapping[str, str],
+        name: str = "tfa serve",
+        pattern: str = SERVING,
+        timeout: float = START_TIMEOUT,
+    ) -> TfaProcess:
+        """Start ``command`` and wait for the line ``pattern`` matches, whose first group
+        (the address it listens on) becomes ``base_url``; killed if it never comes."""
+        running = cls(command, cwd=cwd, env=env, name=name)
+        try:
+            running.base_url = running.wait_for(pattern, timeout)[1]
+        except BaseException:
+            running.stop(signal.SIGKILL)
+            raise
+        return running
 
     def _pump(self) -> None:
         assert self.process.stdout is not None
