@@ -116,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             log("interrupted: writing what was measured so far")
             document["interrupted"] = True
-    results = [target.evaluate(bench.figures) for target in targets(options.threads)]
+    chosen = targets(options.threads, options.rss_connections)
+    results = [target.evaluate(bench.figures) for target in chosen]
     diagnosed = [target.evaluate(bench.figures) for target in diagnostics()]
     document["elapsed_s"] = round(time.time() - started, 1)
     document["figures"] = {name: figure.to_json() for name, figure in bench.figures.items()}

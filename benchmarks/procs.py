@@ -121,13 +121,6 @@ class Server:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         return " | ".join(lines[-3:])[-limit:]
 
-    @property
-    def pid(self) -> int:
-        """The child's process id."""
-        if self.process is None:
-            raise RuntimeError(f"{self.name} is not running")
-        return self.process.pid
-
     def peak_rss_mib(self) -> float | None:
         """The child's peak resident set size so far, in MiB."""
         return None if self.process is None else peak_rss_mib(self.process.pid)

@@ -54,7 +54,7 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def targets(threads: int) -> list[Target]:
+def targets(threads: int, rss_connections: int = 64) -> list[Target]:
     """The targets of the issue, as ratios between figures of one invocation."""
     owasp = CONFIGURED_PROFILE
     return [
@@ -74,7 +74,7 @@ def targets(threads: int) -> list[Target]:
                "gateway.100ms", "gateway.0ms", 0.90, True),
         Target(f"validate-code ({owasp}) / privacyIDEA /validate/check",
                f"http.{owasp}.validate_code", "peer.validate_check", 4.0, True, unit="x"),
-        Target(f"server peak RSS at 64 connections ({owasp}), MiB",
+        Target(f"server peak RSS at {rss_connections} connections ({owasp}), MiB",
                f"http.{owasp}.rss", None, MIB_BASE + threads * MIB_PER_THREAD, False,
                unit="MiB"),
     ]
@@ -119,28 +119,36 @@ class Bench:
         """Run ``one_run`` ``runs`` times into ``figure``; an error marks the figure skipped."""
         try:
             for index in range(self.options.runs):
-                run = one_run(index)
-                figure.runs.append(run)
-                value = run.get(figure.value_key)
-                shown = f"{value:.3f}" if isinstance(value, float) else str(value)
-                log(f"  {figure.label}: run {index + 1}/{self.options.runs}: "
-                    f"{shown} {figure.unit}")
-                if run.get("bad") or run.get("errors"):
-                    figure.notes.append(
-                        f"run {index + 1}: {run.get('bad', 0)} failed answers, "
-                        f"{run.get('errors', 0)} connection errors"
-                    )
-                if run.get("exhausted") and run.get("client") == "wrk":
-                    figure.notes.append(
-                        f"run {index + 1}: pre-issued codes ran out; throughput is a lower bound"
-                    )
+                self._record(figure, index, one_run(index))
         except Exception as exc:  # one figure's failure must not stop the others
             figure.skipped = f"error: {exc}"
             log(f"  {figure.label}: {figure.skipped}")
 
-    def skip(self, names: list[tuple[str, str, str, str]], reason: str) -> None:
-        for name, label, unit, key in names:
-            self.figure(name, label, unit, key).skipped = reason
+    def _record(self, figure: Figure, index: int, run: dict[str, Any], detail: str = "") -> None:
+        """Keep one run of ``figure``: log it and note what went wrong in it."""
+        figure.runs.append(run)
+        value = run.get(figure.value_key)
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        log(f"  {figure.label}: run {index + 1}/{self.options.runs}: {shown} {figure.unit}"
+            + detail)
+        if run.get("bad") or run.get("errors"):
+            figure.notes.append(
+                f"run {index + 1}: {run.get('bad', 0)} failed answers, "
+                f"{run.get('errors', 0)} connection errors"
+            )
+        if run.get("exhausted") and run.get("client") == "wrk":
+            figure.notes.append(
+                f"run {index + 1}: pre-issued codes ran out; throughput is a lower bound"
+            )
+        if run.get("failures"):
+            figure.notes.append(f"run {index + 1}: {run['failures']} calls failed")
+
+    @staticmethod
+    def skip(figures: list[Figure], reason: str) -> None:
+        """Mark the figures that have no run yet as skipped for ``reason``."""
+        for figure in figures:
+            if not figure.runs:
+                figure.skipped = figure.skipped or reason
         log(f"  skipped ({reason})")
 
     def warm_up(self, server: Server, source: Source) -> None:
@@ -196,24 +204,27 @@ class Bench:
         validated = self.figure("inproc.validate_code",
                                 f"in-process validate_code ({profile}), outside argon2+gateway",
                                 "ms/call", "outside_ms_per_call")
-        bench = inprocess.InProcess(self.workdir / "inprocess.db", profile, self.pepper)
+        bench: inprocess.InProcess | None = None
         try:
+            bench = inprocess.InProcess(self.workdir / "inprocess.db", profile, self.pepper)
             for index in range(self.options.runs):
-                request_run, validate_run = bench.run(self.options.duration)
-                requested.runs.append(request_run)
-                validated.runs.append(validate_run)
-                for figure, run in ((requested, request_run), (validated, validate_run)):
-                    log(f"  {figure.label}: run {index + 1}/{self.options.runs}: "
-                        f"{run.get('outside_ms_per_call', 0):.3f} ms outside, "
-                        f"{run.get('ms_per_call', 0):.2f} ms in all, {run['calls']} calls")
-                    if run["failures"]:
-                        figure.notes.append(f"run {index + 1}: {run['failures']} calls failed")
+                runs = bench.run(self.options.duration)
+                for figure, run in zip((requested, validated), runs, strict=True):
+                    self._record(figure, index, run, f" outside, {run.get('ms_per_call', 0):.2f}"
+                                 f" ms in all, {run['calls']} calls")
+        except Exception as exc:  # one group's failure must not stop the others
+            for figure in (requested, validated):
+                figure.skipped = f"error: {exc}"
+            log(f"  in-process: error: {exc}")
         finally:
-            bench.close()
+            if bench is not None:
+                bench.close()
 
     def run_http(self) -> None:
         for profile in PROFILES:
-            self._http_profile(profile)
+            env, token = self._http_profile(profile)
+            if profile == CONFIGURED_PROFILE:
+                self._rss(profile, env, token)
 
     def run_single(self) -> None:
         """The echo and the test profile again with one server thread each: the cost that
@@ -223,7 +234,9 @@ class Bench:
         self._http_profile("test", threads=1, prefix="single", suffix=", 1 server thread")
 
     def _http_profile(self, profile: str, *, threads: int | None = None, prefix: str = "http",
-                      suffix: str = "") -> None:
+                      suffix: str = "") -> tuple[dict[str, str], str | None]:
+        """Request-code and validate-code figures for ``profile``; the service's environment
+        and token (None when it could not be created)."""
         threads = threads or self.options.threads
         request = self.figure(f"{prefix}.{profile}.request_code",
                               f"request-code over HTTP ({profile}){suffix}", "req/s", "rps")
@@ -239,8 +252,9 @@ class Bench:
                 self.repeat(request, lambda i: self.http_run(
                     server, RequestCodes(token, f"{profile}-rc{i}"), self.load()))
 
+                count = self._codes_needed(profile, request)
+
                 def validate_run(index: int) -> dict[str, Any]:
-                    count = self._codes_needed(profile, request)
                     pairs = inprocess.issue_codes(database, profile, self.pepper, token,
                                                   f"{profile}-vc{index}", count)
                     run = self.http_run(server, ValidateCodes(token, pairs),
@@ -252,8 +266,7 @@ class Bench:
         except (RuntimeError, ServerFailed) as exc:
             for figure in (request, validate):
                 figure.skipped = figure.skipped or str(exc)
-        if profile == CONFIGURED_PROFILE and prefix == "http":
-            self._rss(profile, env, token)
+        return env, token
 
     def _codes_needed(self, profile: str, request: Figure) -> int:
         """Codes for one validate run: thrice request-code's pace, capped by argon2's."""
@@ -282,16 +295,22 @@ class Bench:
 
     def run_gateway(self) -> None:
         profile = CONFIGURED_PROFILE
-        names = [(f"gateway.{round(latency * 1000)}ms",
-                  f"request-code via simulator, {round(latency * 1000)} ms ({profile})",
-                  "req/s", "rps") for latency in GATEWAY_LATENCIES]
+        figures = [
+            self.figure(f"gateway.{round(latency * 1000)}ms",
+                        f"request-code via simulator, {round(latency * 1000)} ms ({profile})",
+                        "req/s", "rps")
+            for latency in GATEWAY_LATENCIES
+        ]
         database = self.workdir / "gateway.db"
         try:
             token = create_token(tfa_environ(database, profile, self.pepper))
         except RuntimeError as exc:
-            self.skip(names, str(exc))
+            self.skip(figures, str(exc))
             return
-        for (name, label, unit, key), latency in zip(names, GATEWAY_LATENCIES, strict=True):
+        for position, (figure, latency) in enumerate(
+            zip(figures, GATEWAY_LATENCIES, strict=True)
+        ):
+            name = figure.name
             argv = [sys.executable, "-m", "benchmarks.sim_server", "--latency", str(latency)]
             try:
                 with Server(f"simulator-{name}", argv, clean_environ({}), self.workdir) as sim:
@@ -305,12 +324,10 @@ class Bench:
                         problem = probe_request_code(server.url, token, f"{name}-probe")
                         if problem:
                             raise ServerFailed(f"the gateway cannot be used: {problem}")
-                        figure = self.figure(name, label, unit, key)
                         self.warm_up(server, RequestCodes(token, f"{name}-warm"))
                         self.repeat(figure, partial(self._gateway_run, server, token, name))
             except ServerFailed as exc:
-                pending = [entry for entry in names if entry[0] not in self.figures]
-                self.skip(pending, f"the mediariver gateway cannot be selected: {exc}")
+                self.skip(figures[position:], f"the mediariver gateway cannot be selected: {exc}")
                 return
 
     def _gateway_run(self, server: Server, token: str, name: str, index: int) -> dict[str, Any]:
@@ -318,8 +335,8 @@ class Bench:
 
     def run_peer(self) -> None:
         profile = CONFIGURED_PROFILE
-        names = [("peer.validate_check", f"privacyIDEA /validate/check, spass ({profile})",
-                  "req/s", "rps")]
+        figure = self.figure("peer.validate_check",
+                             f"privacyIDEA /validate/check, spass ({profile})", "req/s", "rps")
         problem = peer.installed()
         if problem and self.options.install_peer:
             log(f"  installing privacyIDEA into {peer.VENV} (at most "
@@ -332,21 +349,18 @@ class Bench:
         elif problem:
             problem += "; --quick and --no-peer-install do not install it (run once without them)"
         if problem:
-            self.skip(names, problem)
+            self.skip([figure], problem)
             return
         workdir = self.workdir / "peer"
         workdir.mkdir()
         try:
             with peer.serve(workdir, profile, PEER_THREADS) as (server, check):
-                name, label, unit, key = names[0]
-                figure = self.figure(name, label, unit, key)
                 figure.notes.append(f"privacyIDEA {peer.version()}, SQLite, waitress "
                                     f"threads={PEER_THREADS}")
                 self.warm_up(server, check)
                 self.repeat(figure, lambda _: self.http_run(server, check, self.load()))
         except peer.PeerUnavailable as exc:
-            if "peer.validate_check" not in self.figures:
-                self.skip(names, str(exc))
+            self.skip([figure], str(exc))
 
 
 def per_request(before: dict[str, float] | None, after: dict[str, float] | None,

@@ -84,7 +84,6 @@ class Target:
     denominator: str | None
     bound: float
     at_least: bool
-    scale: float = 1.0  # the numerator's value is multiplied by this (e.g. seconds -> ms)
     unit: str = ""
 
     def evaluate(self, figures: dict[str, Figure]) -> dict[str, Any]:
@@ -98,11 +97,10 @@ class Target:
         ]
         ratio: float | None = None
         if not missing and top is not None and top.value is not None:
-            value = top.value * self.scale
             if bottom is None:
-                ratio = value
+                ratio = top.value
             elif bottom.value:
-                ratio = value / bottom.value
+                ratio = top.value / bottom.value
             else:
                 missing.append(f"{self.denominator}: zero")
         met: bool | None = None
