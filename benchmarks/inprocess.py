@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from engine import (
     CodeHasher,
     Engine,
     EngineConfig,
-    Gateway,
     MemoryGateway,
     SmsMessage,
     SQLiteStore,
@@ -51,17 +51,17 @@ class TimedHasher(CodeHasher):
             self.seconds += time.perf_counter() - began
 
 
-class TimedGateway(Gateway):
+class TimedGateway(MemoryGateway):
     """A :class:`MemoryGateway`, adding up the seconds spent in ``send``."""
 
     def __init__(self) -> None:
-        self.inner = MemoryGateway()
+        super().__init__()
         self.seconds = 0.0
 
     def send(self, message: SmsMessage) -> None:
         began = time.perf_counter()
         try:
-            self.inner.send(message)
+            super().send(message)
         finally:
             self.seconds += time.perf_counter() - began
 
@@ -69,6 +69,24 @@ class TimedGateway(Gateway):
 def code_in(message: SmsMessage) -> str:
     """The code in an SMS rendered from the default template (its last word)."""
     return message.text.rsplit(maxsplit=1)[-1]
+
+
+def request_one(engine: Engine, token: str, tag: str, index: int) -> tuple[str, str] | None:
+    """Request the ``index``-th code of ``tag``: its (client_ref, message_id), or None."""
+    ref = f"{tag}-{index}"
+    body = {"client_ref": ref, "phone_number": phone_number(index)}
+    outcome = engine.request_code(token, CLIENT_IP, body)
+    if outcome.status != catalogue.SUCCESS:
+        return None
+    return ref, str(outcome.result["message_id"])
+
+
+def with_codes(
+    issued: list[tuple[str, str]], messages: list[SmsMessage]
+) -> list[tuple[str, str]]:
+    """``(client_ref, message_id)`` pairs as ``(client_ref, code)``, from the SMS sent."""
+    codes = {message.message_id: code_in(message) for message in messages}
+    return [(ref, codes[message_id]) for ref, message_id in issued]
 
 
 def _phase(calls: Callable[[int], bool], limit: int, duration: float, hasher: TimedHasher,
@@ -120,18 +138,13 @@ class InProcess:
         issued: list[tuple[str, str]] = []  # (client_ref, message_id)
 
         def request(index: int) -> bool:
-            ref = f"{tag}-{index}"
-            outcome = self.engine.request_code(
-                self.token, CLIENT_IP, {"client_ref": ref, "phone_number": phone_number(index)}
-            )
-            if outcome.status != catalogue.SUCCESS:
-                return False
-            issued.append((ref, str(outcome.result["message_id"])))
-            return True
+            item = request_one(self.engine, self.token, tag, index)
+            if item is not None:
+                issued.append(item)
+            return item is not None
 
         requested = _phase(request, MAX_CALLS, duration, self.hasher, self.gateway)
-        codes = {message.message_id: code_in(message) for message in self.gateway.inner.messages}
-        pairs = [(ref, codes[message_id]) for ref, message_id in issued]
+        pairs = with_codes(issued, self.gateway.messages)
 
         def validate(index: int) -> bool:
             ref, code = pairs[index]
@@ -152,20 +165,11 @@ def issue_codes(database: Path, profile: str, pepper: str, token: str, tag: str,
     config = EngineConfig(argon2_profile=profile, pepper=pepper, rate_limits=False)
     engine = Engine(SQLiteStore(database), gateway, config)
     try:
-
-        def issue(index: int) -> tuple[str, str] | None:
-            ref = f"{tag}-{index}"
-            body = {"client_ref": ref, "phone_number": phone_number(index)}
-            outcome = engine.request_code(token, CLIENT_IP, body)
-            if outcome.status != catalogue.SUCCESS:
-                return None
-            return ref, str(outcome.result["message_id"])
-
         with ThreadPoolExecutor(max_workers=2) as pool:
-            issued = [item for item in pool.map(issue, range(count)) if item is not None]
-        codes = {message.message_id: code_in(message) for message in gateway.messages}
+            results = pool.map(partial(request_one, engine, token, tag), range(count))
+            issued = [item for item in results if item is not None]
     finally:
         engine.close()
     if len(issued) < count:
         raise RuntimeError(f"only {len(issued)} of {count} codes could be issued")
-    return [(ref, codes[message_id]) for ref, message_id in issued]
+    return with_codes(issued, gateway.messages)
