@@ -38,15 +38,21 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["engine", "engine.*", "adapters", "adapters.*"]),
-    package_data={"engine": ["py.typed"], "adapters": ["py.typed"]},
+    # One import package, tfa_engine, from the repository's two folders: engine/ is
+    # tfa_engine and adapters/ is tfa_engine.adapters. Nothing else is installed.
+    package_dir={"tfa_engine": "engine", "tfa_engine.adapters": "adapters"},
+    packages=[
+        *(f"tfa_engine.{name}".rstrip(".") for name in ["", *find_packages("engine")]),
+        *(f"tfa_engine.adapters.{name}".rstrip(".") for name in ["", *find_packages("adapters")]),
+    ],
+    package_data={"tfa_engine": ["py.typed"], "tfa_engine.adapters": ["py.typed"]},
     install_requires=ENGINE_REQUIRES,
     extras_require={
         "falcon": FALCON_REQUIRES,
         "server": SERVER_REQUIRES,
         "test": TEST_REQUIRES,
     },
-    entry_points={"console_scripts": ["tfa = adapters.cli:main"]},
+    entry_points={"console_scripts": ["tfa = tfa_engine.adapters.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Framework :: Falcon",

@@ -19,13 +19,13 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from engine import Engine, TokenRecord
-from engine.access import invalid_allowlist_entries
-from engine.config import ConfigError
-from engine.requests import valid_sender_id
-from engine.service import build_engine
-from engine.settings import Settings, load_settings
-from engine.store import StoreError
+from tfa_engine import Engine, TokenRecord
+from tfa_engine.access import invalid_allowlist_entries
+from tfa_engine.config import ConfigError
+from tfa_engine.requests import valid_sender_id
+from tfa_engine.service import build_engine
+from tfa_engine.settings import Settings, load_settings
+from tfa_engine.store import StoreError
 
 log = logging.getLogger("tfa.cli")
 
@@ -195,8 +195,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     try:
         import waitress
-
-        from adapters.falcon import create_app
+        from tfa_engine.adapters.falcon import create_app
     except ImportError as exc:
         return _error(f"serve needs the server extra (pip install 'tfa-engine[server]'): {exc}")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT)
@@ -238,7 +237,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_gateway_sim(args: argparse.Namespace) -> int:
     """Run the mediariver simulator until SIGTERM or SIGINT."""
-    from engine.gateways import MediariverSimulator, serve_simulator
+    from tfa_engine.gateways import MediariverSimulator, serve_simulator
 
     try:
         import waitress  # noqa: F401  (serve_simulator imports it when called)

@@ -2,7 +2,7 @@
 
 Each response lists exactly the ``status_code`` values the engine can answer with that
 HTTP status on that operation, so a schema check catches an outcome on the wrong status.
-``docs/openapi.json`` is this document written out (``python -m adapters.openapi``).
+``docs/openapi.json`` is this document written out (``python -m tfa_engine.adapters.openapi``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from engine import catalogue
-from engine.catalogue import Status
+from tfa_engine import catalogue
+from tfa_engine.catalogue import Status
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from engine import (
+from tfa_engine import (
     CodeHasher,
     Engine,
     EngineConfig,

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from engine import EngineConfig
+from tfa_engine import EngineConfig
 
 from . import floors, inprocess, peer
 from .loadgen import LoadSettings, RequestCodes, Source, ValidateCodes, run_load

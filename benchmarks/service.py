@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from .loadgen import TFA_OK_REGEX, RequestCodes
 from .procs import REPO, Server, clean_environ
 
-CLI = [sys.executable, "-m", "adapters.cli"]
+CLI = [sys.executable, "-m", "tfa_engine.adapters.cli"]
 
 
 def tfa_environ(database: Path, profile: str, pepper: str, *, gateway: str = "memory",

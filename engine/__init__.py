@@ -2,7 +2,7 @@
 
 The framework-free core. Embed it directly::
 
-    from engine import Engine, EngineConfig, SQLiteStore, ConsoleGateway
+    from tfa_engine import Engine, EngineConfig, SQLiteStore, ConsoleGateway
 
     engine = Engine(SQLiteStore("tfa.db"), ConsoleGateway())
     issued = engine.create_token("shop")

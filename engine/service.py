@@ -1,4 +1,4 @@
-"""Turn :class:`~engine.settings.Settings` into a running :class:`~engine.Engine`."""
+"""Turn :class:`~tfa_engine.settings.Settings` into a running :class:`~tfa_engine.Engine`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Falcon face of tfa-engine: the Fortytwo-compatible HTTP API as a WSGI app.
 
-    from adapters.falcon import create_app
+    from tfa_engine.adapters.falcon import create_app
     app = create_app(engine, trusted_proxies=["10.0.0.0/8"])
 """
 

@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import falcon
-
-from engine import Engine, catalogue
+from tfa_engine import Engine, catalogue
 
 from ..client_ip import X_FORWARDED_FOR, TrustedProxies, client_ip
 from .errors import handle_http_error, handle_unexpected
@@ -86,7 +85,7 @@ def create_app(
     gateway's delivery reports), ``GET /health`` and ``GET /openapi.json`` (no token).
 
     ``trusted_proxies``: IPs/CIDRs of reverse proxies whose ``forwarded_header`` is
-    believed (see :mod:`adapters.client_ip`); empty means the socket peer is the client.
+    believed (see :mod:`tfa_engine.adapters.client_ip`); empty means the socket peer is the client.
     ``forwarded_header``: the one header read behind such a proxy, ``x-forwarded-for``
     or ``forwarded`` (RFC 7239). ``max_body``: the largest body accepted, in bytes.
     Raises ValueError for a bad proxy entry, header name or size.

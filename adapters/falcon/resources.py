@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import falcon
-
-from engine import Engine, catalogue, token_from_header
+from tfa_engine import Engine, catalogue, token_from_header
 
 from ..openapi import render_openapi
 from .wire import render, write_json

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import falcon
-
-from engine import Outcome, Status
+from tfa_engine import Outcome, Status
 
 
 def write_json(resp: falcon.Response, status: int, body: Any) -> None:

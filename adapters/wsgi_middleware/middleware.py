@@ -1,8 +1,8 @@
 """Mount the 2FA API under a path prefix inside any WSGI application.
 
-The requests under the prefix are served by the very app :func:`adapters.falcon.create_app`
-builds (one set of routes for every face); everything else reaches the wrapped
-application exactly as it arrived.
+The requests under the prefix are served by the very app that
+:func:`tfa_engine.adapters.falcon.create_app` builds (one set of routes for every face);
+everything else reaches the wrapped application exactly as it arrived.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
-from engine import Engine
+from tfa_engine import Engine
 
 from ..client_ip import X_FORWARDED_FOR, TrustedProxies
 from ..falcon import DEFAULT_MAX_BODY, create_app

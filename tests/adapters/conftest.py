@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
-from engine import Engine, EngineConfig, MemoryGateway, MemoryStore
+from tfa_engine import Engine, EngineConfig, MemoryGateway, MemoryStore
 
 
 @pytest.fixture

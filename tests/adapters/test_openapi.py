@@ -15,10 +15,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from openapi_spec_validator import validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
-
-from adapters.falcon import create_app
-from adapters.openapi import DOC_PATH, build_openapi, render_openapi
-from engine import (
+from tfa_engine import (
     Engine,
     EngineConfig,
     GatewayError,
@@ -28,7 +25,9 @@ from engine import (
     Status,
     catalogue,
 )
-from engine.config import PLACEHOLDER
+from tfa_engine.adapters.falcon import create_app
+from tfa_engine.adapters.openapi import DOC_PATH, build_openapi, render_openapi
+from tfa_engine.config import PLACEHOLDER
 
 UK_MOBILE = "+447911123456"
 LANDLINE_UK = "+442079460000"
@@ -215,7 +214,7 @@ def _sample_envelope(status: Status) -> dict[str, Any]:
 def test_kept_copy_matches_the_code() -> None:
     """docs/openapi.json is exactly what adapters.openapi builds."""
     assert DOC_PATH.read_text(encoding="utf-8") == render_openapi(), (
-        "docs/openapi.json is stale: run `python -m adapters.openapi`"
+        "docs/openapi.json is stale: run `python -m tfa_engine.adapters.openapi`"
     )
 
 

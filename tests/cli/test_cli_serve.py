@@ -12,9 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from tfa_processes import TfaProcess, clean_environ, tfa_command, with_repo_on_path
-
-from engine import catalogue
+from tfa_engine import catalogue
+from tfa_processes import TfaProcess, clean_environ, tfa_command
 
 pytestmark = pytest.mark.network
 
@@ -36,7 +35,7 @@ allowed_ips = ["{BAD_ENTRY}"]
 
 def start_server(workdir: Path, *args: str) -> TfaProcess:
     """Start `tfa serve --port 0` in ``workdir`` and wait until it announces its address."""
-    env = with_repo_on_path(clean_environ())
+    env = clean_environ()
     env.update(
         TFA_DATABASE=str(workdir / "tfa.db"), TFA_ARGON2_PROFILE="test", PYTHONUNBUFFERED="1"
     )

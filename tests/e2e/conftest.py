@@ -42,20 +42,18 @@ import falcon.testing
 import flask
 import pytest
 from loopback import free_port
+from tfa_engine import Engine, GatewayError, MemoryGateway
+from tfa_engine.adapters.falcon import create_app
+from tfa_engine.adapters.wsgi_middleware import TwoFactorMiddleware
+from tfa_engine.service import build_engine
+from tfa_engine.settings import Settings, load_settings
 from tfa_processes import (
     TfaProcess,
     clean_environ,
     create_token_json,
     tfa_command,
-    with_repo_on_path,
 )
 from werkzeug.test import Client
-
-from adapters.falcon import create_app
-from adapters.wsgi_middleware import TwoFactorMiddleware
-from engine import Engine, GatewayError, MemoryGateway
-from engine.service import build_engine
-from engine.settings import Settings, load_settings
 
 HTTP_TIMEOUT = 10.0  # seconds for one HTTP exchange with the served process
 
@@ -301,7 +299,7 @@ def _in_process_engine(workdir: Path, config: Path) -> tuple[Engine, Settings, P
 
 def serve_environ(database: Path, **extra: str) -> dict[str, str]:
     """The served process's environment: the shared engine settings and its database."""
-    env = with_repo_on_path(clean_environ())
+    env = clean_environ()
     env.update(ENGINE_ENV, TFA_DATABASE=str(database), TFA_GATEWAY="console", PYTHONUNBUFFERED="1")
     env.update(extra)
     return env

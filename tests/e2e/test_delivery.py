@@ -33,17 +33,15 @@ from urllib.parse import urlsplit
 import loopback
 import pytest
 from loopback import free_port
+from tfa_engine import catalogue
+from tfa_engine.gateways.simulator import MediariverSimulator
 from tfa_processes import (
     REPO,
     TfaProcess,
     clean_environ,
     create_token_json,
     tfa_command,
-    with_repo_on_path,
 )
-
-from engine import catalogue
-from engine.gateways.simulator import MediariverSimulator
 
 pytestmark = pytest.mark.network
 
@@ -77,7 +75,7 @@ def start_tfa(args: list[str], env: dict[str, str], announcement: str) -> tuple[
 
 def base_env(workdir: Path, **settings: str) -> dict[str, str]:
     """The caller's environment without its TFA_* variables, plus a private database."""
-    env = with_repo_on_path(clean_environ())
+    env = clean_environ()
     env.update(TFA_DATABASE=str(workdir / "tfa.db"), TFA_ARGON2_PROFILE="test",
                PYTHONUNBUFFERED="1")
     env.update(settings)

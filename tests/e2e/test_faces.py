@@ -15,10 +15,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-
-from engine import Status, catalogue
-from engine.config import DEFAULT_TEMPLATE, PLACEHOLDER
-from engine.settings import Settings
+from tfa_engine import Status, catalogue
+from tfa_engine.config import DEFAULT_TEMPLATE, PLACEHOLDER
+from tfa_engine.settings import Settings
 
 pytestmark = pytest.mark.network
 

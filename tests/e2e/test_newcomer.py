@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tfa_engine import catalogue
+from tfa_engine.adapters.cli import CREATE_HINT
 from tfa_processes import clean_environ
-
-from adapters.cli import CREATE_HINT
-from engine import catalogue
 
 pytestmark = pytest.mark.network
 
@@ -85,13 +84,12 @@ def tfa_executable() -> tuple[list[str], dict[str, str]]:
     """How to run `tfa` here, and the environment it needs on top of a clean one.
 
     The console script sits next to the interpreter when the package is installed (tox).
-    A development environment may lack it: then the same entry point runs as a module,
-    with this checkout on PYTHONPATH.
+    A development environment may lack it: then the same entry point runs as a module.
     """
     script = Path(sys.executable).parent / "tfa"
     if script.exists():
         return [str(script)], {}
-    return [sys.executable, "-m", "adapters.cli"], {"PYTHONPATH": str(REPO)}
+    return [sys.executable, "-m", "tfa_engine.adapters.cli"], {}
 
 
 def newcomer_environ(extra: Mapping[str, str]) -> dict[str, str]:

@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-
-from engine import (
+from tfa_engine import (
     Engine,
     EngineConfig,
     IssuedToken,
@@ -33,7 +32,7 @@ from engine import (
     Store,
     catalogue,
 )
-from engine.config import PLACEHOLDER
+from tfa_engine.config import PLACEHOLDER
 
 UK_MOBILE = "+447911123456"
 

@@ -7,9 +7,8 @@ import re
 import uuid
 
 import pytest
-
-from engine import catalogue
-from engine.access import (
+from tfa_engine import catalogue
+from tfa_engine.access import (
     TokenRecord,
     check_ip,
     digests_equal,
@@ -20,7 +19,7 @@ from engine.access import (
     token_digest,
     token_from_header,
 )
-from engine.catalogue import Status
+from tfa_engine.catalogue import Status
 
 UUID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

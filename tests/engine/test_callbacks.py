@@ -14,15 +14,14 @@ from typing import Any
 import loopback
 import pytest
 from fake_clock import START, FakeClock
-
-from engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
-from engine.callbacks import (
+from tfa_engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
+from tfa_engine.callbacks import (
     SIGNATURE_HEADER,
     CallbackSigner,
     RetryPolicy,
     callback_body,
 )
-from engine.store import NewCallback, NewCode
+from tfa_engine.store import NewCallback, NewCode
 
 KEY = "k" * 32
 PUBLIC_IP = "93.184.216.34"
@@ -283,7 +282,7 @@ def test_dlr_secret_matching(
 ) -> None:
     """Only the configured secret opens the delivery-report endpoint."""
     config = EngineConfig(argon2_profile="test", dlr_secret=configured)
-    from engine import MemoryStore
+    from tfa_engine import MemoryStore
     engine = Engine(MemoryStore(), MemoryGateway(), config, clock=clock, resolver=None)
     assert engine.dlr_secret_matches(given) is ok
 

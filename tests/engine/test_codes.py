@@ -5,8 +5,7 @@ from __future__ import annotations
 import string
 
 import pytest
-
-from engine.codes import CODE_TYPES, CodeType, canonical_code, code_type_of, generate_code
+from tfa_engine.codes import CODE_TYPES, CodeType, canonical_code, code_type_of, generate_code
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from engine import Engine, Store, catalogue
-from engine.store import NewCode
+from tfa_engine import Engine, Store, catalogue
+from tfa_engine.store import NewCode
 
 T = TypeVar("T")
 MakeEngine = Callable[..., Engine]  # the ``make_engine`` fixture

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from engine.config import ConfigError, EngineConfig, RateLimit
+from tfa_engine.config import ConfigError, EngineConfig, RateLimit
 
 
 def test_defaults_are_the_specs() -> None:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
-from engine import (
+from tfa_engine import (
     Engine,
     GatewayError,
     MemoryGateway,

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from engine import (
+from tfa_engine import (
     CodeHasher,
     ConfigError,
     ConsoleGateway,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from argon2 import Type
-
-from engine.hashing import PROFILES, CodeHasher
+from tfa_engine.hashing import PROFILES, CodeHasher
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ import socket
 from collections.abc import Callable
 
 import pytest
-
-from engine import netguard
-from engine.netguard import (
+from tfa_engine import netguard
+from tfa_engine.netguard import (
     CallbackTarget,
     check_callback_url,
     is_public_address,

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from engine.phones import mask, to_e164
+from tfa_engine.phones import mask, to_e164
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from engine import EngineConfig, catalogue
-from engine.requests import (
+from tfa_engine import EngineConfig, catalogue
+from tfa_engine.requests import (
     CodeRequest,
     decode_json,
     is_json_media_type,

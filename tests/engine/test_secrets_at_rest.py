@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from engine import (
+from tfa_engine import (
     CodeHasher,
     Engine,
     GatewayError,
@@ -19,7 +18,7 @@ from engine import (
     SQLiteStore,
     catalogue,
 )
-from engine.access import token_digest
+from tfa_engine.access import token_digest
 
 MakeEngine = Callable[..., Engine]  # the ``make_engine`` fixture
 SendCode = Callable[..., tuple[str, str]]  # the ``send_code`` fixture

@@ -8,9 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from engine.access import TokenRecord
-from engine.store import (
+from tfa_engine.access import TokenRecord
+from tfa_engine.store import (
     DuplicateClientRef,
     DuplicateMessageId,
     DuplicateToken,
@@ -19,7 +18,7 @@ from engine.store import (
     Store,
     StoreError,
 )
-from engine.store.sqlite import MIGRATIONS
+from tfa_engine.store.sqlite import MIGRATIONS
 
 NOW = 1_700_000_000.0
 TTL = 300.0

@@ -6,9 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import sqlite_utils
-
-from engine.store import NewCallback, NewCode, SQLiteStore, Store
-from engine.store.sqlite import MIGRATIONS
+from tfa_engine.store import NewCallback, NewCode, SQLiteStore, Store
+from tfa_engine.store.sqlite import MIGRATIONS
 
 NOW = 1_700_000_000.0
 

@@ -30,20 +30,14 @@ SERVING = r"tfa serving on (http://\S+)"  # what `tfa serve` prints once it list
 
 
 def tfa_command() -> list[str]:
-    """How to run ``tfa`` from source: the package need not be installed as a script."""
-    return [sys.executable, "-m", "adapters.cli"]
+    """How to run ``tfa`` with this interpreter (the package is installed; the console
+    script need not be)."""
+    return [sys.executable, "-m", "tfa_engine.adapters.cli"]
 
 
 def clean_environ() -> dict[str, str]:
     """The caller's environment without any TFA_* variable."""
     return {name: value for name, value in os.environ.items() if not name.startswith("TFA_")}
-
-
-def with_repo_on_path(env: Mapping[str, str]) -> dict[str, str]:
-    """``env`` with this checkout importable (the processes run in other directories)."""
-    result = dict(env)
-    result["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return result
 
 
 def create_token_json(cwd: Path | str, env: Mapping[str, str], name: str) -> dict[str, Any]:

@@ -14,10 +14,9 @@ from typing import Any
 import falcon
 import falcon.testing
 import pytest
-
-from adapters.falcon import create_app
-from engine import Engine, MemoryGateway
-from engine.config import PLACEHOLDER
+from tfa_engine import Engine, MemoryGateway
+from tfa_engine.adapters.falcon import create_app
+from tfa_engine.config import PLACEHOLDER
 
 UK_MOBILE = "+447911123456"
 _DEFAULT = object()

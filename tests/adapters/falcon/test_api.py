@@ -7,8 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-
-from engine import GatewayError, catalogue
+from tfa_engine import GatewayError, catalogue
 
 PHP_SDK_HEADERS = {"User-Agent": "Fortytwo - PHP - SDK", "Accept": "application/json"}
 

@@ -6,9 +6,8 @@ import re
 from typing import Any
 
 import pytest
-
-from adapters.client_ip import TrustedProxies, client_ip, parse_address
-from engine import catalogue
+from tfa_engine import catalogue
+from tfa_engine.adapters.client_ip import TrustedProxies, client_ip, parse_address
 
 PROXIES = TrustedProxies(["10.0.0.0/8", "2001:db8:ffff::/48"])
 NONE = TrustedProxies([])

@@ -10,10 +10,9 @@ from typing import Any
 
 import falcon.testing
 import pytest
-
-from adapters.falcon import create_app
-from engine import Engine, EngineConfig, MemoryGateway, MemoryStore, catalogue
-from engine.callbacks import SIGNATURE_HEADER
+from tfa_engine import Engine, EngineConfig, MemoryGateway, MemoryStore, catalogue
+from tfa_engine.adapters.falcon import create_app
+from tfa_engine.callbacks import SIGNATURE_HEADER
 
 SECRET = "dlr-s3cret"
 CALLBACK_KEY = "k" * 32

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 from falcon.testing import TestClient
-
-from adapters.falcon import create_app
-from engine import Engine, EngineConfig, Gateway, MemoryStore, SmsMessage, catalogue
+from tfa_engine import Engine, EngineConfig, Gateway, MemoryStore, SmsMessage, catalogue
+from tfa_engine.adapters.falcon import create_app
 
 MAX_BODY = 16 * 1024
 

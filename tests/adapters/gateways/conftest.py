@@ -21,9 +21,8 @@ from typing import Any, Protocol
 import loopback
 import pytest
 from loopback import serve_in_thread, stop_in_thread
-
-from engine.gateways.mediariver import MediariverGateway
-from engine.gateways.simulator import MediariverSimulator
+from tfa_engine.gateways.mediariver import MediariverGateway
+from tfa_engine.gateways.simulator import MediariverSimulator
 
 
 class Serve(Protocol):

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 import urllib3
-
-from engine.gateways import GatewayError, SmsMessage
-from engine.gateways.mediariver import MediariverError
-from engine.gateways.simulator import MediariverSimulator
+from tfa_engine.gateways import GatewayError, SmsMessage
+from tfa_engine.gateways.mediariver import MediariverError
+from tfa_engine.gateways.simulator import MediariverSimulator
 
 pytestmark = pytest.mark.network
 

@@ -15,12 +15,11 @@ from typing import Any
 
 import flask
 import pytest
+from tfa_engine import Engine, MemoryGateway
+from tfa_engine.adapters.falcon import create_app
+from tfa_engine.adapters.wsgi_middleware import TwoFactorMiddleware
+from tfa_engine.config import PLACEHOLDER
 from werkzeug.test import Client
-
-from adapters.falcon import create_app
-from adapters.wsgi_middleware import TwoFactorMiddleware
-from engine import Engine, MemoryGateway
-from engine.config import PLACEHOLDER
 
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 

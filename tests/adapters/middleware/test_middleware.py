@@ -7,9 +7,8 @@ import json
 from typing import Any
 
 import pytest
-
-from adapters.wsgi_middleware import TwoFactorMiddleware
-from engine import Engine, catalogue
+from tfa_engine import Engine, catalogue
+from tfa_engine.adapters.wsgi_middleware import TwoFactorMiddleware
 
 
 class Recorder:

@@ -30,11 +30,10 @@ from typing import Any, Protocol
 
 import pytest
 import urllib3
+from tfa_engine.gateways.mediariver import MediariverGateway
+from tfa_engine.gateways.simulator import DlrPayload, MediariverSimulator
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.response import HTTPResponse
-
-from engine.gateways.mediariver import MediariverGateway
-from engine.gateways.simulator import DlrPayload, MediariverSimulator
 
 BASE_URL = "http://gateway.test"
 

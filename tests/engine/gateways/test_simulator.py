@@ -8,8 +8,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
-
-from engine.gateways.simulator import Faults, MediariverSimulator, validate
+from tfa_engine.gateways.simulator import Faults, MediariverSimulator, validate
 
 UK = "+447911123456"
 DE = "+4915123456789"
