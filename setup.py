@@ -15,10 +15,9 @@ ENGINE_REQUIRES = [
     "phonenumbers>=8.13",
     "sqlite-utils>=3.36",
     "urllib3>=2.0",
-    'tomli>=2.0; python_version < "3.11"',
 ]
 FALCON_REQUIRES = ["falcon>=4.0"]
-SERVER_REQUIRES = [*FALCON_REQUIRES, "waitress>=3.0"]
+SERVER_REQUIRES = [*FALCON_REQUIRES, "waitress>=3.0", 'tomli>=2.0; python_version < "3.11"']
 TEST_REQUIRES = [
     *SERVER_REQUIRES,
     "pytest>=8.0",

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tfa_engine.settings import Settings
+from tfa_engine.adapters.server.settings import Settings
 
 from . import loadgen, report
 from .runner import CONFIGURED_PROFILE, GROUPS, Bench, Options, diagnostics, log, scratch, targets

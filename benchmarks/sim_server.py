@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per send")
     args = parser.parse_args()
     # Imported here so that a missing module is a clean exit with the reason on stderr.
-    from tfa_engine.gateways.simulator import MediariverSimulator, serve_simulator
+    from tfa_engine.adapters.gateway_sim import MediariverSimulator, serve_simulator
 
     sim = MediariverSimulator(username="sim", password="sim", rate_limit=None)
     sim.faults.latency = args.latency

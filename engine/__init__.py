@@ -25,7 +25,6 @@ from .gateways import (
     Gateway,
     GatewayError,
     MediariverGateway,
-    MediariverSimulator,
     MemoryGateway,
     SmsMessage,
 )
@@ -46,7 +45,6 @@ __all__ = [
     "GatewayError",
     "IssuedToken",
     "MediariverGateway",
-    "MediariverSimulator",
     "MemoryGateway",
     "MemoryStore",
     "Outcome",

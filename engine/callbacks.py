@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +72,20 @@ def callback_body(
         },
         separators=(",", ":"),
     )
+
+
+def signing_key(callback_key: str | None, pepper: str | None) -> tuple[str | bytes, bool]:
+    """The key callbacks are signed with, and whether it is stable across starts.
+
+    ``callback_key`` when set; else a key derived from the pepper (so the pepper itself
+    never signs anything); else a random key that lives only in this process, with which
+    nobody can verify a signature: set a callback key to give clients a secret.
+    """
+    if callback_key:
+        return callback_key, True
+    if pepper:
+        return hashlib.sha256(b"tfa-callback-key:" + pepper.encode()).digest(), True
+    return secrets.token_hex(32), False
 
 
 class CallbackSigner:

@@ -1,30 +1,19 @@
-"""The engine: request a code, validate a code, manage tokens. Orchestration only;
-every rule lives in its own module and every atomic step in the store."""
+"""The engine: request a code, validate a code. Orchestration only; every rule lives in
+its own module, every atomic step in the store, token administration in
+:mod:`tfa_engine.tokens`, delivery reports in :mod:`tfa_engine.deliveries`."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import secrets
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import callbacks, catalogue, netguard
-from .access import (
-    IssuedToken,
-    TokenRecord,
-    check_ip,
-    digests_equal,
-    invalid_allowlist_entries,
-    new_token,
-    new_token_id,
-    token_digest,
-)
+from . import callbacks, catalogue, deliveries, netguard
+from .access import IssuedToken, TokenRecord, check_ip, digests_equal, token_digest
+from .background import Periodic
 from .catalogue import Status
 from .codes import canonical_code, generate_code
 from .config import MAX_CODE_TTL, EngineConfig, RateLimit
@@ -39,17 +28,9 @@ from .requests import (
     is_text,
     parse_code_request,
     render,
-    valid_sender_id,
 )
-from .store import (
-    CodeRecord,
-    DuplicateClientRef,
-    DuplicateMessageId,
-    DuplicateToken,
-    NewCallback,
-    NewCode,
-    Store,
-)
+from .store import DuplicateClientRef, DuplicateMessageId, NewCallback, NewCode, Store
+from .tokens import DeclaredToken, TokenAdmin
 
 log = logging.getLogger("tfa.engine")
 
@@ -84,27 +65,18 @@ class Engine:
         self.clock = clock
         self.hasher = hasher or CodeHasher(self.config.argon2_profile, self.config.pepper)
         self._resolver = resolver
-        signing_key: str | bytes
-        self._stable_signing_key = bool(self.config.callback_key or self.config.pepper)
-        if self.config.callback_key:
-            signing_key = self.config.callback_key
-        elif self.config.pepper:
-            # A key of its own, derived so the pepper itself never signs anything.
-            pepper = self.config.pepper.encode()
-            signing_key = hashlib.sha256(b"tfa-callback-key:" + pepper).digest()
-        else:
-            # Nobody can verify signatures made with a key that lives only in this
-            # process; set callback_key (TFA_CALLBACK_KEY) to give clients a secret.
-            signing_key = secrets.token_hex(32)
-        self._housekeeping: threading.Thread | None = None
-        self._stop_housekeeping = threading.Event()
+        self.tokens = TokenAdmin(store, clock)
+        key, self._stable_signing_key = callbacks.signing_key(
+            self.config.callback_key, self.config.pepper
+        )
         self.callbacks = callbacks.CallbackDispatcher(
             store,
-            callbacks.CallbackSigner(signing_key),
+            callbacks.CallbackSigner(key),
             allow_private=self.config.callback_allow_private,
             resolver=resolver or netguard.system_resolver,
             clock=clock,
         )
+        self._purging: Periodic | None = None
 
     # -- the two API calls ---------------------------------------------------------------
     def request_code(
@@ -272,7 +244,7 @@ class Engine:
                 sent_at,
             )
         self.store.activate_code(
-            code_id, callback, self._sms_callback if callback is not None else None
+            code_id, callback, deliveries.sms_callback if callback is not None else None
         )
         if callback is not None:
             self.callbacks.wake()
@@ -288,181 +260,74 @@ class Engine:
     def dlr_secret_matches(self, secret: str) -> bool:
         """True when ``secret`` is the configured delivery-report secret (constant time);
         always False when none is configured (the endpoint is then closed)."""
-        expected = self.config.dlr_secret
-        return bool(expected) and hmac.compare_digest(
-            secret.encode("utf-8", "surrogatepass"), str(expected).encode()
-        )
+        return deliveries.secret_matches(self.config.dlr_secret, secret)
 
     def record_delivery_reports(self, reports: Any) -> int:
         """Apply mediariver delivery reports — one object or an array of
         ``{msisdn, delivery_status, delivery_date, uuid}`` — matched by ``uuid`` (our
         message_id). Unknown ids and repeated reports are ignored. Returns how many
         changed a message. Raises ValueError when the payload is not of that shape."""
-        if isinstance(reports, (bytes, bytearray, str)):
-            reports = decode_json(reports)
-        items = reports if isinstance(reports, list) else [reports]
-        if not items or not all(
-            isinstance(item, Mapping)
-            and isinstance(item.get("uuid"), str)
-            and isinstance(item.get("delivery_status"), str)
-            for item in items
-        ):
-            raise ValueError("not a delivery report")
         applied = 0
-        for item in items:
-            status = item["delivery_status"].upper()
-            if status not in callbacks.DELIVERY_STATUSES:
-                status = "UNKNOWN"
-            if self.store.record_delivery(item["uuid"], status, self.clock(), self._sms_callback):
+        for message_id, status in deliveries.parse_reports(reports):
+            if self.store.record_delivery(
+                message_id, status, self.clock(), deliveries.sms_callback
+            ):
                 applied += 1
         if applied:
             self.callbacks.wake()
         return applied
 
-    @staticmethod
-    def _sms_callback(record: CodeRecord) -> NewCallback | None:
-        """The SMS callback telling a code's stored delivery status, if it has a URL."""
-        if not record.callback_url or record.delivery_status is None:
-            return None
-        at = record.delivered_at if record.delivered_at is not None else record.created_at
-        body = callbacks.callback_body(record, callbacks.SMS, record.delivery_status, at)
-        return NewCallback(record.token_id, record.message_id, record.callback_url, body, at)
+    # -- tokens (see TokenAdmin) -----------------------------------------------------------
+    def create_token(self, name: str, **options: Any) -> IssuedToken:
+        """Issue a new token (:meth:`TokenAdmin.create`); its ``token`` is shown once."""
+        return self.tokens.create(name, **options)
 
-    # -- background work -------------------------------------------------------------------
+    def declare_token(self, name: str, token: str, **options: Any) -> TokenRecord:
+        """Install a token from a configuration file (:meth:`TokenAdmin.declare`)."""
+        return self.tokens.declare(name, token, **options)
+
+    def declare_tokens(self, declared: Iterable[DeclaredToken]) -> list[str]:
+        """Make the declared tokens those of a file (:meth:`TokenAdmin.declare_all`);
+        return the names of the tokens revoked because the file no longer holds them."""
+        installed, revoked = self.tokens.declare_all(declared)
+        for record in installed:
+            log.info("declared token %r (%s)", record.name, record.id)
+        for name in revoked:
+            log.warning("token %r is no longer declared: revoked", name)
+        return revoked
+
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token (digests only), oldest first."""
+        return self.tokens.list()
+
+    def revoke_token(self, token_id: str) -> bool:
+        """Revoke at once; False when no such unrevoked token exists."""
+        return self.tokens.revoke(token_id)
+
+    # -- background work and housekeeping --------------------------------------------------
     def start(self, *, purge_every: float = 3600.0) -> None:
         """Start the background work servers need: delivering callbacks, and purging
         records past retention every ``purge_every`` seconds (so client_refs come free
         without anyone running ``tfa purge``)."""
         self.callbacks.start()
-        if self._housekeeping is None:
-            self._stop_housekeeping.clear()
-            self._housekeeping = threading.Thread(
-                target=self._purge_periodically, args=(purge_every,), name="tfa-purge",
-                daemon=True,
-            )
-            self._housekeeping.start()
+        if self._purging is None:
+            self._purging = Periodic("tfa-purge", self._purge_logged, purge_every)
+            self._purging.start()
 
-    def _purge_periodically(self, every: float) -> None:
-        while not self._stop_housekeeping.wait(every):
-            try:
-                removed = self.purge()
-            except Exception:  # a busy or briefly unavailable store: try next time
-                log.exception("purge failed")
-            else:
-                if removed:
-                    log.info("purged %d records past retention", removed)
+    def _purge_logged(self) -> None:
+        removed = self.purge()
+        if removed:
+            log.info("purged %d records past retention", removed)
 
-    # -- tokens ----------------------------------------------------------------------------
-    def create_token(
-        self,
-        name: str,
-        *,
-        allowed_ips: Iterable[str] = (),
-        sender_id: str | None = None,
-        code_ttl: int | None = None,
-        max_attempts: int | None = None,
-    ) -> IssuedToken:
-        """Issue a new token. The returned ``token`` is shown once; only its hash is kept.
-
-        Raises ValueError for a bad name, allowlist entry, sender id or override.
-        """
-        token = new_token()
-        record = self._token_record(
-            new_token_id(), name, token, allowed_ips, sender_id, code_ttl, max_attempts, "api"
-        )
-        bad = invalid_allowlist_entries(record.allowed_ips)
-        if bad:
-            raise ValueError(f"not an IP address or CIDR network: {', '.join(bad)}")
-        self.store.add_token(record)
-        return IssuedToken(token, record)
-
-    def declare_token(
-        self,
-        name: str,
-        token: str,
-        *,
-        allowed_ips: Iterable[str] = (),
-        sender_id: str | None = None,
-        code_ttl: int | None = None,
-        max_attempts: int | None = None,
-    ) -> TokenRecord:
-        """Install a token from a configuration file.
-
-        A declaration is the same token as an earlier one when it has the same token
-        value (a rename or a new allowlist updates it in place, keeping its codes) or,
-        failing that, the same name (a rotated value replaces the old one, which then
-        stops working). A malformed allowlist entry is kept: requests then get -66.
-        """
-        if not token:
-            raise ValueError("a declared token must not be empty")
-        digest = token_digest(token)
-        same = self.store.token_by_digest(digest)
-        if same is not None and same.source != "config":
-            raise DuplicateToken(same.id)
-        if same is None:
-            same = next(
-                (t for t in self.store.list_tokens() if t.source == "config" and t.name == name),
-                None,
-            )
-        token_id = same.id if same is not None else "cfg_" + secrets.token_hex(6)
-        record = self._token_record(
-            token_id, name, token, allowed_ips, sender_id, code_ttl, max_attempts, "config"
-        )
-        if same is not None:
-            record = replace(record, created_at=same.created_at)
-        self.store.put_token(record)
-        return record
-
-    def _token_record(
-        self,
-        token_id: str,
-        name: str,
-        token: str,
-        allowed_ips: Iterable[str],
-        sender_id: str | None,
-        code_ttl: int | None,
-        max_attempts: int | None,
-        source: str,
-    ) -> TokenRecord:
-        if not name or not name.strip():
-            raise ValueError("a token needs a name")
-        if sender_id is not None and not valid_sender_id(sender_id):
-            raise ValueError(f"sender id {sender_id!r} is neither <= 15 digits nor <= 11 letters")
-        if code_ttl is not None and not 1 <= code_ttl <= MAX_CODE_TTL:
-            raise ValueError(f"code_ttl must be 1..{MAX_CODE_TTL} seconds")
-        if max_attempts is not None and max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        return TokenRecord(
-            id=token_id,
-            name=name.strip(),
-            token_hash=token_digest(token),
-            allowed_ips=tuple(str(ip).strip() for ip in allowed_ips),
-            sender_id=sender_id,
-            code_ttl=code_ttl,
-            max_attempts=max_attempts,
-            created_at=self.clock(),
-            source=source,
-        )
-
-    def list_tokens(self) -> list[TokenRecord]:
-        """Every token (digests only), oldest first."""
-        return self.store.list_tokens()
-
-    def revoke_token(self, token_id: str) -> bool:
-        """Revoke at once; False when no such unrevoked token exists."""
-        return self.store.revoke_token(token_id, self.clock())
-
-    # -- housekeeping ----------------------------------------------------------------------
     def purge(self) -> int:
         """Delete codes past retention (their client_refs become free); return the count."""
         return self.store.purge(self.clock(), self.config.retention)
 
     def close(self) -> None:
         """Stop background work and release the store's and the gateway's connections."""
-        self._stop_housekeeping.set()
-        if self._housekeeping is not None:
-            self._housekeeping.join(5)
-            self._housekeeping = None
+        if self._purging is not None:
+            self._purging.stop()
+            self._purging = None
         self.callbacks.stop()
         self.hasher.close()
         self.gateway.close()

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from tfa_engine import catalogue
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import falcon
+
 from tfa_engine import Engine, catalogue
 
 from ..client_ip import X_FORWARDED_FOR, TrustedProxies, client_ip

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import falcon
+
 from tfa_engine import Status, catalogue
 
 from .wire import render

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import falcon
+
 from tfa_engine import Engine, catalogue, token_from_header
 
 from ..openapi import render_openapi

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import falcon
+
 from tfa_engine import Outcome, Status
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from tfa_engine import Engine, EngineConfig, MemoryGateway, MemoryStore
 
 

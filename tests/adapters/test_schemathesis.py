@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
 from tfa_engine import Engine, EngineConfig, MemoryGateway, MemoryStore
 from tfa_engine.adapters.falcon import create_app
 from tfa_engine.adapters.openapi import build_openapi

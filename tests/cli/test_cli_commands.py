@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+
 from tfa_engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
 from tfa_engine.adapters.cli import main
+from tfa_engine.adapters.server.service import build_engine
+from tfa_engine.adapters.server.settings import load_settings
 from tfa_engine.callbacks import CallbackSigner
-from tfa_engine.service import build_engine
-from tfa_engine.settings import load_settings
 
 UK_MOBILE = "+447911123456"
 UUID_SHAPE = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")

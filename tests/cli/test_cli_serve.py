@@ -12,8 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from tfa_engine import catalogue
 from tfa_processes import TfaProcess, clean_environ, tfa_command
+
+from tfa_engine import catalogue
 
 pytestmark = pytest.mark.network
 

@@ -42,11 +42,6 @@ import falcon.testing
 import flask
 import pytest
 from loopback import free_port
-from tfa_engine import Engine, GatewayError, MemoryGateway
-from tfa_engine.adapters.falcon import create_app
-from tfa_engine.adapters.wsgi_middleware import TwoFactorMiddleware
-from tfa_engine.service import build_engine
-from tfa_engine.settings import Settings, load_settings
 from tfa_processes import (
     TfaProcess,
     clean_environ,
@@ -54,6 +49,12 @@ from tfa_processes import (
     tfa_command,
 )
 from werkzeug.test import Client
+
+from tfa_engine import Engine, GatewayError, MemoryGateway
+from tfa_engine.adapters.falcon import create_app
+from tfa_engine.adapters.server.service import build_engine
+from tfa_engine.adapters.server.settings import Settings, load_settings
+from tfa_engine.adapters.wsgi_middleware import TwoFactorMiddleware
 
 HTTP_TIMEOUT = 10.0  # seconds for one HTTP exchange with the served process
 

@@ -33,8 +33,6 @@ from urllib.parse import urlsplit
 import loopback
 import pytest
 from loopback import free_port
-from tfa_engine import catalogue
-from tfa_engine.gateways.simulator import MediariverSimulator
 from tfa_processes import (
     REPO,
     TfaProcess,
@@ -42,6 +40,9 @@ from tfa_processes import (
     create_token_json,
     tfa_command,
 )
+
+from tfa_engine import catalogue
+from tfa_engine.adapters.gateway_sim import MediariverSimulator
 
 pytestmark = pytest.mark.network
 

@@ -15,9 +15,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+
 from tfa_engine import Status, catalogue
+from tfa_engine.adapters.server.settings import Settings
 from tfa_engine.config import DEFAULT_TEMPLATE, PLACEHOLDER
-from tfa_engine.settings import Settings
 
 pytestmark = pytest.mark.network
 

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tfa_processes import clean_environ
+
 from tfa_engine import catalogue
 from tfa_engine.adapters.cli import CREATE_HINT
-from tfa_processes import clean_environ
 
 pytestmark = pytest.mark.network
 

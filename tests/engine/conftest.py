@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+
 from tfa_engine import (
     Engine,
     EngineConfig,

@@ -7,6 +7,7 @@ import re
 import uuid
 
 import pytest
+
 from tfa_engine import catalogue
 from tfa_engine.access import (
     TokenRecord,

@@ -14,6 +14,7 @@ from typing import Any
 import loopback
 import pytest
 from fake_clock import START, FakeClock
+
 from tfa_engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
 from tfa_engine.callbacks import (
     SIGNATURE_HEADER,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 
 import pytest
+
 from tfa_engine.codes import CODE_TYPES, CodeType, canonical_code, code_type_of, generate_code
 
 

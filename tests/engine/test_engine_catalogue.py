@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
 from tfa_engine import (
     Engine,
     GatewayError,

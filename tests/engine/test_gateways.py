@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+
 from tfa_engine.gateways import ConsoleGateway, Gateway, GatewayError, MemoryGateway, SmsMessage
 
 MESSAGE = SmsMessage("10000000000000000001", "+447911123456", "TFA", "Your code: 123456")

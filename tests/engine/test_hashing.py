@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from argon2 import Type
+
 from tfa_engine.hashing import PROFILES, CodeHasher
 
 

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Callable
 
 import pytest
+
 from tfa_engine import netguard
 from tfa_engine.netguard import (
     CallbackTarget,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tfa_engine.phones import mask, to_e164
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tfa_engine import EngineConfig, catalogue
 from tfa_engine.requests import (
     CodeRequest,

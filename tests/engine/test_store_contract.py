@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from tfa_engine.access import TokenRecord
 from tfa_engine.store import (
     DuplicateClientRef,

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import sqlite_utils
+
 from tfa_engine.store import NewCallback, NewCode, SQLiteStore, Store
 from tfa_engine.store.sqlite import MIGRATIONS
 

@@ -29,7 +29,7 @@ def serve_in_thread(
     """Serve the WSGI ``app`` (the mediariver simulator, or an app wrapping it) with
     waitress on 127.0.0.1 in a thread: ``(server, thread, base URL)``; stop it with
     :func:`stop_in_thread`."""
-    from tfa_engine.gateways.simulator import serve_simulator
+    from tfa_engine.adapters.gateway_sim import serve_simulator
 
     server = serve_simulator(app, host="127.0.0.1", port=port, threads=threads)
     thread = threading.Thread(target=server.run, name=name, daemon=True)

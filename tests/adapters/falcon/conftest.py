@@ -14,6 +14,7 @@ from typing import Any
 import falcon
 import falcon.testing
 import pytest
+
 from tfa_engine import Engine, MemoryGateway
 from tfa_engine.adapters.falcon import create_app
 from tfa_engine.config import PLACEHOLDER

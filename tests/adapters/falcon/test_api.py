@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+
 from tfa_engine import GatewayError, catalogue
 
 PHP_SDK_HEADERS = {"User-Agent": "Fortytwo - PHP - SDK", "Accept": "application/json"}

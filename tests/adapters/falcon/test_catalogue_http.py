@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tfa_engine import GatewayError, Status, catalogue
 
 LANDLINE_UK = "+442079460000"

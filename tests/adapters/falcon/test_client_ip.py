@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+
 from tfa_engine import catalogue
 from tfa_engine.adapters.client_ip import TrustedProxies, client_ip, parse_address
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import falcon.testing
 import pytest
+
 from tfa_engine import Engine, EngineConfig, MemoryGateway, MemoryStore, catalogue
 from tfa_engine.adapters.falcon import create_app
 from tfa_engine.callbacks import SIGNATURE_HEADER

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from falcon.testing import TestClient
+
 from tfa_engine import Engine, EngineConfig, Gateway, MemoryStore, SmsMessage, catalogue
 from tfa_engine.adapters.falcon import create_app
 

@@ -21,8 +21,9 @@ from typing import Any, Protocol
 import loopback
 import pytest
 from loopback import serve_in_thread, stop_in_thread
+
+from tfa_engine.adapters.gateway_sim import MediariverSimulator
 from tfa_engine.gateways.mediariver import MediariverGateway
-from tfa_engine.gateways.simulator import MediariverSimulator
 
 
 class Serve(Protocol):

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 import urllib3
+
+from tfa_engine.adapters.gateway_sim import MediariverSimulator
 from tfa_engine.gateways import GatewayError, SmsMessage
 from tfa_engine.gateways.mediariver import MediariverError
-from tfa_engine.gateways.simulator import MediariverSimulator
 
 pytestmark = pytest.mark.network
 

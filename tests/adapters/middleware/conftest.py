@@ -15,11 +15,12 @@ from typing import Any
 
 import flask
 import pytest
+from werkzeug.test import Client
+
 from tfa_engine import Engine, MemoryGateway
 from tfa_engine.adapters.falcon import create_app
 from tfa_engine.adapters.wsgi_middleware import TwoFactorMiddleware
 from tfa_engine.config import PLACEHOLDER
-from werkzeug.test import Client
 
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 

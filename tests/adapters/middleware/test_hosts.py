@@ -7,8 +7,9 @@ from typing import Any
 
 import flask
 import pytest
-from tfa_engine import Status, catalogue
 from werkzeug.test import Client
+
+from tfa_engine import Status, catalogue
 
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 GOOD_BODY = {"client_ref": "ref-1", "phone_number": "+447911123456"}

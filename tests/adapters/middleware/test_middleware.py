@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from tfa_engine import Engine, catalogue
 from tfa_engine.adapters.wsgi_middleware import TwoFactorMiddleware
 

@@ -8,7 +8,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
-from tfa_engine.gateways.simulator import Faults, MediariverSimulator, validate
+
+from tfa_engine.adapters.gateway_sim import Faults, MediariverSimulator
+from tfa_engine.adapters.gateway_sim.validation import validate
 
 UK = "+447911123456"
 DE = "+4915123456789"

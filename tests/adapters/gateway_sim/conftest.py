@@ -30,10 +30,12 @@ from typing import Any, Protocol
 
 import pytest
 import urllib3
-from tfa_engine.gateways.mediariver import MediariverGateway
-from tfa_engine.gateways.simulator import DlrPayload, MediariverSimulator
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.response import HTTPResponse
+
+from tfa_engine.adapters.gateway_sim import MediariverSimulator
+from tfa_engine.adapters.gateway_sim.reports import DlrPayload
+from tfa_engine.gateways.mediariver import MediariverGateway
 
 BASE_URL = "http://gateway.test"
 

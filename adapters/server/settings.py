@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import catalogue
-from .access import invalid_allowlist_entries
-from .config import MAX_CODE_TTL, ConfigError, EngineConfig, RateLimit, parse_bool
-from .hashing import PROFILES
-from .requests import valid_sender_id
+from tfa_engine import catalogue
+from tfa_engine.access import invalid_allowlist_entries
+from tfa_engine.config import (
+    ConfigError,
+    EngineConfig,
+    non_empty_text,
+    secret_text,
+    text_list,
+    whole_number,
+)
+from tfa_engine.tokens import DeclaredToken
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,23 +40,6 @@ GATEWAYS = ("console", "memory", "mediariver")
 FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
 TOKEN_KEYS = ("name", "token", "allowed_ips", "sender_id", "code_ttl", "max_attempts")
 MAX_PORT = 65535
-_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")  # ASCII only: int() also takes "１２" and "١٢"
-
-
-@dataclass(frozen=True)
-class DeclaredToken:
-    """A token written into the configuration file (installed with ``Engine.declare_token``)."""
-
-    name: str
-    token: str = field(repr=False)
-    allowed_ips: tuple[str, ...] = ()
-    sender_id: str | None = None
-    code_ttl: int | None = None
-    max_attempts: int | None = None
-
-    def invalid_allowlist_entries(self) -> list[str]:
-        """The allowlist entries that do not parse (requests with this token get -66)."""
-        return invalid_allowlist_entries(self.allowed_ips)
 
 
 @dataclass(frozen=True)
@@ -110,48 +98,8 @@ class Settings:
 
 
 # -- converters: (raw value, label naming where it came from) -> checked value ------------
-def _text(raw: Any, label: str) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise ConfigError(f"{label} must be a non-empty string, not {raw!r}")
-    return raw.strip()
-
-
 def _optional_text(raw: Any, label: str) -> str | None:
-    return None if raw is None else _text(raw, label)
-
-
-def _secret(raw: Any, label: str) -> str | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, str) or not raw:
-        raise ConfigError(f"{label} must be a non-empty string")  # never echo a secret
-    return raw
-
-
-def whole_number(raw: Any, label: str, low: int | None = None, high: int | None = None) -> int:
-    """An integer from TOML or from text (ASCII digits only), optionally within bounds."""
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise ConfigError(f"{label} must be a whole number, not {raw!r}")
-    if isinstance(raw, str) and not _WHOLE_NUMBER.fullmatch(raw.strip()):
-        raise ConfigError(f"{label} must be a whole number, not {raw!r}")
-    number = int(raw)
-    if (low is not None and number < low) or (high is not None and number > high):
-        bounds = f"{low}..{high}" if high is not None else f"at least {low}"
-        raise ConfigError(f"{label} must be {bounds}, not {number}")
-    return number
-
-
-def text_list(raw: Any, label: str) -> tuple[str, ...]:
-    """A TOML array of strings, or one comma-separated string (as in a variable)."""
-    if isinstance(raw, str):
-        items: list[Any] = raw.split(",")
-    elif isinstance(raw, (list, tuple)):
-        items = list(raw)
-    else:
-        raise ConfigError(f"{label} must be a list or a comma-separated string, not {raw!r}")
-    if not all(isinstance(item, (str, int, float)) for item in items):
-        raise ConfigError(f"{label} must hold strings, not {raw!r}")
-    return tuple(text for text in (str(item).strip() for item in items) if text)
+    return None if raw is None else non_empty_text(raw, label)
 
 
 def _networks(raw: Any, label: str) -> tuple[str, ...]:
@@ -163,7 +111,7 @@ def _networks(raw: Any, label: str) -> tuple[str, ...]:
 
 
 def _gateway(raw: Any, label: str) -> str:
-    name = _text(raw, label).lower()
+    name = non_empty_text(raw, label).lower()
     available = ", ".join(GATEWAYS)
     if name not in GATEWAYS:
         raise ConfigError(f"{label} must be one of {available}, not {raw!r}")
@@ -171,78 +119,35 @@ def _gateway(raw: Any, label: str) -> str:
 
 
 def _forwarded_header(raw: Any, label: str) -> str:
-    name = _text(raw, label).lower()
+    name = non_empty_text(raw, label).lower()
     if name not in FORWARDED_HEADERS:
         raise ConfigError(f"{label} must be one of {', '.join(FORWARDED_HEADERS)}, not {raw!r}")
     return name
 
 
 _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
-    "database": _text,
+    "database": non_empty_text,
     "gateway": _gateway,
     "mediariver_url": _optional_text,
     "mediariver_username": _optional_text,
-    "mediariver_password": _secret,
+    "mediariver_password": secret_text,
     "mediariver_deadline": lambda raw, label: whole_number(raw, label, 1, 60),
-    "host": _text,
+    "host": non_empty_text,
     "port": lambda raw, label: whole_number(raw, label, 0, MAX_PORT),
     "threads": lambda raw, label: whole_number(raw, label, 1),
     "trusted_proxies": _networks,
     "forwarded_header": _forwarded_header,
     "max_body": lambda raw, label: whole_number(raw, label, 1),
 }
-_ENGINE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(EngineConfig)}
-_CODE_LENGTHS = ("min_code_length", "default_code_length")  # checked against each other
+_ENGINE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(EngineConfig))
 
-SETTING_KEYS: tuple[str, ...] = (*_SERVICE_SETTINGS, *_ENGINE_DEFAULTS)
+SETTING_KEYS: tuple[str, ...] = (*_SERVICE_SETTINGS, *_ENGINE_KEYS)
 """Every key of the file (and, upper-cased with ``TFA_``, every variable) except ``tokens``."""
 
 
 def variable_name(key: str) -> str:
     """The environment variable of a setting: ``code_ttl`` -> ``TFA_CODE_TTL``."""
     return ENV_PREFIX + key.upper()
-
-
-def _engine_value(key: str, raw: Any, label: str) -> Any:
-    default = _ENGINE_DEFAULTS[key]
-    if isinstance(default, bool):
-        return parse_bool(label, raw)
-    if isinstance(default, RateLimit):
-        try:
-            return RateLimit.parse(raw if isinstance(raw, str) else repr(raw))
-        except ConfigError as exc:
-            raise ConfigError(f"{label}: {exc}") from None
-    if isinstance(default, int):
-        return whole_number(raw, label)
-    if key in {"pepper", "callback_key", "dlr_secret"}:
-        return _secret(raw, label)
-    if key == "default_template":
-        if not isinstance(raw, str):
-            raise ConfigError(f"{label} must be a string, not {raw!r}")
-        return raw  # kept as written: its spaces are part of the message
-    value = _text(raw, label)
-    if key == "argon2_profile" and value not in PROFILES:
-        raise ConfigError(f"{label} must be one of {', '.join(sorted(PROFILES))}, not {raw!r}")
-    if key == "default_sender_id" and not valid_sender_id(value):
-        raise ConfigError(f"{label}: {value!r} is neither <= 15 digits nor <= 11 letters")
-    return value
-
-
-def _engine_config(raw: Mapping[str, tuple[Any, str]]) -> EngineConfig:
-    values = {key: _engine_value(key, value, label) for key, (value, label) in raw.items()}
-    if "min_code_length" in values and "default_code_length" not in values:
-        # Raising the minimum above the default length raises the default with it.
-        values["default_code_length"] = max(
-            values["min_code_length"], _ENGINE_DEFAULTS["default_code_length"]
-        )
-    # Check each setting on its own first, so the error names the variable or key at fault.
-    for key, (_, label) in raw.items():
-        related = _CODE_LENGTHS if key in _CODE_LENGTHS else (key,)
-        try:
-            EngineConfig(**{k: values[k] for k in related if k in values})
-        except ConfigError as exc:
-            raise ConfigError(f"{label}: {exc}") from None
-    return EngineConfig(**values)
 
 
 def _declared_token(entry: Any, number: int, where: str) -> DeclaredToken:
@@ -255,29 +160,28 @@ def _declared_token(entry: Any, number: int, where: str) -> DeclaredToken:
     for required in ("name", "token"):
         if required not in entry:
             raise ConfigError(f"{table} needs a {required!r}")
-    name = _text(entry["name"], f"name of {table}")
+    name = non_empty_text(entry["name"], f"name of {table}")
 
     def label(key: str) -> str:
         return f"{key} of token {name!r} (in {where})"
 
-    token = _secret(entry["token"], label("token"))
-    if token is None or not token.strip():
-        raise ConfigError(f"{label('token')} must not be blank")
-    sender_id = _optional_text(entry.get("sender_id"), label("sender_id"))
-    if sender_id is not None and not valid_sender_id(sender_id):
-        raise ConfigError(
-            f"{label('sender_id')}: {sender_id!r} is neither <= 15 digits nor <= 11 letters"
+    def number_or_none(key: str) -> int | None:
+        value = entry.get(key)
+        return None if value is None else whole_number(value, label(key))
+
+    token = secret_text(entry["token"], label("token"))
+    try:
+        return DeclaredToken(
+            name=name,
+            token=(token or "").strip(),
+            # Kept as written: an entry that does not parse is a warning and -66, not an error.
+            allowed_ips=text_list(entry.get("allowed_ips", ()), label("allowed_ips")),
+            sender_id=_optional_text(entry.get("sender_id"), label("sender_id")),
+            code_ttl=number_or_none("code_ttl"),
+            max_attempts=number_or_none("max_attempts"),
         )
-    ttl, attempts = entry.get("code_ttl"), entry.get("max_attempts")
-    return DeclaredToken(
-        name=name,
-        token=token.strip(),
-        # Entries are kept as written: one that does not parse is a warning and -66, not an error.
-        allowed_ips=text_list(entry.get("allowed_ips", ()), label("allowed_ips")),
-        sender_id=sender_id,
-        code_ttl=None if ttl is None else whole_number(ttl, label("code_ttl"), 1, MAX_CODE_TTL),
-        max_attempts=None if attempts is None else whole_number(attempts, label("max_attempts"), 1),
-    )
+    except ConfigError as exc:
+        raise exc.about(label(exc.key or "token")) from None
 
 
 def _declared_tokens(raw: Any, where: str) -> tuple[DeclaredToken, ...]:
@@ -344,5 +248,8 @@ def load_settings(
         for key, (value, label) in raw.items()
         if key in _SERVICE_SETTINGS
     }
-    engine = _engine_config({k: v for k, v in raw.items() if k in _ENGINE_DEFAULTS})
+    engine_keys = [key for key in raw if key in _ENGINE_KEYS]
+    engine = EngineConfig.from_mapping(
+        {key: raw[key][0] for key in engine_keys}, {key: raw[key][1] for key in engine_keys}
+    )
     return Settings(**service, engine=engine, tokens=tokens, unknown_variables=unknown)

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tfa_engine import EngineConfig, MemoryGateway, RateLimit, catalogue
+from tfa_engine.adapters.server.service import build_engine
+from tfa_engine.adapters.server.settings import DeclaredToken, Settings, load_settings
 from tfa_engine.config import ConfigError
 from tfa_engine.gateways import MediariverGateway
-from tfa_engine.service import build_engine
-from tfa_engine.settings import DeclaredToken, Settings, load_settings
 
 UK_MOBILE = "+447911123456"
 SHOP_TOKEN = "8f6b2c9e-0d6a-4a37-9a51-0c7f5d3e2b11"

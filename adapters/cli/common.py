@@ -1,0 +1,40 @@
+"""What every ``tfa`` command shares: its error line, times, and the engine it works on."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tfa_engine import Engine
+
+from ..server import build_engine, load_settings
+
+CREATE_HINT = "tfa token create --name NAME"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def error(message: str, code: int = 2) -> int:
+    """Print ``tfa: message`` on stderr and return the exit code ``code``."""
+    print(f"tfa: {message}", file=sys.stderr)
+    return code
+
+
+def timestamp(seconds: float | None) -> str | None:
+    """An epoch time as UTC ISO 8601 (None stays None)."""
+    if seconds is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+@contextmanager
+def open_engine(args: argparse.Namespace) -> Iterator[Engine]:
+    """The engine the settings describe, closed afterwards. Declared tokens are left alone:
+    only the server installs the file's set."""
+    engine = build_engine(load_settings(args.config), declare=False)
+    try:
+        yield engine
+    finally:
+        engine.close()

@@ -1,0 +1,146 @@
+"""``tfa token ...`` and ``tfa purge``: administration on the configured database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from tfa_engine import TokenRecord
+from tfa_engine.config import ConfigError
+
+from .common import CREATE_HINT, error, open_engine, timestamp
+
+# The option of `token create` that gives each token setting.
+FLAGS = {"name": "--name", "allowed_ips": "--allow-ip", "sender_id": "--sender-id"}
+
+
+def _token_json(record: TokenRecord) -> dict[str, Any]:
+    """A token's public fields: never the token, never its digest."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "allowed_ips": list(record.allowed_ips),
+        "sender_id": record.sender_id,
+        "code_ttl": record.code_ttl,
+        "max_attempts": record.max_attempts,
+        "created_at": timestamp(record.created_at),
+        "revoked_at": timestamp(record.revoked_at),
+        "source": record.source,
+    }
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    """Issue a token and print it, this once."""
+    with open_engine(args) as engine:
+        try:
+            issued = engine.create_token(
+                args.name, allowed_ips=args.allow_ip, sender_id=args.sender_id
+            )
+        except ConfigError as exc:
+            return error(f"{FLAGS.get(exc.key or '', '--name')}: {exc}")
+        callback_secret = engine.callback_secret(issued.record.id)
+    record = issued.record
+    if args.json:
+        print(json.dumps(
+            {**_token_json(record), "token": issued.token, "callback_secret": callback_secret}
+        ))
+        return 0
+    print(f"Created token {record.id} ({record.name!r}).")
+    print(f"  allowed IPs: {', '.join(record.allowed_ips) or 'any'}")
+    print(f"  sender id:   {record.sender_id or 'the service default'}")
+    print("The token is shown only this once; keep it secret:")
+    print(f"\n    {issued.token}\n")
+    print("Clients send it as the header  Authorization: Token <token>")
+    if callback_secret:
+        print(f"Callbacks carry X-TFA-Signature, an HMAC-SHA256 of the body keyed with: "
+              f"{callback_secret}")
+    else:
+        print("Callbacks are signed with a key that changes at each start: set "
+              "TFA_CALLBACK_KEY to give clients a secret they can verify.")
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    """List tokens (never the tokens themselves)."""
+    with open_engine(args) as engine:
+        records = engine.list_tokens()
+    if args.json:
+        print(json.dumps([_token_json(record) for record in records]))
+        return 0
+    if not records:
+        print(f"No tokens yet. Create one with: {CREATE_HINT}")
+        return 0
+    rows = [("ID", "NAME", "ALLOWED IPS", "SENDER", "CREATED", "REVOKED", "SOURCE")]
+    rows += [
+        (
+            r.id,
+            r.name,
+            ",".join(r.allowed_ips) or "any",
+            r.sender_id or "-",
+            timestamp(r.created_at) or "-",
+            timestamp(r.revoked_at) or "-",
+            r.source,
+        )
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    """Revoke a token by id; 1 when there is no such unrevoked token."""
+    with open_engine(args) as engine:
+        record = next((r for r in engine.list_tokens() if r.id == args.id), None)
+        if not engine.revoke_token(args.id):
+            return error(f"no active token with id {args.id!r}", code=1)
+    print(f"Revoked token {args.id}.")
+    if record is not None and record.source == "config":
+        print(
+            "It is declared in a configuration file: remove it there too, or the next "
+            "`tfa serve` with that file installs it again.",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Delete records past retention and say how many."""
+    with open_engine(args) as engine:
+        count = engine.purge()
+    print(f"Deleted {count} record{'' if count == 1 else 's'} past retention.")
+    return 0
+
+
+def add_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    config: argparse.ArgumentParser,
+) -> None:
+    """Add ``token create|list|revoke`` and ``purge`` to the ``tfa`` parser."""
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", parents=[config], help="issue a token")
+    create.add_argument("--name", required=True, help="what the token is for")
+    create.add_argument(
+        "--allow-ip",
+        action="append",
+        default=[],
+        metavar="IP_OR_CIDR",
+        help="accept requests only from here (repeatable; default: any address)",
+    )
+    create.add_argument("--sender-id", help="default SMS sender for this token")
+    create.add_argument("--json", action="store_true", help="print one JSON object")
+    create.set_defaults(handler=cmd_token_create)
+    listing = token_commands.add_parser("list", parents=[config], help="list tokens")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    listing.set_defaults(handler=cmd_token_list)
+    revoke = token_commands.add_parser("revoke", parents=[config], help="revoke a token")
+    revoke.add_argument("id", help="the token's id (see `tfa token list`)")
+    revoke.set_defaults(handler=cmd_token_revoke)
+
+    purge = commands.add_parser("purge", parents=[config], help="delete records past retention")
+    purge.set_defaults(handler=cmd_purge)

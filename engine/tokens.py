@@ -1,0 +1,197 @@
+"""API tokens: issuing, declaring (from a configuration file), listing, revoking.
+
+Only a token's digest is stored (see :mod:`tfa_engine.access`); the token itself exists
+in clear only in the :class:`IssuedToken` returned once, or in the operator's file.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from .access import (
+    IssuedToken,
+    TokenRecord,
+    invalid_allowlist_entries,
+    new_token,
+    new_token_id,
+    token_digest,
+)
+from .config import ConfigError, check_code_ttl, check_max_attempts, check_sender_id
+from .store import DuplicateToken, Store, StoreError
+
+
+@dataclass(frozen=True)
+class DeclaredToken:
+    """A token written into a configuration file, checked on construction.
+
+    Allowlist entries are kept as written: one that does not parse is not an error here
+    (requests with the token then get -66), so a typo cannot stop a server.
+    """
+
+    name: str
+    token: str = field(repr=False)
+    allowed_ips: tuple[str, ...] = ()
+    sender_id: str | None = None
+    code_ttl: int | None = None
+    max_attempts: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError("a token needs a name", key="name")
+        if not isinstance(self.token, str) or not self.token.strip():
+            raise ConfigError("a declared token must not be blank", key="token")
+        object.__setattr__(self, "allowed_ips", tuple(self.allowed_ips))
+        check_overrides(self.sender_id, self.code_ttl, self.max_attempts)
+
+    def invalid_allowlist_entries(self) -> list[str]:
+        """The allowlist entries that do not parse (requests with this token get -66)."""
+        return invalid_allowlist_entries(self.allowed_ips)
+
+
+def check_overrides(sender_id: str | None, code_ttl: int | None, max_attempts: int | None) -> None:
+    """The rules of a token's own settings: the engine's rules for the same values."""
+    if sender_id is not None:
+        check_sender_id(sender_id)
+    if code_ttl is not None:
+        check_code_ttl(code_ttl)
+    if max_attempts is not None:
+        check_max_attempts(max_attempts)
+
+
+class TokenAdmin:
+    """Token administration on a store (``Engine.tokens``)."""
+
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.clock = clock
+
+    def create(
+        self,
+        name: str,
+        *,
+        allowed_ips: Iterable[str] = (),
+        sender_id: str | None = None,
+        code_ttl: int | None = None,
+        max_attempts: int | None = None,
+    ) -> IssuedToken:
+        """Issue a new token. The returned ``token`` is shown once; only its hash is kept.
+
+        Raises ValueError (:class:`ConfigError`, whose ``key`` names the option) for a
+        bad name, allowlist entry, sender id or override.
+        """
+        token = new_token()
+        record = self._record(
+            new_token_id(), name, token, allowed_ips, sender_id, code_ttl, max_attempts, "api"
+        )
+        bad = invalid_allowlist_entries(record.allowed_ips)
+        if bad:
+            raise ConfigError(
+                f"{bad[0]!r} is not an IP address or CIDR network", key="allowed_ips"
+            )
+        self.store.add_token(record)
+        return IssuedToken(token, record)
+
+    def declare(
+        self,
+        name: str,
+        token: str,
+        *,
+        allowed_ips: Iterable[str] = (),
+        sender_id: str | None = None,
+        code_ttl: int | None = None,
+        max_attempts: int | None = None,
+    ) -> TokenRecord:
+        """Install a token from a configuration file.
+
+        A declaration is the same token as an earlier one when it has the same token
+        value (a rename or a new allowlist updates it in place, keeping its codes) or,
+        failing that, the same name (a rotated value replaces the old one, which then
+        stops working). A malformed allowlist entry is kept: requests then get -66.
+        """
+        if not token:
+            raise ConfigError("a declared token must not be empty", key="token")
+        digest = token_digest(token)
+        same = self.store.token_by_digest(digest)
+        if same is not None and same.source != "config":
+            raise DuplicateToken(same.id)
+        if same is None:
+            same = next(
+                (t for t in self.store.list_tokens() if t.source == "config" and t.name == name),
+                None,
+            )
+        token_id = same.id if same is not None else "cfg_" + secrets.token_hex(6)
+        record = self._record(
+            token_id, name, token, allowed_ips, sender_id, code_ttl, max_attempts, "config"
+        )
+        if same is not None:
+            record = replace(record, created_at=same.created_at)
+        self.store.put_token(record)
+        return record
+
+    def declare_all(self, declared: Iterable[DeclaredToken]) -> tuple[list[TokenRecord], list[str]]:
+        """Make the store's declared tokens those of a file: install each one, and revoke
+        earlier declarations the file no longer holds (the file is the truth for them).
+
+        Returns the installed records and the names of the tokens revoked. Raises
+        ConfigError naming a token that cannot be installed.
+        """
+        installed = []
+        for spec in declared:
+            try:
+                installed.append(self.declare(
+                    spec.name, spec.token, allowed_ips=spec.allowed_ips,
+                    sender_id=spec.sender_id, code_ttl=spec.code_ttl,
+                    max_attempts=spec.max_attempts,
+                ))
+            except DuplicateToken:
+                raise ConfigError(
+                    f"declared token {spec.name!r} cannot be installed: its token is already "
+                    "in use by another token"
+                ) from None
+            except (ValueError, StoreError) as exc:
+                raise ConfigError(
+                    f"declared token {spec.name!r} cannot be installed: {exc}"
+                ) from None
+        kept = {record.id for record in installed}
+        revoked = []
+        for record in self.store.list_tokens():
+            if record.source == "config" and record.id not in kept and not record.revoked:
+                self.revoke(record.id)
+                revoked.append(record.name)
+        return installed, revoked
+
+    def _record(
+        self,
+        token_id: str,
+        name: str,
+        token: str,
+        allowed_ips: Iterable[str],
+        sender_id: str | None,
+        code_ttl: int | None,
+        max_attempts: int | None,
+        source: str,
+    ) -> TokenRecord:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError("a token needs a name", key="name")
+        check_overrides(sender_id, code_ttl, max_attempts)
+        return TokenRecord(
+            id=token_id,
+            name=name.strip(),
+            token_hash=token_digest(token),
+            allowed_ips=tuple(str(ip).strip() for ip in allowed_ips),
+            sender_id=sender_id,
+            code_ttl=code_ttl,
+            max_attempts=max_attempts,
+            created_at=self.clock(),
+            source=source,
+        )
+
+    def list(self) -> list[TokenRecord]:
+        """Every token (digests only), oldest first."""
+        return self.store.list_tokens()
+
+    def revoke(self, token_id: str) -> bool:
+        """Revoke at once; False when no such unrevoked token exists."""
+        return self.store.revoke_token(token_id, self.clock())
