@@ -2,7 +2,7 @@
 
 Framework-free: the Falcon app and the WSGI middleware both call :func:`client_ip`.
 
-The rules (SPEC 2.4, and werkzeug's ``ProxyFix`` / FIELD-NOTES for why):
+The rules (as werkzeug's ``ProxyFix`` applies them, and for the reasons below):
 
 * ``REMOTE_ADDR`` is the client unless it is one of the configured trusted proxies.
   With no trusted proxy configured, forwarding headers are never read, so a client

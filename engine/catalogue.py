@@ -2,8 +2,8 @@
 
 This module is the single source of truth. The entries from -50 to -69 and the two
 successes are the Fortytwo 2FA catalogue word for word; -70 and below are this
-product's extensions (SPEC 2.3). Adapters render a :class:`Status` as they need;
-nothing else in the code base spells a code or a text.
+product's extensions, listed with their texts in the README. Adapters render a
+:class:`Status` as they need; nothing else in the code base spells a code or a text.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _s(name: str, code: int, http: int, text: str) -> Status:
     return Status(name, code, http, text)
 
 
-# Fortytwo catalogue (seed 000), texts verbatim.
+# The Fortytwo 2FA catalogue, texts verbatim.
 SUCCESS = _s("SUCCESS", 0, 201, "Success")
 VALID = _s("VALID", 0, 200, "Valid")
 TOKEN_INVALID = _s("TOKEN_INVALID", -50, 401, "Your authorization token is invalid.")
@@ -92,7 +92,7 @@ TEMPLATE_TOO_LONG = _s(
     "TEMPLATE_TOO_LONG", -69, 422, "Message template exceeds the length of one SMS."
 )
 
-# Extensions (SPEC 2.3). New ones take the next free code from -75 down.
+# Extensions of this service. New ones take the next free code downwards.
 RATE_LIMITED = _s("RATE_LIMITED", -70, 429, "Too many requests. Retry later.")
 NOT_FOUND = _s("NOT_FOUND", -71, 404, "Endpoint not found.")
 METHOD_NOT_ALLOWED = _s("METHOD_NOT_ALLOWED", -72, 405, "Method not allowed.")

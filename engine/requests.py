@@ -1,5 +1,6 @@
 """The request-code body: its JSON, its field types (cerberus) and its rules, each
-mapped to its catalogue status in the order of SPEC 2.1."""
+mapped to its catalogue status in the documented check order (auth, IP, media type,
+body, then each field in turn)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from .errors import handle_http_error, handle_unexpected
 from .resources import DeliveryReports, Health, OpenAPIDocument, RequestCode, ValidateCode
 from .wire import render
 
-DEFAULT_MAX_BODY = 16 * 1024  # SPEC 2.3
+DEFAULT_MAX_BODY = 16 * 1024  # bytes; larger bodies are -73
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
 
 

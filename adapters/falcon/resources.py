@@ -1,7 +1,7 @@
 """The Falcon resources: HTTP in, one engine call, HTTP out.
 
 No rule of the API lives here. Authentication, the media type check, JSON decoding and
-every other decision are the engine's (SPEC 2.1's check order is the engine's order);
+every other decision are the engine's (the documented check order is the engine's);
 a resource only picks the token, the client address and the raw body out of the request.
 """
 

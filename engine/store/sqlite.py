@@ -2,7 +2,7 @@
 
 sqlite-utils builds and migrates the schema; the hot path uses raw SQL on the same
 connection, because one conditional UPDATE states single use and attempt counting
-exactly, and the table helpers cost 40–110 µs a call (FIELD-NOTES).
+exactly, and the table helpers cost 40–110 µs a call (measured on a 2-core VM).
 Each thread has its own connection in autocommit mode; statements that read and then
 write run inside ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock upgrade.
 """

@@ -10,7 +10,7 @@ from tfa_engine.config import ConfigError, EngineConfig, RateLimit
 
 
 def test_defaults_are_the_specs() -> None:
-    """The defaults are SPEC 2.4's: 300 s, 5 tries, 6 digits, 7 days, 5/600, 600/60, 100/3600."""
+    """The documented defaults: 300 s, 5 tries, 6 digits, 7 days, 5/600, 600/60, 100/3600."""
     config = EngineConfig()
     assert (config.code_ttl, config.max_attempts) == (300, 5)
     assert (config.min_code_length, config.default_code_length) == (6, 6)

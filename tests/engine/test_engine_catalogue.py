@@ -1,7 +1,7 @@
 """Every catalogue status the engine can answer, produced through the engine itself.
 
 The expected codes, HTTP statuses and texts are written out here by hand from the
-Fortytwo catalogue (seed 000) and SPEC 2.3, so a typo in ``engine.catalogue`` fails.
+Fortytwo catalogue and this service's extensions, so a typo in ``engine.catalogue`` fails.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ IP = "127.0.0.1"
 PLACEHOLDER = "{#TFA_CODE}"
 MISSING = object()  # a field left out of the body
 
-# name -> (status_code, HTTP status, description), copied from the seed and SPEC 2.3.
+# name -> (status_code, HTTP status, description), copied from the Fortytwo docs and the README.
 LITERALS: dict[str, tuple[int, int, str]] = {
     "SUCCESS": (0, 201, "Success"),
     "VALID": (0, 200, "Valid"),
@@ -399,7 +399,7 @@ def test_error_envelope_has_no_result(world: World) -> None:
     }
 
 
-# -- SPEC 2.1 check order: with several faults, the first in order wins ---------------------
+# -- the check order: with several faults, the first in order wins ---------------------
 def limited_phone_with_taken_ref(w: World) -> Outcome:
     for i in range(5):
         ok(request(w, client_ref=f"send-{i}"))
@@ -489,7 +489,7 @@ ORDER = [
 
 @pytest.mark.parametrize(("name", "call"), ORDER)
 def test_first_failing_rule_wins(world: World, name: str, call: Callable[[World], Outcome]) -> None:
-    """A request with several faults gets the status of the first one in SPEC 2.1's order."""
+    """A request with several faults gets the status of the first one in the check order."""
     assert call(world).status is getattr(catalogue, name)
 
 

@@ -1,4 +1,4 @@
-"""What a code does over its life (SPEC 2.4), on an engine backed by a real SQLite file."""
+"""What a code does over its life, on an engine backed by a real SQLite file."""
 
 from __future__ import annotations
 
