@@ -32,7 +32,7 @@ from .hashing import PROFILES, CodeHasher
 from .outcome import Outcome
 from .phones import to_e164
 from .segments import SegmentCount, segments
-from .store import MemoryStore, SQLiteStore, Store, StoreError
+from .store import MemoryStore, SQLiteStore, Store, StoreError, StoreUnavailable
 
 __all__ = [
     "PROFILES",
@@ -55,6 +55,7 @@ __all__ = [
     "Status",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "TokenRecord",
     "canonical_code",
     "catalogue",

@@ -319,6 +319,11 @@ class Engine:
         if removed:
             log.info("purged %d records past retention", removed)
 
+    def ping(self) -> None:
+        """Check that the store can serve requests now (a round trip that writes); raises
+        :class:`~tfa_engine.store.StoreUnavailable` when it cannot. For readiness probes."""
+        self.store.ping(self.clock())
+
     def purge(self) -> int:
         """Delete codes past retention (their client_refs become free); return the count."""
         return self.store.purge(self.clock(), self.config.retention)

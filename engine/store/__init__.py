@@ -12,6 +12,7 @@ from .base import (
     NewCode,
     Store,
     StoreError,
+    StoreUnavailable,
 )
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
@@ -30,4 +31,5 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoreError",
+    "StoreUnavailable",
 ]

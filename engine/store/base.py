@@ -23,6 +23,12 @@ class StoreError(Exception):
     """The store failed (not an outcome: the caller answers 500)."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot be reached, or stayed busy past its timeout (disk full, read-only,
+    database down). Not the caller's fault and usually passing: the service answers 503 with
+    -78 and ``Retry-After``, and serves again by itself once the store recovers."""
+
+
 class DuplicateClientRef(StoreError):
     """The (token, client_ref) pair is taken."""
 
@@ -230,6 +236,10 @@ class Store(ABC):
     def purge(self, now: float, retention: float) -> int:
         """Delete codes expired more than ``retention`` seconds ago, settled callbacks as
         old, and stale counters; return how many codes went."""
+
+    def ping(self, now: float) -> None:  # noqa: B027 - optional hook, not abstract
+        """A round trip that writes, for readiness probes: raises :class:`StoreUnavailable`
+        when the store cannot take the writes requests need (a no-op where it always can)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections (a no-op where there are none)."""
