@@ -16,10 +16,12 @@ ENGINE_REQUIRES = [
     "sqlite-utils>=3.36",
     "urllib3>=2.0",
 ]
+POSTGRES_REQUIRES = ["psycopg[binary]>=3.1", "psycopg_pool>=3.2"]
 FALCON_REQUIRES = ["falcon>=4.0"]
 SERVER_REQUIRES = [*FALCON_REQUIRES, "waitress>=3.0", 'tomli>=2.0; python_version < "3.11"']
 TEST_REQUIRES = [
     *SERVER_REQUIRES,
+    *POSTGRES_REQUIRES,
     "pytest>=8.0",
     "flask>=3.0",
     "django>=4.2",
@@ -48,6 +50,7 @@ setup(
     install_requires=ENGINE_REQUIRES,
     extras_require={
         "falcon": FALCON_REQUIRES,
+        "postgres": POSTGRES_REQUIRES,
         "server": SERVER_REQUIRES,
         "test": TEST_REQUIRES,
     },

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 from . import catalogue
 from .catalogue import Status
+from .config import RateLimit
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -36,6 +37,10 @@ class TokenRecord:
     created_at: float = 0.0
     revoked_at: float | None = None
     source: str = "api"
+    # Where it may send SMS: ISO regions ("GB") or E.164 prefixes ("+4474"); empty = anywhere.
+    allowed_destinations: tuple[str, ...] = ()
+    sms_budget: RateLimit | None = None  # its own SMS budget, else the service's default
+    last_used_at: float | None = None
 
     @property
     def revoked(self) -> bool:

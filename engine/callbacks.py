@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from . import netguard
+from .background import Background
 from .gateways.base import DELIVERY_STATUSES as DELIVERY_STATUSES
 from .store import CallbackJob, Store
 
@@ -38,7 +38,7 @@ class Reported(Protocol):
     """What a callback tells about a code (a NewCode or a CodeRecord)."""
 
     @property
-    def api_job_id(self) -> str: ...
+    def api_job_id(self) -> str | None: ...
     @property
     def message_id(self) -> str: ...
     @property
@@ -114,6 +114,20 @@ class DeliveryError(Exception):
     """A callback could not be delivered this time."""
 
 
+class GiveUp(DeliveryError):
+    """A callback can never be delivered: no use trying again."""
+
+
+def job_body(job: CallbackJob) -> bytes | None:
+    """The exact bytes a claimed callback sends (and signs): built from its event and its
+    code, so the same on every attempt and on every node; None once the code is gone."""
+    if job.body is not None:  # queued by an older release, with its text
+        return job.body.encode()
+    if job.api_job_id is None:
+        return None
+    return callback_body(job, job.kind, job.status, job.at).encode()
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential back-off: ``base * 2**attempt`` seconds, at most ``cap``."""
@@ -164,8 +178,9 @@ def urllib3_transport(
         pool.close()
 
 
-class CallbackDispatcher:
-    """Delivers queued callbacks in a background thread (or step by step in tests)."""
+class CallbackDispatcher(Background):
+    """Delivers queued callbacks in a background thread (or step by step in tests); other
+    nodes' dispatchers claim from the same outbox."""
 
     def __init__(
         self,
@@ -191,11 +206,8 @@ class CallbackDispatcher:
         self.timeout = timeout
         self.batch = batch
         self.lease = lease
-        self.poll_interval = poll_interval
         self.transport = transport
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("tfa-callbacks", poll_interval)
 
     def run_once(self) -> int:
         """Deliver every callback due now; return how many were tried."""
@@ -209,7 +221,7 @@ class CallbackDispatcher:
             self.deliver(job)
         except DeliveryError as exc:
             failures = job.attempts + 1
-            delay = self.retry.next_delay(failures)
+            delay = None if isinstance(exc, GiveUp) else self.retry.next_delay(failures)
             retry_at = None if delay is None else self.clock() + delay
             self.store.callback_failed(job.id, str(exc), retry_at)
             log.warning(
@@ -230,7 +242,9 @@ class CallbackDispatcher:
         )
         if not addresses:
             raise DeliveryError("callback host has no address we may contact")
-        body = job.body.encode()
+        body = job_body(job)
+        if body is None:
+            raise GiveUp("the code was purged before its callback could be delivered")
         parts = urlsplit(job.url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host_header = target.host if ":" not in target.host else f"[{target.host}]"
@@ -250,33 +264,17 @@ class CallbackDispatcher:
             raise DeliveryError(f"HTTP {status}" + (" (redirect not followed)" if
                                                      300 <= status < 400 else ""))
 
-    # -- background thread ---------------------------------------------------------------
-    def wake(self) -> None:
-        """Deliver soon: something was queued."""
-        self._wake.set()
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between looks at the outbox when nothing woke the dispatcher."""
+        return self.every
 
-    def start(self) -> None:
-        """Run in a daemon thread until :meth:`stop`."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="tfa-callbacks", daemon=True)
-        self._thread.start()
+    @poll_interval.setter
+    def poll_interval(self, seconds: float) -> None:
+        self.every = seconds
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread; pending callbacks stay queued for the next start."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                while self.run_once() and not self._stop.is_set():
-                    pass
-            except Exception:  # the store may be briefly unavailable: keep the thread
-                log.exception("callback dispatcher iteration failed")
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()
+    # -- background thread (see Background) ---------------------------------------------
+    def step(self) -> None:
+        """Deliver until nothing is due (a stop request ends the round)."""
+        while self.run_once() and not self._stop.is_set():
+            pass

@@ -1,4 +1,4 @@
-"""Delivery reports from the SMS gateway, and the callbacks that tell clients of them."""
+"""Delivery reports from the SMS gateway: the endpoint's secret and the reports' shape."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from . import callbacks
 from .gateways.base import DELIVERY_STATUSES
 from .requests import decode_json
-from .store import CodeRecord, NewCallback
 
 
 def secret_matches(expected: str | None, given: str) -> bool:
@@ -40,12 +38,3 @@ def parse_reports(payload: Any) -> list[tuple[str, str]]:
         status = item["delivery_status"].upper()
         reports.append((item["uuid"], status if status in DELIVERY_STATUSES else "UNKNOWN"))
     return reports
-
-
-def sms_callback(record: CodeRecord) -> NewCallback | None:
-    """The SMS callback telling a code's stored delivery status, if it has a URL."""
-    if not record.callback_url or record.delivery_status is None:
-        return None
-    at = record.delivered_at if record.delivered_at is not None else record.created_at
-    body = callbacks.callback_body(record, callbacks.SMS, record.delivery_status, at)
-    return NewCallback(record.token_id, record.message_id, record.callback_url, body, at)

@@ -29,12 +29,15 @@ from .requests import (
     parse_code_request,
     render,
 )
-from .store import DuplicateClientRef, DuplicateMessageId, NewCallback, NewCode, Store
+from .store import DuplicateClientRef, DuplicateMessageId, NewCode, Store
 from .tokens import DeclaredToken, TokenAdmin
 
 log = logging.getLogger("tfa.engine")
 
 Clock = Callable[[], float]
+# Seconds beyond the gateway's deadline after which a code still pending is taken for the
+# leftover of a process that died while sending it (its client_ref may then be reused).
+PENDING_MARGIN = 5.0
 
 
 def new_message_id() -> str:
@@ -106,9 +109,9 @@ class Engine:
         request = parse_code_request(body, self.config, self._resolver)
         if isinstance(request, Status):
             return Outcome(request)
-        if self.store.client_ref_taken(principal.id, request.client_ref):
-            return Outcome(catalogue.CLIENT_REF_EXISTS)
         now = self.clock()
+        if self.store.client_ref_taken(principal.id, request.client_ref, self._stale_before(now)):
+            return Outcome(catalogue.CLIENT_REF_EXISTS)
         limited = self._limit_sends(principal, request.phone, now)
         if limited is not None:
             return limited
@@ -128,7 +131,7 @@ class Engine:
         if limited is not None:
             return limited
         record = self.store.find_code(principal.id, client_ref) if is_text(client_ref) else None
-        if record is None or record.state == "pending":
+        if record is None:
             return Outcome(catalogue.CODE_NOT_FOUND)
         failures_key = f"phone-failures:{record.phone}"
         limited = self._peek(self.config.limit_phone_failures, failures_key, now)
@@ -164,6 +167,11 @@ class Engine:
         if record is None or record.revoked or not digests_equal(record.token_hash, digest):
             return catalogue.TOKEN_INVALID
         return check_ip(record, client_ip) or record
+
+    def _stale_before(self, now: float) -> float:
+        """Codes still pending from before this were being sent by a process that died:
+        every live sender has had the gateway's deadline (and a margin) to finish."""
+        return now - self.gateway.deadline - PENDING_MARGIN
 
     def _take(self, limit: RateLimit, key: str, now: float) -> Outcome | None:
         """Count one event against ``limit``; the 429 outcome when it is used up."""
@@ -212,7 +220,7 @@ class Engine:
                 api_job_id=api_job_id,
             )
             try:
-                code_id = self.store.insert_code(new)
+                code_id = self.store.insert_code(new, self._stale_before(now))
                 break
             except DuplicateClientRef:
                 return Outcome(catalogue.CLIENT_REF_EXISTS)
@@ -233,20 +241,9 @@ class Engine:
         except BaseException:
             self.store.discard_code(code_id)
             raise
-        callback = None
+        # Queues the INTERNAL callback (and an SMS one, if a report overtook the answer).
+        self.store.activate_code(code_id, self.clock())
         if request.callback_url:
-            sent_at = self.clock()
-            callback = NewCallback(
-                principal.id,
-                new.message_id,
-                request.callback_url,
-                callbacks.callback_body(new, callbacks.INTERNAL, callbacks.ACCEPTED, sent_at),
-                sent_at,
-            )
-        self.store.activate_code(
-            code_id, callback, deliveries.sms_callback if callback is not None else None
-        )
-        if callback is not None:
             self.callbacks.wake()
         log.info("code sent message_id=%s to=%s", new.message_id, mask(request.phone))
         return Outcome(catalogue.SUCCESS, {"message_id": new.message_id}, api_job_id=api_job_id)
@@ -269,9 +266,7 @@ class Engine:
         changed a message. Raises ValueError when the payload is not of that shape."""
         applied = 0
         for message_id, status in deliveries.parse_reports(reports):
-            if self.store.record_delivery(
-                message_id, status, self.clock(), deliveries.sms_callback
-            ):
+            if self.store.record_delivery(message_id, status, self.clock()):
                 applied += 1
         if applied:
             self.callbacks.wake()

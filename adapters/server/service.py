@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from tfa_engine import Engine
 from tfa_engine.config import ConfigError
 from tfa_engine.gateways import ConsoleGateway, Gateway, MediariverGateway, MemoryGateway
-from tfa_engine.store import SQLiteStore
+from tfa_engine.store import Store, StoreError, is_postgres
+from tfa_engine.store import open_store as store_at
 
 from .settings import Settings
 
@@ -33,12 +35,32 @@ def make_gateway(settings: Settings) -> Gateway:
     raise ConfigError(f"gateway {settings.gateway!r} is not available")  # Settings checked it
 
 
-def open_store(settings: Settings) -> SQLiteStore:
-    """The SQLite store at ``settings.database`` (created and migrated on first use)."""
+def open_store(settings: Settings) -> Store:
+    """The store at ``settings.database``: an SQLite file, or a PostgreSQL database for a
+    ``postgresql://`` URL (created and migrated on first use)."""
+    if is_postgres(settings.database):
+        options: dict[str, Any] = {"max_size": settings.threads + 8}
+        shown = redact_url(settings.database)
+    else:
+        options = {"synchronous": settings.sqlite_synchronous}
+        shown = repr(settings.database)
     try:
-        return SQLiteStore(settings.database)
-    except (sqlite3.Error, OSError) as exc:
-        raise ConfigError(f"database {settings.database!r} cannot be opened: {exc}") from None
+        return store_at(settings.database, **options)
+    except ImportError as exc:
+        raise ConfigError(
+            f"a PostgreSQL database needs the postgres extra (pip install '.[postgres]'): {exc}"
+        ) from None
+    except (StoreError, OSError) as exc:
+        raise ConfigError(f"database {shown} cannot be opened: {exc}") from None
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for logs: any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def build_engine(settings: Settings, *, declare: bool = True) -> Engine:

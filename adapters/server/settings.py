@@ -38,6 +38,7 @@ ENV_PREFIX = "TFA_"
 CONFIG_VARIABLE = "TFA_CONFIG"  # where to find the file when no path is given
 GATEWAYS = ("console", "memory", "mediariver")
 FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
+SYNCHRONOUS = ("full", "normal")  # SQLite's synchronous modes a service may run with
 TOKEN_KEYS = ("name", "token", "allowed_ips", "sender_id", "code_ttl", "max_attempts")
 MAX_PORT = 65535
 
@@ -58,6 +59,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     forwarded_header: str = "x-forwarded-for"
     max_body: int = 16384
+    sqlite_synchronous: str = "full"  # "normal" trades a power cut's last commits for speed
     engine: EngineConfig = field(default_factory=EngineConfig)
     tokens: tuple[DeclaredToken, ...] = ()
     unknown_variables: tuple[str, ...] = ()  # TFA_* variables that are no setting
@@ -110,6 +112,13 @@ def _networks(raw: Any, label: str) -> tuple[str, ...]:
     return entries
 
 
+def _choice(raw: Any, label: str, allowed: tuple[str, ...]) -> str:
+    value = non_empty_text(raw, label).lower()
+    if value not in allowed:
+        raise ConfigError(f"{label} must be one of {', '.join(allowed)}, not {raw!r}")
+    return value
+
+
 def _gateway(raw: Any, label: str) -> str:
     name = non_empty_text(raw, label).lower()
     available = ", ".join(GATEWAYS)
@@ -138,6 +147,7 @@ _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "trusted_proxies": _networks,
     "forwarded_header": _forwarded_header,
     "max_body": lambda raw, label: whole_number(raw, label, 1),
+    "sqlite_synchronous": lambda raw, label: _choice(raw, label, SYNCHRONOUS),
 }
 _ENGINE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(EngineConfig))
 

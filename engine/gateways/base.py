@@ -35,7 +35,12 @@ class GatewayError(Exception):
 
 
 class Gateway(ABC):
-    """Sends SMS. ``send`` returns once the gateway accepted the message."""
+    """Sends SMS. ``send`` returns once the gateway accepted the message.
+
+    ``deadline`` is the longest one :meth:`send` may take, in seconds.
+    """
+
+    deadline: float = 10.0
 
     @abstractmethod
     def send(self, message: SmsMessage) -> None:

@@ -1,22 +1,29 @@
-"""The storage contract every backend honours.
+"""The storage contract every backend honours, whatever the database.
 
-It is deliberately narrow: each method is one atomic step that a single SQL statement
-(or one short ``BEGIN IMMEDIATE`` transaction) can carry, so SQLite, memory and later
-PostgreSQL give the same answers under concurrency. No method holds a transaction while
-the caller hashes or talks to a gateway.
+Each method is one atomic step: it holds against every other thread and every other
+process on the same database, so several servers on one database keep every invariant
+(one success per code, attempts never above the limit, one live code per phone, no
+window admitting more than its limit). No method holds a transaction while the caller
+hashes or talks to a gateway, and no method calls back into engine code: the outbox
+records what happened (the event and where to tell it) and callback bodies are built
+when they are delivered.
+
+The contract comes in concerns — tokens, codes, the callback outbox, rate limits — that
+one :class:`Store` carries together.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ..access import TokenRecord
 
 CodeState = Literal["pending", "live", "used", "locked", "superseded"]
+NEVER = float("-inf")  # a ``stale_before`` no pending code is older than
 
 
 class StoreError(Exception):
@@ -60,79 +67,54 @@ class NewCode:
 
 
 @dataclass(frozen=True)
-class CodeRecord:
+class CodeRecord(NewCode):
     """A stored code, as read back."""
 
-    id: int
-    message_id: str
-    token_id: str
-    client_ref: str
-    phone: str
-    code_hash: str = field(repr=False)
-    code_length: int
-    case_sensitive: bool
-    sender: str
-    callback_url: str | None
-    created_at: float
-    expires_at: float
-    state: CodeState
-    attempts: int
-    api_job_id: str = ""
+    id: int = 0
+    state: CodeState = "pending"
+    attempts: int = 0
     delivery_status: str | None = None
     delivered_at: float | None = None
 
     def is_live(self, now: float) -> bool:
-        """Can still be validated: sent, unused, not locked or superseded, not expired."""
-        return self.state == "live" and now < self.expires_at
-
-
-@dataclass(frozen=True)
-class NewCallback:
-    """A callback to deliver: ``body`` is the exact JSON text that is signed and sent."""
-
-    token_id: str
-    message_id: str
-    url: str
-    body: str
-    created_at: float
+        """Can still be validated: unexpired, and live or pending. A pending code's SMS
+        may be out already (the gateway answered, or the process sending it died): who
+        holds the code got it from that SMS."""
+        return self.state in ("live", "pending") and now < self.expires_at
 
 
 @dataclass(frozen=True)
 class CallbackJob:
-    """A pending callback claimed for delivery."""
+    """A pending callback claimed for delivery: the event (``kind``, ``status``, ``at``)
+    and what the body tells of its code. ``api_job_id`` is None when the code is no longer
+    stored; ``body`` is set only for callbacks queued by older releases, with their text."""
 
     id: int
     token_id: str
     message_id: str
     url: str
-    body: str
     attempts: int  # failed deliveries so far
+    kind: str = ""
+    status: str = ""
+    at: float = 0.0
+    api_job_id: str | None = None
+    phone: str = ""
+    sender: str = ""
+    client_ref: str = ""
+    body: str | None = None
 
 
-CallbackFactory = Callable[[CodeRecord], "NewCallback | None"]
+class TokenStore(ABC):
+    """API tokens (their digests only)."""
 
-
-def window_start(now: float, seconds: int) -> int:
-    """The start of the fixed rate-limit window ``now`` falls in."""
-    return math.floor(now / seconds) * seconds
-
-
-def retry_after(now: float, seconds: int) -> int:
-    """Whole seconds until the current window ends (at least 1)."""
-    return max(1, math.ceil(window_start(now, seconds) + seconds - now))
-
-
-class Store(ABC):
-    """Persistent state of the engine: tokens, codes and rate-limit counters."""
-
-    # -- tokens ------------------------------------------------------------------------
     @abstractmethod
     def add_token(self, record: TokenRecord) -> None:
         """Store a new token; :class:`DuplicateToken` if its id or digest exists."""
 
     @abstractmethod
     def put_token(self, record: TokenRecord) -> None:
-        """Insert or replace the token with ``record.id`` (declared tokens)."""
+        """Insert or replace the token with ``record.id`` (declared tokens);
+        :class:`DuplicateToken` if another token has its digest."""
 
     @abstractmethod
     def token_by_digest(self, digest: str) -> TokenRecord | None:
@@ -146,37 +128,45 @@ class Store(ABC):
     def revoke_token(self, token_id: str, now: float) -> bool:
         """Revoke; False when there is no such unrevoked token."""
 
-    # -- codes -------------------------------------------------------------------------
     @abstractmethod
-    def client_ref_taken(self, token_id: str, client_ref: str) -> bool:
-        """A cheap pre-check; :meth:`insert_code` stays the authority."""
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """Hold ``name`` against every other process on the database while a read-then-write
+        of several steps runs (declaring a file's tokens at start-up)."""
+
+
+class CodeStore(ABC):
+    """Codes: single use, attempt counting, one live code per (token, phone)."""
 
     @abstractmethod
-    def insert_code(self, code: NewCode) -> int:
-        """Store a pending code and return its id.
+    def client_ref_taken(
+        self, token_id: str, client_ref: str, stale_before: float = NEVER
+    ) -> bool:
+        """A cheap pre-check; :meth:`insert_code` stays the authority. A code still pending
+        from before ``stale_before`` (its sender died) does not hold its client_ref."""
+
+    @abstractmethod
+    def insert_code(self, code: NewCode, stale_before: float = NEVER) -> int:
+        """Store a pending code and return its id. A code of the same (token, client_ref)
+        still pending from before ``stale_before`` is replaced.
 
         Raises :class:`DuplicateClientRef` or :class:`DuplicateMessageId`.
         """
 
     @abstractmethod
-    def activate_code(
-        self,
-        code_id: int,
-        callback: NewCallback | None = None,
-        early_report: CallbackFactory | None = None,
-    ) -> CodeState:
-        """Pending → live after the gateway accepted it, superseding older live codes
-        for the same (token, phone), and queue ``callback`` in the same transaction; if a
-        delivery report already arrived while the code was pending, queue
-        ``early_report(record)`` after it. Returns ``superseded`` when a newer code of the
-        same phone went live first (two sends raced), else ``live``."""
+    def activate_code(self, code_id: int, now: float) -> CodeState:
+        """The gateway accepted the code's SMS: pending → live, superseding older live codes
+        of the same (token, phone), or born ``superseded`` when a newer code of the phone
+        went live first. A code validated (or locked) while pending keeps that state, and
+        still supersedes older ones. On leaving ``pending`` it queues the ``INTERNAL``
+        callback (at ``now``) when the code has a callback URL, then the ``SMS`` callback of
+        a delivery report that came while it was pending. Returns the code's state; an
+        activation repeated changes and queues nothing. :class:`StoreError` when the code
+        is not stored (discarded, or replaced as stale)."""
 
     @abstractmethod
-    def record_delivery(
-        self, message_id: str, status: str, at: float, callback: CallbackFactory
-    ) -> bool:
-        """Store a delivery report and, for a sent code, queue ``callback(record)`` (if not
-        None) in the same transaction; a pending code keeps the report for
+    def record_delivery(self, message_id: str, status: str, at: float) -> bool:
+        """Store a delivery report and, for a code no longer pending with a callback URL,
+        queue its ``SMS`` callback; a pending code keeps the report for
         :meth:`activate_code`. False, with nothing stored, for an unknown message_id or a
         report repeating the stored status (gateways resend reports)."""
 
@@ -190,23 +180,24 @@ class Store(ABC):
 
     @abstractmethod
     def consume_code(self, code_id: int, now: float, max_attempts: int) -> bool:
-        """Atomically live → used if still live, unexpired and under the attempt limit.
-
-        True for exactly one caller, however many race.
-        """
+        """Atomically mark a live or pending code used, if unexpired and under the attempt
+        limit. True for exactly one caller, however many race."""
 
     @abstractmethod
     def count_failure(self, code_id: int, now: float, max_attempts: int) -> bool:
-        """Atomically record a wrong attempt on a live code; the attempt that reaches
-        ``max_attempts`` locks it. False (nothing recorded) when the code was no longer
-        live, so parallel guesses never record more than the limit."""
+        """Atomically record a wrong attempt on a live or pending code; the attempt that
+        reaches ``max_attempts`` locks it. False (nothing recorded) when the code was no
+        longer open, so parallel guesses never record more than the limit."""
 
-    # -- callback outbox ---------------------------------------------------------------
+
+class OutboxStore(ABC):
+    """Callbacks waiting to be delivered (queued by :class:`CodeStore`)."""
+
     @abstractmethod
     def claim_callbacks(self, now: float, limit: int, lease: float) -> list[CallbackJob]:
         """Up to ``limit`` pending callbacks due by ``now``, oldest queued first, hidden
-        from other claimers for ``lease`` seconds (a dispatcher that dies mid-delivery is
-        thus retried)."""
+        from every other claimer for ``lease`` seconds (a dispatcher that dies
+        mid-delivery is thus retried)."""
 
     @abstractmethod
     def callback_delivered(self, job_id: int) -> None:
@@ -221,25 +212,43 @@ class Store(ABC):
         """(state, attempts) of the callbacks of a message, oldest first: ``pending``,
         ``delivered`` or ``failed``."""
 
-    # -- rate limits -------------------------------------------------------------------
+    @abstractmethod
+    def pending_callbacks(self) -> int:
+        """How many callbacks wait for delivery."""
+
+
+class LimitStore(ABC):
+    """Rate limits that hold over any window: ``limit`` events in any ``seconds``."""
+
     @abstractmethod
     def take(self, key: str, limit: int, seconds: int, now: float) -> int | None:
-        """Count one event against ``key``'s window. None when it was under the limit;
-        otherwise nothing is counted and the seconds to wait are returned."""
+        """Count one event against ``key``. None when fewer than ``limit`` events were
+        counted in the ``seconds`` before ``now``; otherwise nothing is counted and the
+        whole seconds until one is admitted again are returned (at least 1)."""
 
     @abstractmethod
     def peek(self, key: str, limit: int, seconds: int, now: float) -> int | None:
         """Like :meth:`take` but counts nothing."""
 
-    # -- housekeeping ------------------------------------------------------------------
+
+class Store(TokenStore, CodeStore, OutboxStore, LimitStore):
+    """Persistent state of the engine: tokens, codes, callbacks and rate-limit counters."""
+
     @abstractmethod
     def purge(self, now: float, retention: float) -> int:
-        """Delete codes expired more than ``retention`` seconds ago, settled callbacks as
-        old, and stale counters; return how many codes went."""
+        """Delete codes expired more than ``retention`` seconds ago and pending codes past
+        their expiry, settled callbacks as old, and counters no window needs; return how
+        many codes went. Safe to run on several nodes at once."""
 
-    def ping(self, now: float) -> None:  # noqa: B027 - optional hook, not abstract
+    def ping(self, now: float) -> None:
         """A round trip that writes, for readiness probes: raises :class:`StoreUnavailable`
         when the store cannot take the writes requests need (a no-op where it always can)."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
+    def close(self) -> None:
         """Release connections (a no-op where there are none)."""
+
+
+def retry_after(admitted_at: float, seconds: int, now: float) -> int:
+    """Whole seconds (at least 1) until an event admitted at ``admitted_at`` leaves a
+    window of ``seconds``."""
+    return max(1, math.ceil(admitted_at + seconds - now))

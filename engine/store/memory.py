@@ -1,45 +1,61 @@
-"""An in-process store for tests and embedding: the same contract, one lock."""
+"""An in-process store for tests and embedding: the same contract under one lock.
+
+Nothing survives the process, and nothing is shared with another one: use it where a
+single process owns the state (tests, a demo, a short-lived tool).
+"""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, replace
-from typing import Any
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 
 from ..access import TokenRecord
 from .base import (
-    CallbackFactory,
+    NEVER,
     CallbackJob,
     CodeRecord,
     CodeState,
     DuplicateClientRef,
     DuplicateMessageId,
     DuplicateToken,
-    NewCallback,
     NewCode,
     Store,
+    StoreError,
     retry_after,
-    window_start,
 )
+
+_OPTIONAL = frozenset({"callback_url"})  # the only NewCode field that may be None
+
+
+@dataclass
+class _Callback:
+    """One outbox entry."""
+
+    job: CallbackJob
+    state: str
+    due: float
+    created_at: float
 
 
 class MemoryStore(Store):
-    """Keeps everything in dictionaries; nothing survives the process."""
+    """Keeps everything in dictionaries; thread-safe, single-process."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._tokens: dict[str, TokenRecord] = {}
         self._codes: dict[int, CodeRecord] = {}
         self._by_ref: dict[tuple[str, str], int] = {}
-        self._message_ids: set[str] = set()
-        # (key, window start) -> (events counted, window end)
-        self._windows: dict[tuple[str, int], tuple[int, int]] = {}
+        self._by_message: dict[str, int] = {}
         self._next_id = 1
-        # callback id -> [job, state, next attempt at, created at]
-        self._outbox: dict[int, list[Any]] = {}
+        self._outbox: dict[int, _Callback] = {}
         self._next_callback_id = 1
+        # key -> times of the last admitted events (at most ``limit``), and when unneeded
+        self._events: dict[str, tuple[deque[float], float]] = {}
 
-    # -- tokens ------------------------------------------------------------------------
+    # -- tokens ----------------------------------------------------------------------------
     def add_token(self, record: TokenRecord) -> None:
         with self._lock:
             if record.id in self._tokens or any(
@@ -53,6 +69,9 @@ class MemoryStore(Store):
             for other in self._tokens.values():
                 if other.id != record.id and other.token_hash == record.token_hash:
                     raise DuplicateToken(record.id)
+            old = self._tokens.get(record.id)
+            if old is not None:
+                record = replace(record, last_used_at=old.last_used_at)
             self._tokens[record.id] = record
 
     def token_by_digest(self, digest: str) -> TokenRecord | None:
@@ -71,118 +90,89 @@ class MemoryStore(Store):
             self._tokens[token_id] = replace(record, revoked_at=now)
             return True
 
-    # -- codes -------------------------------------------------------------------------
-    def client_ref_taken(self, token_id: str, client_ref: str) -> bool:
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
         with self._lock:
-            return (token_id, client_ref) in self._by_ref
+            yield
 
-    def insert_code(self, code: NewCode) -> int:
-        with self._lock:
-            if (code.token_id, code.client_ref) in self._by_ref:
-                raise DuplicateClientRef(code.client_ref)
-            if code.message_id in self._message_ids:
-                raise DuplicateMessageId(code.message_id)
-            code_id = self._next_id
-            self._next_id += 1
-            self._codes[code_id] = CodeRecord(
-                id=code_id, state="pending", attempts=0, **asdict(code)
-            )
-            self._by_ref[(code.token_id, code.client_ref)] = code_id
-            self._message_ids.add(code.message_id)
-            return code_id
+    # -- codes -----------------------------------------------------------------------------
+    def _holder(self, token_id: str, client_ref: str, stale_before: float) -> CodeRecord | None:
+        code_id = self._by_ref.get((token_id, client_ref))
+        record = None if code_id is None else self._codes[code_id]
+        if record is not None and record.state == "pending" and record.created_at <= stale_before:
+            return None
+        return record
 
-    def activate_code(
-        self,
-        code_id: int,
-        callback: NewCallback | None = None,
-        early_report: CallbackFactory | None = None,
-    ) -> CodeState:
-        with self._lock:
-            mine = self._codes[code_id]
-            state: CodeState = "live"
-            for other in self._codes.values():
-                if (
-                    other.state == "live"
-                    and other.token_id == mine.token_id
-                    and other.phone == mine.phone
-                ):
-                    if other.id < code_id:
-                        self._codes[other.id] = replace(other, state="superseded")
-                    else:
-                        state = "superseded"
-            if mine.state == "pending":
-                self._codes[code_id] = replace(mine, state=state)
-            if callback is not None:
-                self._enqueue(callback)
-            record = self._codes[code_id]
-            if early_report is not None and record.delivery_status is not None:
-                new = early_report(record)
-                if new is not None:
-                    self._enqueue(new)
-            return state
-
-    def record_delivery(
-        self, message_id: str, status: str, at: float, callback: CallbackFactory
+    def client_ref_taken(
+        self, token_id: str, client_ref: str, stale_before: float = NEVER
     ) -> bool:
         with self._lock:
-            record = next(
-                (r for r in self._codes.values() if r.message_id == message_id), None
-            )
+            return self._holder(token_id, client_ref, stale_before) is not None
+
+    def insert_code(self, code: NewCode, stale_before: float = NEVER) -> int:
+        missing = [name for name, value in asdict(code).items()
+                   if value is None and name not in _OPTIONAL]
+        if missing:
+            raise StoreError(f"the code could not be stored: no {', '.join(missing)}")
+        with self._lock:
+            if code.message_id in self._by_message:
+                raise DuplicateMessageId(code.message_id)
+            key = (code.token_id, code.client_ref)
+            if key in self._by_ref:
+                if self._holder(code.token_id, code.client_ref, stale_before) is not None:
+                    raise DuplicateClientRef(code.client_ref)
+                self._forget(self._codes[self._by_ref[key]])  # a stale pending code
+            code_id = self._next_id
+            self._next_id += 1
+            self._codes[code_id] = CodeRecord(**asdict(code), id=code_id)
+            self._by_ref[key] = code_id
+            self._by_message[code.message_id] = code_id
+            return code_id
+
+    def activate_code(self, code_id: int, now: float) -> CodeState:
+        with self._lock:
+            mine = self._codes.get(code_id)
+            if mine is None:
+                raise StoreError(f"code {code_id} is not stored")
+            newer_live = False
+            for other in list(self._codes.values()):
+                if (other.state == "live" and other.token_id == mine.token_id
+                        and other.phone == mine.phone):
+                    if other.id < code_id:
+                        self._codes[other.id] = replace(other, state="superseded")
+                    elif other.id > code_id:
+                        newer_live = True
+            if mine.state != "pending":
+                return mine.state
+            state: CodeState = "superseded" if newer_live else "live"
+            mine = self._codes[code_id] = replace(mine, state=state)
+            if mine.callback_url is not None:
+                self._enqueue(mine, "INTERNAL", "ACCEPTD", now)
+                if mine.delivery_status is not None:
+                    self._enqueue(mine, "SMS", mine.delivery_status, mine.delivered_at or now)
+            return state
+
+    def record_delivery(self, message_id: str, status: str, at: float) -> bool:
+        with self._lock:
+            code_id = self._by_message.get(message_id)
+            record = None if code_id is None else self._codes[code_id]
             if record is None or record.delivery_status == status:
                 return False
-            record = replace(record, delivery_status=status, delivered_at=at)
-            self._codes[record.id] = record
-            if record.state == "pending":
-                return True  # activate_code queues its callback once the code is sent
-            new = callback(record)
-            if new is not None:
-                self._enqueue(new)
+            record = self._codes[record.id] = replace(
+                record, delivery_status=status, delivered_at=at
+            )
+            if record.state != "pending" and record.callback_url is not None:
+                self._enqueue(record, "SMS", status, at)
             return True
 
-    def _enqueue(self, new: NewCallback) -> None:
+    def _enqueue(self, record: CodeRecord, kind: str, status: str, at: float) -> None:
+        assert record.callback_url is not None
         job = CallbackJob(
-            id=self._next_callback_id,
-            token_id=new.token_id,
-            message_id=new.message_id,
-            url=new.url,
-            body=new.body,
-            attempts=0,
+            id=self._next_callback_id, token_id=record.token_id, message_id=record.message_id,
+            url=record.callback_url, attempts=0, kind=kind, status=status, at=at,
         )
         self._next_callback_id += 1
-        self._outbox[job.id] = [job, "pending", new.created_at, new.created_at]
-
-    # -- callback outbox ---------------------------------------------------------------
-    def claim_callbacks(self, now: float, limit: int, lease: float) -> list[CallbackJob]:
-        with self._lock:
-            due = [
-                entry
-                for entry in self._outbox.values()
-                if entry[1] == "pending" and entry[2] <= now
-            ][:limit]
-            for entry in due:
-                entry[2] = now + lease
-            return [entry[0] for entry in due]
-
-    def callback_delivered(self, job_id: int) -> None:
-        with self._lock:
-            self._outbox[job_id][1] = "delivered"
-
-    def callback_failed(self, job_id: int, error: str, retry_at: float | None) -> None:
-        with self._lock:
-            entry = self._outbox[job_id]
-            entry[0] = replace(entry[0], attempts=entry[0].attempts + 1)
-            if retry_at is None:
-                entry[1] = "failed"
-            else:
-                entry[2] = retry_at
-
-    def callback_states(self, message_id: str) -> list[tuple[str, int]]:
-        with self._lock:
-            return [
-                (entry[1], entry[0].attempts)
-                for _, entry in sorted(self._outbox.items())
-                if entry[0].message_id == message_id
-            ]
+        self._outbox[job.id] = _Callback(job, "pending", at, at)
 
     def discard_code(self, code_id: int) -> None:
         with self._lock:
@@ -193,56 +183,120 @@ class MemoryStore(Store):
     def _forget(self, record: CodeRecord) -> None:
         del self._codes[record.id]
         del self._by_ref[(record.token_id, record.client_ref)]
-        self._message_ids.discard(record.message_id)
+        del self._by_message[record.message_id]
 
     def find_code(self, token_id: str, client_ref: str) -> CodeRecord | None:
         with self._lock:
             code_id = self._by_ref.get((token_id, client_ref))
             return None if code_id is None else self._codes[code_id]
 
+    def _open(self, code_id: int, now: float, max_attempts: int) -> CodeRecord | None:
+        record = self._codes.get(code_id)
+        if record is None or not record.is_live(now) or record.attempts >= max_attempts:
+            return None
+        return record
+
     def consume_code(self, code_id: int, now: float, max_attempts: int) -> bool:
         with self._lock:
-            record = self._codes.get(code_id)
-            if record is None or not record.is_live(now) or record.attempts >= max_attempts:
+            record = self._open(code_id, now, max_attempts)
+            if record is None:
                 return False
             self._codes[code_id] = replace(record, state="used")
             return True
 
     def count_failure(self, code_id: int, now: float, max_attempts: int) -> bool:
         with self._lock:
-            record = self._codes.get(code_id)
-            if record is None or not record.is_live(now) or record.attempts >= max_attempts:
+            record = self._open(code_id, now, max_attempts)
+            if record is None:
                 return False
             attempts = record.attempts + 1
-            state: CodeState = "locked" if attempts >= max_attempts else "live"
+            state = "locked" if attempts >= max_attempts else record.state
             self._codes[code_id] = replace(record, attempts=attempts, state=state)
             return True
 
-    # -- rate limits -------------------------------------------------------------------
-    def take(self, key: str, limit: int, seconds: int, now: float) -> int | None:
-        start = window_start(now, seconds)
+    # -- callback outbox -------------------------------------------------------------------
+    def claim_callbacks(self, now: float, limit: int, lease: float) -> list[CallbackJob]:
         with self._lock:
-            used, _ = self._windows.get((key, start), (0, 0))
-            if used >= limit:
-                return retry_after(now, seconds)
-            self._windows[(key, start)] = (used + 1, start + seconds)
+            due = [e for e in self._outbox.values() if e.state == "pending" and e.due <= now]
+            claimed = []
+            for entry in due[:limit]:
+                entry.due = now + lease
+                code_id = self._by_message.get(entry.job.message_id)
+                code = None if code_id is None else self._codes[code_id]
+                claimed.append(entry.job if code is None else replace(
+                    entry.job, api_job_id=code.api_job_id, phone=code.phone,
+                    sender=code.sender, client_ref=code.client_ref,
+                ))
+            return claimed
+
+    def callback_delivered(self, job_id: int) -> None:
+        with self._lock:
+            if job_id in self._outbox:
+                self._outbox[job_id].state = "delivered"
+
+    def callback_failed(self, job_id: int, error: str, retry_at: float | None) -> None:
+        with self._lock:
+            entry = self._outbox.get(job_id)
+            if entry is None:
+                return
+            entry.job = replace(entry.job, attempts=entry.job.attempts + 1)
+            if retry_at is None:
+                entry.state = "failed"
+            else:
+                entry.due = retry_at
+
+    def callback_states(self, message_id: str) -> list[tuple[str, int]]:
+        with self._lock:
+            return [
+                (entry.state, entry.job.attempts)
+                for _, entry in sorted(self._outbox.items())
+                if entry.job.message_id == message_id
+            ]
+
+    def pending_callbacks(self) -> int:
+        with self._lock:
+            return sum(entry.state == "pending" for entry in self._outbox.values())
+
+    # -- rate limits -----------------------------------------------------------------------
+    def _oldest(self, key: str, limit: int) -> float | None:
+        events = self._events.get(key)
+        if events is None or len(events[0]) < limit:
+            return None
+        return events[0][-limit]
+
+    def take(self, key: str, limit: int, seconds: int, now: float) -> int | None:
+        with self._lock:
+            oldest = self._oldest(key, limit)
+            if oldest is not None and oldest > now - seconds:
+                return retry_after(oldest, seconds, now)
+            times = self._events.get(key, (deque(), 0.0))[0]
+            times.append(now)
+            while len(times) > limit:
+                times.popleft()
+            self._events[key] = (times, now + seconds)
             return None
 
     def peek(self, key: str, limit: int, seconds: int, now: float) -> int | None:
         with self._lock:
-            used, _ = self._windows.get((key, window_start(now, seconds)), (0, 0))
-        return retry_after(now, seconds) if used >= limit else None
+            oldest = self._oldest(key, limit)
+        if oldest is not None and oldest > now - seconds:
+            return retry_after(oldest, seconds, now)
+        return None
 
-    # -- housekeeping ------------------------------------------------------------------
+    # -- housekeeping ----------------------------------------------------------------------
     def purge(self, now: float, retention: float) -> int:
         with self._lock:
-            old = [r for r in self._codes.values() if r.expires_at + retention <= now]
+            old = [
+                r for r in self._codes.values()
+                if r.expires_at + retention <= now or (r.state == "pending" and r.expires_at <= now)
+            ]
             for record in old:
                 self._forget(record)
-            for slot in [s for s, (_, ends) in self._windows.items() if ends <= now]:
-                del self._windows[slot]
+            for key in [k for k, (_, ends) in self._events.items() if ends <= now]:
+                del self._events[key]
             for job_id in [
-                i for i, e in self._outbox.items() if e[1] != "pending" and e[3] + retention <= now
+                i for i, e in self._outbox.items()
+                if e.state != "pending" and e.created_at + retention <= now
             ]:
                 del self._outbox[job_id]
             return len(old)

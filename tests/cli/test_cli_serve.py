@@ -122,4 +122,4 @@ def test_signal_stops_the_server_with_exit_0(tmp_path: Path, sig: int) -> None:
         running.wait_for("tfa token create --name NAME")
     finally:
         code = running.stop(sig)
-    assert code == 0
+    assert code == 0, running.output()

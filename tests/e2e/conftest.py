@@ -78,7 +78,7 @@ allowed_ips = ["10.0.0.0/8"]
 PHONE_SEND_LIMIT = 3
 ENGINE_ENV = {"TFA_ARGON2_PROFILE": "test", "TFA_LIMIT_PHONE_SENDS": f"{PHONE_SEND_LIMIT}/600"}
 # What a broken store looks like: a table gone under the running service.
-DROPPED_TABLE = "rate_windows"
+DROPPED_TABLE = "rate_heads"
 
 _SMS_LINE = re.compile(r"^SMS to (\+\d+) from [^:]*: (.*)$")
 

@@ -2,7 +2,8 @@
 
 Fixtures:
     clock         (tests/conftest.py) a settable fake clock.
-    store         every backend in turn: ``MemoryStore`` and ``SQLiteStore`` on a real file.
+    store         every backend in turn: ``MemoryStore``, ``SQLiteStore`` on a real file and
+                  ``PostgresStore`` on a fresh schema of ``TFA_TEST_DATABASE_URL``.
     sqlite_path   the path of a fresh SQLite file in ``tmp_path``.
     sqlite_store  a ``SQLiteStore`` on ``sqlite_path``.
     gateway       a ``MemoryGateway`` that keeps every message.
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from postgres_db import postgres_store
 
 from tfa_engine import (
     Engine,
@@ -63,9 +65,14 @@ def sqlite_store(sqlite_path: Path) -> Iterator[SQLiteStore]:
         store.close()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Each storage backend in turn (SQLite on a real file)."""
+    """Each storage backend in turn: SQLite on a real file, PostgreSQL on a schema of the
+    test database (skipped without one, failed under CI)."""
+    if request.param == "postgres":
+        with postgres_store() as backend:
+            yield backend
+        return
     backend: Store = (
         MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "store.db")
     )

@@ -22,7 +22,7 @@ from tfa_engine.callbacks import (
     RetryPolicy,
     callback_body,
 )
-from tfa_engine.store import NewCallback, NewCode
+from tfa_engine.store import NewCode
 
 KEY = "k" * 32
 PUBLIC_IP = "93.184.216.34"
@@ -311,8 +311,7 @@ def test_private_destination_is_refused_at_dispatch_without_connecting(
     code_id = store.insert_code(NewCode(
         "11111111111111111111", "tok", "r", PHONE, "h", 6, False, "TFA", listener.url,
         START, START + 300, "job"))
-    store.activate_code(code_id, NewCallback("tok", "11111111111111111111", listener.url,
-                                             "{}", START))
+    store.activate_code(code_id, START)
     engine.callbacks.run_once()
     assert listener.requests == []
     assert store.callback_states("11111111111111111111") == [("pending", 1)]

@@ -141,7 +141,7 @@ def test_parallel_take_admits_exactly_the_limit(store: Store) -> None:
     now = 60 * 28_333_333.0 + 1
     answers = race(100, lambda _: store.take("token:race", 7, 60, now))
     assert answers.count(None) == 7
-    assert all(wait == 59 for wait in answers if wait is not None)
+    assert all(wait == 60 for wait in answers if wait is not None)
 
 
 def test_parallel_phone_send_limit_through_the_engine(

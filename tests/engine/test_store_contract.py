@@ -25,6 +25,7 @@ NOW = 1_700_000_000.0
 TTL = 300.0
 UK = "+447911123456"
 DE = "+4915123456789"
+FR = "+33612345678"
 # A rate-limit window of 60 s that starts exactly at WINDOW (a multiple of 60).
 WINDOW = 60 * 28_333_333.0
 
@@ -74,7 +75,7 @@ def new_code(
 def live_code(store: Store, client_ref: str = "ref-1", **kwargs: object) -> int:
     """Insert a code and activate it; its id."""
     code_id = store.insert_code(new_code(client_ref, **kwargs))  # type: ignore[arg-type]
-    assert store.activate_code(code_id) == "live"
+    assert store.activate_code(code_id, NOW) == "live"
     return code_id
 
 
@@ -252,7 +253,7 @@ def test_find_code_unknown_is_none(store: Store) -> None:
 def test_activate_makes_pending_live(store: Store) -> None:
     """Activation turns a pending code live and says so."""
     code_id = store.insert_code(new_code())
-    assert store.activate_code(code_id) == "live"
+    assert store.activate_code(code_id, NOW) == "live"
     assert state_of(store, "ref-1") == "live"
 
 
@@ -293,8 +294,8 @@ def test_older_activation_losing_a_race_ends_superseded(store: Store) -> None:
     """When a newer code went live first, the older one's late activation is superseded."""
     older = store.insert_code(new_code("older"))
     newer = store.insert_code(new_code("newer"))
-    assert store.activate_code(newer) == "live"
-    assert store.activate_code(older) == "superseded"
+    assert store.activate_code(newer, NOW) == "live"
+    assert store.activate_code(older, NOW) == "superseded"
     assert state_of(store, "older") == "superseded"
     assert state_of(store, "newer") == "live"
 
@@ -344,11 +345,21 @@ def test_consume_respects_expiry(store: Store, now: float, consumed: bool) -> No
     assert state_of(store, "ref-1") == ("used" if consumed else "live")
 
 
-def test_consume_refuses_a_pending_code(store: Store) -> None:
-    """A code the gateway has not accepted yet cannot be consumed."""
+def test_consume_takes_a_pending_code(store: Store) -> None:
+    """A pending code can be consumed: whoever holds it got it from its SMS, which went out
+    before the service recorded the gateway's answer."""
     code_id = store.insert_code(new_code())
-    assert store.consume_code(code_id, NOW, 5) is False
-    assert state_of(store, "ref-1") == "pending"
+    assert store.consume_code(code_id, NOW, 5) is True
+    assert state_of(store, "ref-1") == "used"
+    assert store.activate_code(code_id, NOW) == "used"
+
+
+def test_count_failure_counts_on_a_pending_code(store: Store) -> None:
+    """Wrong guesses against a pending code are counted like any other."""
+    code_id = store.insert_code(new_code())
+    assert store.count_failure(code_id, NOW, 5) is True
+    record = store.find_code("tok_a", "ref-1")
+    assert record is not None and (record.attempts, record.state) == (1, "pending")
 
 
 def test_consume_refuses_a_superseded_code(store: Store) -> None:
@@ -438,41 +449,55 @@ def test_count_failure_refuses_a_used_code(store: Store) -> None:
 
 
 def test_take_admits_the_limit_then_refuses(store: Store) -> None:
-    """Exactly `limit` events are admitted in a window; the next is refused."""
+    """Exactly `limit` events are admitted in a window; the next is refused until the
+    oldest admitted one leaves the window."""
     now = WINDOW + 15.5
     admitted = [store.take("k", 3, 60, now) for _ in range(3)]
     assert admitted == [None, None, None]
-    assert store.take("k", 3, 60, now) == 45  # ceil(60 - 15.5)
+    assert store.take("k", 3, 60, now) == 60
+    assert store.take("k", 3, 60, now + 59.5) == 1
 
 
 @pytest.mark.parametrize(
     ("offset", "wait"),
     [
-        pytest.param(0.0, 60, id="window-start"),
+        pytest.param(0.0, 60, id="same-instant"),
         pytest.param(30.0, 30, id="middle"),
         pytest.param(58.2, 2, id="fraction-rounds-up"),
         pytest.param(59.999, 1, id="last-instant-at-least-1"),
     ],
 )
-def test_retry_after_is_the_rest_of_the_window(store: Store, offset: float, wait: int) -> None:
-    """A refused event is told the whole seconds left in its window (at least 1)."""
+def test_retry_after_is_when_the_oldest_event_leaves(
+    store: Store, offset: float, wait: int
+) -> None:
+    """A refused event is told the whole seconds until the window frees (at least 1)."""
     store.take("k", 1, 60, WINDOW)
     assert store.take("k", 1, 60, WINDOW + offset) == wait
     assert store.peek("k", 1, 60, WINDOW + offset) == wait
 
 
-def test_next_window_admits_again(store: Store) -> None:
-    """A full window does not affect the next one."""
-    for _ in range(2):
-        store.take("k", 2, 60, WINDOW + 10)
-    assert store.take("k", 2, 60, WINDOW + 59.9) is not None
-    assert store.take("k", 2, 60, WINDOW + 60) is None
-    assert store.take("k", 2, 60, WINDOW + 61) is None
-    assert store.take("k", 2, 60, WINDOW + 62) == 58
+def test_window_slides_event_by_event(store: Store) -> None:
+    """Each admitted event frees its place exactly one window after it was admitted."""
+    store.take("k", 2, 60, WINDOW + 10)
+    store.take("k", 2, 60, WINDOW + 40)
+    assert store.take("k", 2, 60, WINDOW + 69.9) is not None
+    assert store.take("k", 2, 60, WINDOW + 70) is None  # the first left at +70
+    assert store.take("k", 2, 60, WINDOW + 71) == 29  # the second leaves at +100
+    assert store.take("k", 2, 60, WINDOW + 100) is None
+
+
+def test_no_window_across_an_edge_holds_more_than_the_limit(store: Store) -> None:
+    """Events bunched at the end of one minute and the start of the next: a fixed window
+    would admit twice the limit within a few seconds; a sliding one admits the limit."""
+    admitted = [
+        at for at in (WINDOW + 58, WINDOW + 59, WINDOW + 60, WINDOW + 61, WINDOW + 62)
+        for _ in range(3) if store.take("edge", 3, 60, at) is None
+    ]
+    assert admitted == [WINDOW + 58] * 3
 
 
 def test_keys_are_counted_apart(store: Store) -> None:
-    """A full key does not limit another key."""
+    """Different keys have separate windows."""
     store.take("a", 1, 60, WINDOW)
     assert store.take("a", 1, 60, WINDOW) is not None
     assert store.take("b", 1, 60, WINDOW) is None
@@ -486,7 +511,7 @@ def test_peek_counts_nothing(store: Store) -> None:
 
 
 def test_peek_reports_a_full_window(store: Store) -> None:
-    """peek answers like take once the window is full, and None again next window."""
+    """peek answers like take once the window is full, and None once it frees."""
     store.take("k", 2, 60, WINDOW)
     assert store.peek("k", 2, 60, WINDOW + 1) is None
     store.take("k", 2, 60, WINDOW + 1)
@@ -511,13 +536,23 @@ RETENTION = 3600.0
 
 def test_purge_removes_codes_past_retention(store: Store) -> None:
     """Codes whose expires_at + retention is at or before now are deleted and counted."""
-    store.insert_code(new_code("boundary", expires_at=NOW))
+    live_code(store, "boundary", expires_at=NOW)
     live_code(store, "older", expires_at=NOW - 10, phone=DE)
-    store.insert_code(new_code("kept", expires_at=NOW + 0.5))
+    live_code(store, "kept", expires_at=NOW + 0.5, phone=FR)
     assert store.purge(NOW + RETENTION, RETENTION) == 2
     assert store.find_code("tok_a", "boundary") is None
     assert store.find_code("tok_a", "older") is None
-    assert state_of(store, "kept") == "pending"
+    assert state_of(store, "kept") == "live"
+
+
+def test_purge_removes_pending_codes_past_expiry(store: Store) -> None:
+    """A code left pending (its sender died) goes once it has expired, retention or not:
+    pending codes never pile up."""
+    store.insert_code(new_code("orphan", expires_at=NOW))
+    store.insert_code(new_code("sending", expires_at=NOW + 1, phone=DE))
+    assert store.purge(NOW, RETENTION) == 1
+    assert store.find_code("tok_a", "orphan") is None
+    assert state_of(store, "sending") == "pending"
 
 
 def test_purge_frees_client_refs(store: Store) -> None:

@@ -1,0 +1,171 @@
+"""The store on PostgreSQL, for several processes and hosts sharing one database.
+
+The statements are :mod:`.sql`'s; this module is PostgreSQL's connections (a psycopg 3
+pool, checked on checkout so it recovers by itself after the server restarts),
+transactions, locks, error mapping and migrations. Connections run at READ COMMITTED in
+autocommit mode: a single statement is atomic, a conditional UPDATE re-checks its WHERE on
+the row version it waited for, and every read-then-write runs in a transaction that first
+takes a transaction-scoped advisory lock on what it reads (a phone's codes, a rate-limit
+key). Needs the ``postgres`` extra (psycopg and psycopg_pool), imported only here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from .base import StoreError, StoreUnavailable
+from .postgres_schema import MIGRATIONS, SCHEMA_LOCK
+from .sql import JOB_COLUMNS, Cursor, Violation, pyformat
+from .sql_store import SQLStore
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_CLAIM = (
+    "WITH claimed AS (UPDATE outbox SET next_attempt_at = :until WHERE id IN"  # noqa: S608
+    " (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= :now"
+    " ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) RETURNING *)"
+    f" SELECT {JOB_COLUMNS} FROM claimed o LEFT JOIN codes c ON c.message_id = o.message_id"
+)
+
+
+def translate(exc: Exception) -> StoreError:
+    """The store error standing for a psycopg or pool error."""
+    if isinstance(exc, psycopg.errors.IntegrityError):
+        return Violation(exc.diag.constraint_name, str(exc).strip())
+    if isinstance(exc, (psycopg.OperationalError, PoolTimeout)):
+        return StoreUnavailable(f"the database cannot serve now: {str(exc).strip()}")
+    return StoreError(f"database error: {str(exc).strip()}")
+
+
+class _Connection:
+    """A pooled connection taking the shared statements' ``:name`` parameters."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Any = None, /) -> Cursor:
+        cursor: Cursor = self._conn.execute(pyformat(sql), parameters or {})
+        return cursor
+
+
+class PostgresStore(SQLStore):
+    """Store in a PostgreSQL database (its tables created and migrated on first use).
+
+    ``url`` is a libpq connection URL (``postgresql://user:secret@host/db``). ``schema``
+    puts the tables in a schema of their own (created if missing). ``max_size`` bounds the
+    pool: give it at least the server's threads plus two, and the database server at least
+    ``max_size`` connections per process. ``timeout`` is how long a request waits for a
+    connection before the store counts as unavailable.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        min_size: int = 1,
+        max_size: int = 40,
+        timeout: float = 5.0,
+    ) -> None:
+        if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+            raise ValueError(f"schema {schema!r} is not a plain lower-case SQL name")
+        self.url = url
+        self.schema = schema
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if schema is not None:
+            kwargs["options"] = f"-c search_path={schema}"
+        try:
+            self._pool = ConnectionPool(
+                url, kwargs=kwargs, min_size=min_size, max_size=max_size, timeout=timeout,
+                check=ConnectionPool.check_connection, open=True, name="tfa",
+            )
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise translate(exc) from None
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections -----------------------------------------------------------------------
+    @contextmanager
+    def _connect(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise translate(exc) from None
+
+    @contextmanager
+    def _read(self) -> Iterator[_Connection]:
+        with self._connect() as conn:
+            yield _Connection(conn)
+
+    @contextmanager
+    def _write(self, durable: bool = True) -> Iterator[_Connection]:
+        # Single statements always wait for their commit to be durable: those that need not
+        # are rare (callback bookkeeping, purge) and would cost a round trip to say so.
+        with self._connect() as conn:
+            yield _Connection(conn)
+
+    @contextmanager
+    def _transaction(self, durable: bool = True) -> Iterator[_Connection]:
+        with self._connect() as conn, conn.transaction():
+            if not durable:
+                conn.execute("SET LOCAL synchronous_commit TO OFF")
+            yield _Connection(conn)
+
+    def _lock(self, conn: Any, name: str) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(:n, 0))", {"n": name})
+
+    def _claim(self, conn: Any, now: float, limit: int, lease: float) -> list[Any]:
+        # One statement: rows another claimer holds are skipped, not waited for.
+        return list(conn.execute(
+            _CLAIM, {"until": now + lease, "now": now, "n": limit}
+        ).fetchall())
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        # A session lock on a connection of its own, held while the work inside uses others.
+        with self._connect() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (name,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+
+    # -- schema ----------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        # One transaction under one lock: servers starting together on an empty database
+        # wait for the first, then find the schema made; a crash leaves none half made.
+        with self._connect() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            if self.schema is not None:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            conn.execute("CREATE TABLE IF NOT EXISTS tfa_schema (version integer NOT NULL)")
+            row = conn.execute("SELECT version FROM tfa_schema").fetchone()
+            version = 0 if row is None else int(row[0])
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"the database has schema version {version}, newer than this release"
+                )
+            for migration in MIGRATIONS[version:]:
+                for statement in migration:
+                    conn.execute(statement)
+            if row is None:
+                conn.execute("INSERT INTO tfa_schema (version) VALUES (%s)", (len(MIGRATIONS),))
+            else:
+                conn.execute("UPDATE tfa_schema SET version = %s", (len(MIGRATIONS),))
+
+    def schema_version(self) -> int:
+        """The migration level of the database."""
+        with self._read() as conn:
+            return int(conn.execute("SELECT version FROM tfa_schema").fetchone()[0])
+
+    def close(self) -> None:
+        self._pool.close()

@@ -1,0 +1,189 @@
+"""The store in SQL, once for every database: statements, row mapping, backend hooks.
+
+A backend (:mod:`.sqlite`, :mod:`.postgres`) supplies only its connections, transactions,
+locks, error mapping and migrations. Statements use ``:name`` parameters; a backend whose
+driver wants another style translates them (:func:`pyformat`). Every write that reads first
+runs in a transaction that holds what it read: on SQLite every write transaction excludes
+every other writer; on PostgreSQL :meth:`SQLStore._lock` takes a transaction-scoped lock on
+the name it is given.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from functools import lru_cache
+from typing import Any, Protocol
+
+from ..access import TokenRecord
+from ..config import RateLimit
+from .base import (
+    CallbackJob,
+    CodeRecord,
+    StoreError,
+)
+
+TOKEN_COLUMNS = (
+    "id, name, token_hash, allowed_ips, sender_id, code_ttl, max_attempts, created_at,"  # noqa: S105
+    " revoked_at, source, allowed_destinations, sms_budget, last_used_at"
+)
+CODE_COLUMNS = (
+    "id, message_id, token_id, client_ref, phone, code_hash, code_length, case_sensitive,"
+    " sender, callback_url, created_at, expires_at, state, attempts, api_job_id,"
+    " delivery_status, delivered_at"
+)
+JOB_COLUMNS = (
+    "o.id, o.token_id, o.message_id, o.url, o.attempts, o.kind, o.status, o.event_at,"
+    " c.api_job_id, c.phone, c.sender, c.client_ref, o.body"
+)
+# The unique constraints a write can break, by the names both backends give them.
+TOKEN_ID, TOKEN_DIGEST = "tokens_pkey", "tokens_token_hash_key"
+MESSAGE_ID, CLIENT_REF = "codes_message_id_key", "codes_token_client_ref_key"
+
+# Built from the constants above only: no value reaches the SQL text.
+SELECT_TOKENS = f"SELECT {TOKEN_COLUMNS} FROM tokens"  # noqa: S608
+SELECT_CODES = f"SELECT {CODE_COLUMNS} FROM codes"  # noqa: S608
+PUT_TOKEN = (
+    f"INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (:id, :name, :token_hash, :allowed_ips,"  # noqa: S608
+    " :sender_id, :code_ttl, :max_attempts, :created_at, :revoked_at, :source,"
+    " :allowed_destinations, :sms_budget, :last_used_at)"
+)
+UPSERT_TOKEN = PUT_TOKEN + (
+    " ON CONFLICT (id) DO UPDATE SET name = excluded.name, token_hash = excluded.token_hash,"
+    " allowed_ips = excluded.allowed_ips, sender_id = excluded.sender_id,"
+    " code_ttl = excluded.code_ttl, max_attempts = excluded.max_attempts,"
+    " created_at = excluded.created_at, revoked_at = excluded.revoked_at,"
+    " source = excluded.source, allowed_destinations = excluded.allowed_destinations,"
+    " sms_budget = excluded.sms_budget"
+)
+INSERT_CODE = (
+    "INSERT INTO codes (message_id, token_id, client_ref, phone, code_hash, code_length,"
+    " case_sensitive, sender, callback_url, created_at, expires_at, api_job_id, state, attempts)"
+    " VALUES (:message_id, :token_id, :client_ref, :phone, :code_hash, :code_length,"
+    " :case_sensitive, :sender, :callback_url, :created_at, :expires_at, :api_job_id,"
+    " 'pending', 0) RETURNING id"
+)
+ENQUEUE = (
+    "INSERT INTO outbox (token_id, message_id, url, kind, status, event_at, state, attempts,"
+    " next_attempt_at, created_at) VALUES (:token_id, :message_id, :url, :kind, :status, :at,"
+    " 'pending', 0, :at, :at)"
+)
+OPEN = "state IN ('live', 'pending') AND expires_at > :now AND attempts < :max_attempts"
+# What a purge deletes, each statement on its own (idempotent, safe on several nodes at
+# once), and whether it counts as a purged code.
+PURGE = (
+    ("DELETE FROM codes WHERE expires_at <= :cutoff", True),
+    ("DELETE FROM codes WHERE state = 'pending' AND expires_at <= :now", True),
+    ("DELETE FROM outbox WHERE state <> 'pending' AND created_at <= :cutoff", False),
+    ("DELETE FROM rate_slots WHERE key IN (SELECT key FROM rate_heads WHERE ends_at <= :now)",
+     False),
+    ("DELETE FROM rate_heads WHERE ends_at <= :now", False),
+)
+
+
+class Cursor(Protocol):
+    """What a statement returns, on every driver."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """A connection as the statements below use it."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+
+
+class Violation(StoreError):
+    """A write broke a unique constraint (``constraint``, None when it was another rule)."""
+
+    def __init__(self, constraint: str | None, detail: str) -> None:
+        super().__init__(detail)
+        self.constraint = constraint
+
+
+@lru_cache(maxsize=256)
+def pyformat(sql: str) -> str:
+    """``:name`` parameters as ``%(name)s`` (and literal ``%`` doubled), for psycopg."""
+    return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql.replace("%", "%%"))
+
+
+def token_row(record: TokenRecord) -> dict[str, Any]:
+    """A token's column values."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "token_hash": record.token_hash,
+        "allowed_ips": json.dumps(list(record.allowed_ips)),
+        "sender_id": record.sender_id,
+        "code_ttl": record.code_ttl,
+        "max_attempts": record.max_attempts,
+        "created_at": record.created_at,
+        "revoked_at": record.revoked_at,
+        "source": record.source,
+        "allowed_destinations": json.dumps(list(record.allowed_destinations)),
+        "sms_budget": None if record.sms_budget is None else str(record.sms_budget),
+        "last_used_at": record.last_used_at,
+    }
+
+
+def token_record(row: Sequence[Any]) -> TokenRecord:
+    """A token read back (columns in :data:`TOKEN_COLUMNS` order)."""
+    return TokenRecord(
+        id=row[0], name=row[1], token_hash=row[2], allowed_ips=tuple(json.loads(row[3])),
+        sender_id=row[4], code_ttl=row[5], max_attempts=row[6], created_at=row[7],
+        revoked_at=row[8], source=row[9],
+        allowed_destinations=tuple(json.loads(row[10] or "[]")),
+        sms_budget=None if row[11] is None else RateLimit.parse(row[11]),
+        last_used_at=row[12],
+    )
+
+
+def code_record(row: Sequence[Any]) -> CodeRecord:
+    """A code read back (columns in :data:`CODE_COLUMNS` order)."""
+    return CodeRecord(
+        id=row[0], message_id=row[1], token_id=row[2], client_ref=row[3], phone=row[4],
+        code_hash=row[5], code_length=row[6], case_sensitive=bool(row[7]), sender=row[8],
+        callback_url=row[9], created_at=row[10], expires_at=row[11], state=row[12],
+        attempts=row[13], api_job_id=row[14], delivery_status=row[15], delivered_at=row[16],
+    )
+
+
+def callback_job(row: Sequence[Any]) -> CallbackJob:
+    """A claimed callback (columns in :data:`JOB_COLUMNS` order)."""
+    return CallbackJob(
+        id=row[0], token_id=row[1], message_id=row[2], url=row[3], attempts=row[4],
+        kind=row[5] or "", status=row[6] or "", at=row[7] or 0.0, api_job_id=row[8],
+        phone=row[9] or "", sender=row[10] or "", client_ref=row[11] or "", body=row[12],
+    )
+
+
+class SQLBackend(ABC):
+    """What a backend provides the SQL store with."""
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Connection]:
+        """A connection for reads."""
+
+    @abstractmethod
+    def _write(self, durable: bool = True) -> AbstractContextManager[Connection]:
+        """A connection for one write statement (atomic on its own). Not ``durable``: the
+        write may be lost on power failure (counters), never half applied."""
+
+    @abstractmethod
+    def _transaction(self, durable: bool = True) -> AbstractContextManager[Connection]:
+        """A connection inside a write transaction, committed when the block ends."""
+
+    def _lock(self, conn: Connection, name: str) -> None:  # noqa: B027 - optional hook
+        """Serialise transactions that name ``name`` until this one ends (no-op where every
+        write transaction excludes the others)."""
+
+    @abstractmethod
+    def _claim(self, conn: Connection, now: float, limit: int, lease: float) -> list[Any]:
+        """Claim due outbox rows inside a transaction: rows in :data:`JOB_COLUMNS` order."""

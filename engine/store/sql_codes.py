@@ -1,0 +1,201 @@
+"""Codes and their callbacks in SQL (see :mod:`.sql`), for every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import (
+    NEVER,
+    CallbackJob,
+    CodeRecord,
+    CodeState,
+    CodeStore,
+    DuplicateClientRef,
+    DuplicateMessageId,
+    NewCode,
+    OutboxStore,
+    StoreError,
+)
+from .sql import (
+    CLIENT_REF,
+    ENQUEUE,
+    INSERT_CODE,
+    MESSAGE_ID,
+    OPEN,
+    SELECT_CODES,
+    Connection,
+    SQLBackend,
+    Violation,
+    callback_job,
+    code_record,
+)
+
+
+class SQLCodes(SQLBackend, CodeStore, OutboxStore):
+    """:class:`CodeStore` and :class:`OutboxStore` in SQL."""
+
+    # -- codes -----------------------------------------------------------------------------
+    def client_ref_taken(
+        self, token_id: str, client_ref: str, stale_before: float = NEVER
+    ) -> bool:
+        with self._read() as conn:
+            return conn.execute(
+                "SELECT 1 FROM codes WHERE token_id = :t AND client_ref = :r"
+                " AND NOT (state = 'pending' AND created_at <= :stale)",
+                {"t": token_id, "r": client_ref, "stale": stale_before},
+            ).fetchone() is not None
+
+    def insert_code(self, code: NewCode, stale_before: float = NEVER) -> int:
+        values = {
+            "message_id": code.message_id, "token_id": code.token_id,
+            "client_ref": code.client_ref, "phone": code.phone, "code_hash": code.code_hash,
+            "code_length": code.code_length, "case_sensitive": code.case_sensitive,
+            "sender": code.sender, "callback_url": code.callback_url,
+            "created_at": code.created_at, "expires_at": code.expires_at,
+            "api_job_id": code.api_job_id,
+        }
+        try:
+            return self._insert_code(values)
+        except DuplicateClientRef:
+            if stale_before == NEVER:
+                raise
+        # The ref may be held by a code whose sender died before it was sent: replace it.
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM codes WHERE token_id = :t AND client_ref = :r"
+                " AND state = 'pending' AND created_at <= :stale",
+                {"t": code.token_id, "r": code.client_ref, "stale": stale_before},
+            )
+        return self._insert_code(values)
+
+    def _insert_code(self, values: dict[str, Any]) -> int:
+        try:
+            with self._write() as conn:
+                return int(conn.execute(INSERT_CODE, values).fetchone()[0])
+        except Violation as exc:
+            if exc.constraint == MESSAGE_ID:
+                raise DuplicateMessageId(values["message_id"]) from None
+            if exc.constraint == CLIENT_REF:
+                raise DuplicateClientRef(values["client_ref"]) from None
+            raise StoreError(f"the code could not be stored: {exc}") from None
+
+    def activate_code(self, code_id: int, now: float) -> CodeState:
+        with self._transaction() as conn:
+            own = conn.execute(
+                "SELECT token_id, phone FROM codes WHERE id = :id", {"id": code_id}
+            ).fetchone()
+            if own is None:
+                raise StoreError(f"code {code_id} is not stored")
+            phone = {"id": code_id, "t": own[0], "p": own[1]}
+            self._lock(conn, f"phone:{own[0]}\x1f{own[1]}")
+            conn.execute(
+                "UPDATE codes SET state = 'superseded' WHERE token_id = :t AND phone = :p"
+                " AND state = 'live' AND id < :id",
+                phone,
+            )
+            # Re-read after the row lock: a report may have come since the first read.
+            row = conn.execute(
+                "UPDATE codes SET state = CASE WHEN EXISTS (SELECT 1 FROM codes AS newer"
+                "   WHERE newer.token_id = :t AND newer.phone = :p AND newer.state = 'live'"
+                "   AND newer.id > :id) THEN 'superseded' ELSE 'live' END"
+                " WHERE id = :id AND state = 'pending'"
+                " RETURNING state, callback_url, delivery_status, delivered_at, message_id",
+                phone,
+            ).fetchone()
+            if row is None:  # not pending: validated, locked or activated already
+                state = conn.execute(
+                    "SELECT state FROM codes WHERE id = :id", {"id": code_id}
+                ).fetchone()
+                return state[0]  # type: ignore[no-any-return]
+            state, url, reported, reported_at, message_id = row
+            if url is not None:
+                self._enqueue(conn, own[0], message_id, url, "INTERNAL", "ACCEPTD", now)
+                if reported is not None:
+                    self._enqueue(conn, own[0], message_id, url, "SMS", reported, reported_at)
+        return state  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _enqueue(
+        conn: Connection, token_id: str, message_id: str, url: str, kind: str, status: str,
+        at: float,
+    ) -> None:
+        conn.execute(ENQUEUE, {"token_id": token_id, "message_id": message_id, "url": url,
+                               "kind": kind, "status": status, "at": at})
+
+    def record_delivery(self, message_id: str, status: str, at: float) -> bool:
+        with self._transaction() as conn:
+            row = conn.execute(
+                "UPDATE codes SET delivery_status = :s, delivered_at = :at"
+                " WHERE message_id = :m AND (delivery_status IS NULL OR delivery_status <> :s)"
+                " RETURNING token_id, state, callback_url",
+                {"s": status, "at": at, "m": message_id},
+            ).fetchone()
+            if row is None:
+                return False
+            token_id, state, url = row
+            # A pending code keeps the report: activation queues it after INTERNAL.
+            if state != "pending" and url is not None:
+                self._enqueue(conn, token_id, message_id, url, "SMS", status, at)
+        return True
+
+    def discard_code(self, code_id: int) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM codes WHERE id = :id AND state = 'pending'", {"id": code_id})
+
+    def find_code(self, token_id: str, client_ref: str) -> CodeRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                SELECT_CODES + " WHERE token_id = :t AND client_ref = :r",
+                {"t": token_id, "r": client_ref},
+            ).fetchone()
+        return None if row is None else code_record(row)
+
+    def consume_code(self, code_id: int, now: float, max_attempts: int) -> bool:
+        with self._write() as conn:
+            return conn.execute(
+                f"UPDATE codes SET state = 'used' WHERE id = :id AND {OPEN}",  # noqa: S608
+                {"id": code_id, "now": now, "max_attempts": max_attempts},
+            ).rowcount == 1
+
+    def count_failure(self, code_id: int, now: float, max_attempts: int) -> bool:
+        with self._write() as conn:
+            return conn.execute(
+                "UPDATE codes SET attempts = attempts + 1,"  # noqa: S608
+                " state = CASE WHEN attempts + 1 >= :max_attempts THEN 'locked' ELSE state END"
+                f" WHERE id = :id AND {OPEN}",
+                {"id": code_id, "now": now, "max_attempts": max_attempts},
+            ).rowcount == 1
+
+    # -- callback outbox -------------------------------------------------------------------
+    def claim_callbacks(self, now: float, limit: int, lease: float) -> list[CallbackJob]:
+        with self._transaction(durable=False) as conn:
+            rows = self._claim(conn, now, limit, lease)
+        return sorted((callback_job(row) for row in rows), key=lambda job: job.id)
+
+    # Delivery bookkeeping does not wait for the disk: a mark lost to a power cut means one
+    # more delivery of a callback, which receivers must take anyway (leases can expire).
+    def callback_delivered(self, job_id: int) -> None:
+        with self._write(durable=False) as conn:
+            conn.execute("UPDATE outbox SET state = 'delivered' WHERE id = :id", {"id": job_id})
+
+    def callback_failed(self, job_id: int, error: str, retry_at: float | None) -> None:
+        with self._write(durable=False) as conn:
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = :e,"
+                " state = CASE WHEN :give_up THEN 'failed' ELSE state END,"
+                " next_attempt_at = COALESCE(:retry_at, next_attempt_at) WHERE id = :id",
+                {"e": error, "give_up": retry_at is None, "retry_at": retry_at, "id": job_id},
+            )
+
+    def callback_states(self, message_id: str) -> list[tuple[str, int]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT state, attempts FROM outbox WHERE message_id = :m ORDER BY id",
+                {"m": message_id},
+            ).fetchall()
+        return [(row[0], row[1]) for row in rows]
+
+    def pending_callbacks(self) -> int:
+        with self._read() as conn:
+            row = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()
+        return int(row[0])
