@@ -191,6 +191,9 @@ class EngineConfig:
     callback_key: str | None = field(default=None, repr=False)
     # The path secret of the delivery-report endpoint; None disables the endpoint.
     dlr_secret: str | None = field(default=None, repr=False)
+    # Seconds a dispatcher holds the callbacks it claimed: another node (or this one after
+    # a restart) delivers them once the lease ends if the first never reports back.
+    callback_lease: int = 60
 
     def __post_init__(self) -> None:
         check_code_ttl(self.code_ttl)
@@ -227,6 +230,8 @@ class EngineConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ConfigError(f"{name} must be a non-empty string", key=name)
+        if not 5 <= _int(self, "callback_lease") <= 3600:
+            raise ConfigError("callback_lease must be 5..3600 seconds", key="callback_lease")
         if self.callback_key is not None and len(self.callback_key.encode()) < 16:
             raise ConfigError("callback_key must have at least 16 bytes", key="callback_key")
 

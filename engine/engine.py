@@ -78,6 +78,7 @@ class Engine:
             allow_private=self.config.callback_allow_private,
             resolver=resolver or netguard.system_resolver,
             clock=clock,
+            lease=self.config.callback_lease,
         )
         self._purging: Periodic | None = None
 

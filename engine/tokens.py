@@ -130,13 +130,23 @@ class TokenAdmin:
         self.store.put_token(record)
         return record
 
-    def declare_all(self, declared: Iterable[DeclaredToken]) -> tuple[list[TokenRecord], list[str]]:
+    def declare_all(
+        self, declared: Iterable[DeclaredToken]
+    ) -> tuple[list[TokenRecord], list[str]]:
         """Make the store's declared tokens those of a file: install each one, and revoke
         earlier declarations the file no longer holds (the file is the truth for them).
 
         Returns the installed records and the names of the tokens revoked. Raises
         ConfigError naming a token that cannot be installed.
         """
+        # Servers starting together on one database declare one at a time: each reads what
+        # the others wrote, so a token is never installed twice under two ids.
+        with self.store.exclusive("declare-tokens"):
+            return self._declare_all(declared)
+
+    def _declare_all(
+        self, declared: Iterable[DeclaredToken]
+    ) -> tuple[list[TokenRecord], list[str]]:
         installed = []
         for spec in declared:
             try:
