@@ -23,6 +23,7 @@ from tfa_engine.config import DEFAULT_TEMPLATE, PLACEHOLDER
 pytestmark = pytest.mark.network
 
 LANDLINE_UK = "+442079460000"
+UK_OTHER = "+447400123456"  # a mobile number no case sends to
 CODE_PREFIX = DEFAULT_TEMPLATE.split(PLACEHOLDER)[0]
 MAX_BODY = Settings().max_body
 MAX_ATTEMPTS = Settings().engine.max_attempts  # wrong tries before a code is dead
@@ -157,6 +158,12 @@ def _body(raw: bytes, headers: dict[str, str] | None = None) -> Callable[[Any, s
     return case
 
 
+def _repeated_phone_number(face: Any, ref: str, phone: str) -> Any:
+    # A reader taking the first key sees the case's phone; json.loads alone takes the last.
+    raw = f'{{"client_ref": "{ref}", "phone_number": "{phone}", "phone_number": "{UK_OTHER}"}}'
+    return request_code(face, raw.encode())
+
+
 def _token(token: Callable[[Any], str | None]) -> Callable[[Any, str, str], Any]:
     def case(face: Any, ref: str, phone: str) -> Any:
         body = {"client_ref": ref, "phone_number": phone}
@@ -221,6 +228,7 @@ TABLE: list[tuple[str, Callable[[Any, str, str], Any], Status]] = [
     ("-64-empty-body", _body(b""), catalogue.MALFORMED),
     ("-64-body-at-the-size-limit", _body(b" " * MAX_BODY), catalogue.MALFORMED),
     ("-64-phone-as-number", _fields(phone_number=447911123456), catalogue.MALFORMED),
+    ("-64-repeated-key", _repeated_phone_number, catalogue.MALFORMED),
     ("-64-client-ref-too-long", _fields(client_ref="r" * 65), catalogue.MALFORMED),
     ("-66", _token(lambda face: face.broken_token), catalogue.ALLOWLIST_INVALID),
     ("-66-validate", lambda face, ref, phone: validate(face, ref, "123456",

@@ -278,6 +278,16 @@ def test_same_client_ref_under_another_token(
     assert engine.request_code(other, IP, body).status is catalogue.SUCCESS
 
 
+def test_repeated_phone_number_key_is_64_and_sends_nothing(
+    engine: Engine, token: str, gateway: MemoryGateway
+) -> None:
+    """A body naming phone_number twice is -64: no SMS goes to either number."""
+    body = f'{{"client_ref": "login", "phone_number": "{UK}", "phone_number": "{DE}"}}'
+    outcome = engine.request_code(token, IP, body.encode(), content_type="application/json")
+    assert outcome.status is catalogue.MALFORMED
+    assert gateway.messages == []
+
+
 def test_gateway_refusal_leaves_no_code(engine: Engine, token: str, gateway: MemoryGateway) -> None:
     """After -65 there is no code under the client_ref."""
     gateway.failure = GatewayError("gateway down")
