@@ -26,6 +26,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import waitress  # noqa: F401  (create_server imports it)
 
         from ..falcon import create_app
+        from ..server.connections import waitress_options
     except ImportError as exc:
         return error(f"serve needs the server extra (pip install '.[server]'): {exc}")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT)
@@ -43,7 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             max_body=settings.max_body,
         )
         return create_server(
-            app, sockets, settings.host, settings.port, threads=settings.threads
+            app, sockets, settings.host, settings.port, **waitress_options(settings)
         )
 
     def started(server: Any) -> None:
