@@ -26,17 +26,19 @@ REQUEST_CODE = (
     _C.CLIENT_REF_MISSING, _C.SENDER_ID_INVALID, _C.MALFORMED, _C.SYSTEM_ERROR,
     _C.ALLOWLIST_INVALID, _C.IP_NOT_ALLOWED, _C.TEMPLATE_NO_PLACEHOLDER,
     _C.TEMPLATE_TOO_LONG, _C.RATE_LIMITED, _C.TOO_LARGE, _C.UNSUPPORTED_MEDIA,
-    _C.INTERNAL_ERROR,
+    _C.UNAVAILABLE, _C.INTERNAL_ERROR,
 )
 VALIDATE_CODE = (
     _C.VALID, _C.INVALID, _C.DECLINED, _C.CODE_NOT_FOUND, _C.NO_CODE, _C.TOKEN_INVALID,
     _C.TOKEN_MISSING, _C.ALLOWLIST_INVALID, _C.IP_NOT_ALLOWED, _C.RATE_LIMITED,
-    _C.MALFORMED, _C.TOO_LARGE, _C.INTERNAL_ERROR,
+    _C.MALFORMED, _C.TOO_LARGE, _C.UNAVAILABLE, _C.INTERNAL_ERROR,
 )
 VALIDATE_WITHOUT_CODE = (
     _C.NO_CODE, _C.TOKEN_INVALID, _C.TOKEN_MISSING, _C.ALLOWLIST_INVALID, _C.IP_NOT_ALLOWED,
-    _C.MALFORMED, _C.TOO_LARGE, _C.INTERNAL_ERROR,
+    _C.MALFORMED, _C.TOO_LARGE, _C.UNAVAILABLE, _C.INTERNAL_ERROR,
 )
+DELIVERY_REPORTS = (_C.NOT_FOUND, _C.MALFORMED, _C.TOO_LARGE, _C.UNAVAILABLE, _C.INTERNAL_ERROR)
+READY = (_C.UNAVAILABLE, _C.INTERNAL_ERROR)
 
 _ENVELOPE = {
     "type": "object",
@@ -78,7 +80,7 @@ def _responses(statuses: Iterable[Status]) -> dict[str, Any]:
             "description": "; ".join(f"{s.code} {s.text}" for s in group),
             "content": {"application/json": {"schema": _envelope_for(group)}},
         }
-        if http == 429:
+        if http in (429, 503):
             response["headers"] = {
                 "Retry-After": {"schema": {"type": "integer", "minimum": 1},
                                 "description": "Seconds to wait."}
@@ -209,8 +211,7 @@ def build_openapi() -> dict[str, Any]:
                                 "type": "object", "required": ["accepted"],
                                 "properties": {"accepted": {"type": "integer",
                                                             "minimum": 0}}}}}},
-                        **_responses((_C.NOT_FOUND, _C.MALFORMED, _C.TOO_LARGE,
-                                      _C.INTERNAL_ERROR)),
+                        **_responses(DELIVERY_REPORTS),
                     },
                 }
             },
@@ -224,6 +225,18 @@ def build_openapi() -> dict[str, Any]:
                             "type": "object", "required": ["status"],
                             "properties": {"status": {"const": "ok"}}}}},
                     }},
+                }
+            },
+            "/health/ready": {
+                "get": {
+                    "operationId": "ready",
+                    "summary": "Readiness: the database takes writes now; needs no token.",
+                    "responses": {"200": {
+                        "description": "Ready to serve requests.",
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["status"],
+                            "properties": {"status": {"const": "ready"}}}}},
+                    }, **_responses(READY)},
                 }
             },
             "/openapi.json": {

@@ -100,6 +100,7 @@ TOO_LARGE = _s("TOO_LARGE", -73, 413, "Request entity too large.")
 UNSUPPORTED_MEDIA = _s(
     "UNSUPPORTED_MEDIA", -74, 415, "Unsupported media type. Use application/json."
 )
+UNAVAILABLE = _s("UNAVAILABLE", -78, 503, "Service unavailable. Retry later.")
 INTERNAL_ERROR = _s("INTERNAL_ERROR", -65, 500, SYSTEM_ERROR.text)
 
 CATALOGUE: tuple[Status, ...] = (
@@ -130,6 +131,7 @@ CATALOGUE: tuple[Status, ...] = (
     METHOD_NOT_ALLOWED,
     TOO_LARGE,
     UNSUPPORTED_MEDIA,
+    UNAVAILABLE,
     INTERNAL_ERROR,
 )
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .lookups import RESOLVE_TIMEOUT, LookupTimeout, resolve_within
+from .lookups import Resolver as Resolver  # re-exported: callers name them netguard.*
+from .lookups import system_resolver as system_resolver
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Resolver = Callable[[str, int], list[str]]
 
 MAX_URL_LENGTH = 2048
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -186,15 +187,6 @@ def is_public_address(ip: IPAddress) -> bool:
     return ip.is_global and not special
 
 
-def system_resolver(host: str, port: int) -> list[str]:
-    """Resolve with getaddrinfo; unique address strings in resolver order."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except UnicodeError as exc:  # the idna codec rejects empty or over-long labels
-        raise OSError(f"cannot resolve {host!r}: {exc}") from exc
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
 def _is_local_name(host: str) -> bool:
     """Names that mean this machine without asking DNS (RFC 6761), or are malformed."""
     name = host[:-1] if host.endswith(".") else host
@@ -202,10 +194,17 @@ def _is_local_name(host: str) -> bool:
     return "" in labels or name in _LOCAL_NAMES or labels[-1] == "localhost"
 
 
-def _resolved(target: CallbackTarget, resolver: Resolver) -> list[IPAddress | None]:
-    """Resolver answers parsed strictly; None marks an answer that is not an IP."""
+def _resolved(
+    target: CallbackTarget, resolver: Resolver, timeout: float | None = None
+) -> list[IPAddress | None]:
+    """Resolver answers parsed strictly; None marks an answer that is not an IP.
+    With a ``timeout``, :class:`LookupTimeout` when the resolver takes longer."""
+    if timeout is None:
+        texts = resolver(target.host, target.port)
+    else:
+        texts = resolve_within(resolver, target.host, target.port, timeout)
     out: list[IPAddress | None] = []
-    for text in resolver(target.host, target.port):
+    for text in texts:
         try:
             out.append(ipaddress.ip_address(text))
         except ValueError:
@@ -231,12 +230,17 @@ def resolve_public(
 
 
 def check_callback_url(
-    url: str, *, allow_private: bool, resolver: Resolver | None = system_resolver
+    url: str,
+    *,
+    allow_private: bool,
+    resolver: Resolver | None = system_resolver,
+    timeout: float = RESOLVE_TIMEOUT,
 ) -> bool:
     """Request-time check: False means refuse with status -61.
 
-    A name that cannot be resolved now is accepted, because the dispatcher checks
-    again (with :func:`resolve_public`) before it connects.
+    A name that does not resolve now is accepted: the dispatcher checks again (with
+    :func:`resolve_public`) before it connects. One whose lookup takes longer than
+    ``timeout`` seconds is refused: the request cannot wait, nor take the host on trust.
     """
     target = parse_callback_url(url)
     if target is None:
@@ -251,7 +255,9 @@ def check_callback_url(
     if resolver is None:
         return True
     try:
-        answers = _resolved(target, resolver)
+        answers = _resolved(target, resolver, timeout)
+    except LookupTimeout:
+        return False
     except OSError:
         return True
     # Refuse only when every answer is non-public (an unparseable answer counts as

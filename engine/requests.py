@@ -46,7 +46,6 @@ SCHEMA: dict[str, dict[str, Any]] = {
 _validators = threading.local()
 
 
-
 @dataclass(frozen=True)
 class CodeRequest:
     """A request-code body that passed every rule."""
@@ -65,10 +64,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A repeated key is read as its first value by some parsers (a WAF, a log pipeline)
+    # and as its last by others (json.loads): two readers, two requests. Refuse it.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate key in a JSON object")
+    return obj
+
+
 def decode_json(body: bytes | bytearray | str) -> Any:
-    """The JSON value of a body; ValueError when it is not strict JSON (NaN included)."""
+    """The JSON value of a body; ValueError when it is not strict JSON (NaN included) or
+    an object, at any depth, repeats a key."""
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return json.loads(body, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise ValueError("body is not JSON") from exc
 

@@ -26,12 +26,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import waitress  # noqa: F401  (create_server imports it)
 
         from ..falcon import create_app
+        from ..server.connections import (
+            guard_connections,
+            raise_open_files_limit,
+            waitress_options,
+        )
     except ImportError as exc:
         return error(f"serve needs the server extra (pip install '.[server]'): {exc}")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT)
     for warning in settings.warnings():
         log.warning("%s", warning)
     engines: list[Engine] = []
+
+    raise_open_files_limit(settings)
 
     def create(sockets: dict[int, Any]) -> Any:
         engine = build_engine(settings)
@@ -42,9 +49,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             forwarded_header=settings.forwarded_header,
             max_body=settings.max_body,
         )
-        return create_server(
-            app, sockets, settings.host, settings.port, threads=settings.threads
+        server = create_server(
+            app, sockets, settings.host, settings.port, **waitress_options(settings)
         )
+        guard_connections(sockets)
+        return server
 
     def started(server: Any) -> None:
         _announce(server, settings, engines[0], args.config)

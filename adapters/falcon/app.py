@@ -6,17 +6,26 @@ the WSGI middleware both serve the app it returns, so the faces cannot drift apa
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import falcon
 
-from tfa_engine import Engine, catalogue
+from tfa_engine import Engine, StoreUnavailable, catalogue
 
 from ..client_ip import X_FORWARDED_FOR, TrustedProxies, client_ip
 from .errors import handle_http_error, handle_unexpected
-from .resources import DeliveryReports, Health, OpenAPIDocument, RequestCode, ValidateCode
+from .outages import OutageLog, StoreUnavailableHandler
+from .resources import (
+    DeliveryReports,
+    Health,
+    OpenAPIDocument,
+    Readiness,
+    RequestCode,
+    ValidateCode,
+)
 from .wire import render
 
 DEFAULT_MAX_BODY = 16 * 1024  # bytes; larger bodies are -73
@@ -83,7 +92,9 @@ def create_app(
 
     Routes: ``POST /1/2fa`` (request a code), ``POST /1/2fa/{client_ref}/{code}``
     (validate; also without the code, which is -56), ``POST /1/dlr/{secret}`` (the
-    gateway's delivery reports), ``GET /health`` and ``GET /openapi.json`` (no token).
+    gateway's delivery reports), ``GET /health`` (liveness), ``GET /health/ready``
+    (readiness: the store takes writes) and ``GET /openapi.json`` (no token). A store
+    that cannot serve (:class:`~tfa_engine.StoreUnavailable`) is -78, HTTP 503.
 
     ``trusted_proxies``: IPs/CIDRs of reverse proxies whose ``forwarded_header`` is
     believed (see :mod:`tfa_engine.adapters.client_ip`); empty means the socket peer is the client.
@@ -111,7 +122,10 @@ def create_app(
     app.add_route("/1/2fa/{client_ref}/{code}", validate)
     app.add_route("/1/dlr/{secret}", DeliveryReports(engine, max_body))
     app.add_route("/health", Health())
+    app.add_route("/health/ready", Readiness(engine))
     app.add_route("/openapi.json", OpenAPIDocument())
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(falcon.HTTPError, handle_http_error)
+    outages = OutageLog(logging.getLogger("tfa.http"))
+    app.add_error_handler(StoreUnavailable, StoreUnavailableHandler(outages))
     return app

@@ -149,7 +149,8 @@ class Health:
     """``GET /health``: 200 ``{"status": "ok"}`` while the process serves requests.
 
     Unauthenticated, for load balancers and orchestrators; it touches neither the store
-    nor the gateway, so it says the process is up, not that SMS can be sent.
+    nor the gateway, so it says the process is up, not that SMS can be sent (liveness;
+    ``/health/ready`` asks the store).
     """
 
     methods = ("GET", "HEAD")
@@ -157,6 +158,28 @@ class Health:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Answer that the process is alive."""
         write_json(resp, 200, {"status": "ok"})
+        resp.cache_control = ["no-store"]
+
+    on_head = on_get
+
+
+class Readiness:
+    """``GET /health/ready``: 200 ``{"status": "ready"}`` when the store takes a write now.
+
+    Unauthenticated, for load balancers. When the store cannot serve, the engine raises
+    :class:`~tfa_engine.StoreUnavailable` and the app answers -78 (HTTP 503) with
+    ``Retry-After``, as it does for every other request meanwhile.
+    """
+
+    methods = ("GET", "HEAD")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Ask the store for a round trip that writes."""
+        self._engine.ping()
+        write_json(resp, 200, {"status": "ready"})
         resp.cache_control = ["no-store"]
 
     on_head = on_get

@@ -56,6 +56,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     threads: int = 32
+    connection_limit: int = 1000  # open connections waitress keeps; more wait to be accepted
+    channel_timeout: int = 30  # seconds a connection has to send each whole request
     trusted_proxies: tuple[str, ...] = ()
     forwarded_header: str = "x-forwarded-for"
     max_body: int = 16384
@@ -144,6 +146,8 @@ _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "host": non_empty_text,
     "port": lambda raw, label: whole_number(raw, label, 0, MAX_PORT),
     "threads": lambda raw, label: whole_number(raw, label, 1),
+    "connection_limit": lambda raw, label: whole_number(raw, label, 1, 100_000),
+    "channel_timeout": lambda raw, label: whole_number(raw, label, 1, 3600),
     "trusted_proxies": _networks,
     "forwarded_header": _forwarded_header,
     "max_body": lambda raw, label: whole_number(raw, label, 1),

@@ -1,7 +1,9 @@
 """Fixtures every adapter test shares (``clock`` comes from tests/conftest.py).
 
     gateway   a ``MemoryGateway`` that keeps every message.
-    engine    an ``Engine`` on a ``MemoryStore`` with cheap hashing and no DNS lookups.
+    store     an ``OutageStore`` (tests/support/outage.py): a ``MemoryStore`` that raises
+              ``StoreUnavailable`` while ``store.down`` is set.
+    engine    an ``Engine`` on ``store`` with cheap hashing and no DNS lookups.
     token     a token issued on ``engine``.
 """
 
@@ -10,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from outage import OutageStore
 
-from tfa_engine import Engine, EngineConfig, MemoryGateway, MemoryStore
+from tfa_engine import Engine, EngineConfig, MemoryGateway
 
 
 @pytest.fixture
@@ -21,10 +24,16 @@ def gateway() -> MemoryGateway:
 
 
 @pytest.fixture
-def engine(gateway: MemoryGateway, clock: Callable[[], float]) -> Engine:
+def store() -> OutageStore:
+    """A memory store that can be taken down (``store.down = True``)."""
+    return OutageStore()
+
+
+@pytest.fixture
+def engine(store: OutageStore, gateway: MemoryGateway, clock: Callable[[], float]) -> Engine:
     """An engine on memory with cheap hashing and no DNS lookups."""
     return Engine(
-        MemoryStore(), gateway, EngineConfig(argon2_profile="test"), clock=clock, resolver=None
+        store, gateway, EngineConfig(argon2_profile="test"), clock=clock, resolver=None
     )
 
 

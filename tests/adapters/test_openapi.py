@@ -13,6 +13,7 @@ import pytest
 from fake_clock import FakeClock
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from openapi_spec_validator import validate
+from outage import OutageStore
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
@@ -21,7 +22,6 @@ from tfa_engine import (
     EngineConfig,
     GatewayError,
     MemoryGateway,
-    MemoryStore,
     RateLimit,
     Status,
     catalogue,
@@ -39,6 +39,7 @@ VALIDATE = ("/1/2fa/{client_ref}/{code}", "post")
 WITHOUT_CODE = ("/1/2fa/{client_ref}", "post")
 DLR = ("/1/dlr/{secret}", "post")
 HEALTH = ("/health", "get")
+READY = ("/health/ready", "get")
 _DEFAULT: Any = object()
 
 
@@ -57,8 +58,9 @@ class Client:
     def __init__(self, **config: Any) -> None:
         self.clock = FakeClock()
         self.gateway = MemoryGateway()
+        self.store = OutageStore()  # store.down = True: every call raises StoreUnavailable
         self.engine = Engine(
-            MemoryStore(),
+            self.store,
             self.gateway,
             EngineConfig(argon2_profile="test", dlr_secret=DLR_SECRET, **config),
             clock=self.clock,
@@ -315,6 +317,14 @@ def _store_fails(method: str, path: str, **post: Any) -> Callable[[Client], Answ
     return scenario
 
 
+def _store_down(call: Callable[[Client], Answer]) -> Callable[[Client], Answer]:
+    def scenario(client: Client) -> Answer:
+        client.store.down = True
+        return call(client)
+
+    return scenario
+
+
 def _reported(client: Client) -> Answer:
     message_id, _ = client.send("reported")
     return client.dlr({"msisdn": UK_MOBILE.lstrip("+"), "delivery_status": "DELIVRD",
@@ -368,6 +378,8 @@ ANSWERS = [
     pytest.param(_store_fails("client_ref_taken", "/1/2fa",
                               json_body={"client_ref": "r", "phone_number": UK_MOBILE}),
                  REQUEST, catalogue.INTERNAL_ERROR, id="request-65-500"),
+    pytest.param(_store_down(lambda c: c.request()), REQUEST, catalogue.UNAVAILABLE,
+                 id="request-78"),
     # POST /1/2fa/{client_ref}/{code}
     pytest.param(_valid, VALIDATE, catalogue.VALID, id="validate-0"),
     pytest.param(lambda c: c.validate("r", "123456", token="nope"), VALIDATE,
@@ -389,6 +401,8 @@ ANSWERS = [
                  catalogue.TOO_LARGE, id="validate-73"),
     pytest.param(_store_fails("find_code", "/1/2fa/r/123456"), VALIDATE,
                  catalogue.INTERNAL_ERROR, id="validate-65-500"),
+    pytest.param(_store_down(lambda c: c.validate("r", "123456")), VALIDATE,
+                 catalogue.UNAVAILABLE, id="validate-78"),
     # POST /1/2fa/{client_ref}
     pytest.param(lambda c: c.post("/1/2fa/r"), WITHOUT_CODE, catalogue.NO_CODE,
                  id="without-code-56"),
@@ -408,6 +422,8 @@ ANSWERS = [
                  catalogue.TOO_LARGE, id="without-code-73"),
     pytest.param(_store_fails("token_by_digest", "/1/2fa/r"), WITHOUT_CODE,
                  catalogue.INTERNAL_ERROR, id="without-code-65-500"),
+    pytest.param(_store_down(lambda c: c.post("/1/2fa/r")), WITHOUT_CODE,
+                 catalogue.UNAVAILABLE, id="without-code-78"),
     # POST /1/dlr/{secret}
     pytest.param(_reported, DLR, 200, id="dlr-200"),
     pytest.param(lambda c: c.dlr([{"uuid": "1", "delivery_status": "DELIVRD"}]), DLR, 200,
@@ -420,8 +436,14 @@ ANSWERS = [
     pytest.param(_store_fails("record_delivery", f"/1/dlr/{DLR_SECRET}", token=None,
                               json_body={"uuid": "1", "delivery_status": "DELIVRD"}),
                  DLR, catalogue.INTERNAL_ERROR, id="dlr-65-500"),
-    # GET /health
+    pytest.param(_store_down(lambda c: c.dlr({"uuid": "1", "delivery_status": "DELIVRD"})),
+                 DLR, catalogue.UNAVAILABLE, id="dlr-78"),
+    # GET /health, /health/ready
     pytest.param(_health, HEALTH, 200, id="health-200"),
+    pytest.param(_store_down(_health), HEALTH, 200, id="health-200-store-down"),
+    pytest.param(lambda c: c.get("/health/ready"), READY, 200, id="ready-200"),
+    pytest.param(_store_down(lambda c: c.get("/health/ready")), READY, catalogue.UNAVAILABLE,
+                 id="ready-78"),
 ]
 
 

@@ -16,13 +16,14 @@ from urllib.parse import quote
 
 import pytest
 
-from tfa_engine import Status, catalogue
+from tfa_engine import Status, StoreUnavailable, catalogue
 from tfa_engine.adapters.server.settings import Settings
 from tfa_engine.config import DEFAULT_TEMPLATE, PLACEHOLDER
 
 pytestmark = pytest.mark.network
 
 LANDLINE_UK = "+442079460000"
+UK_OTHER = "+447400123456"  # a mobile number no case sends to
 CODE_PREFIX = DEFAULT_TEMPLATE.split(PLACEHOLDER)[0]
 MAX_BODY = Settings().max_body
 MAX_ATTEMPTS = Settings().engine.max_attempts  # wrong tries before a code is dead
@@ -157,6 +158,12 @@ def _body(raw: bytes, headers: dict[str, str] | None = None) -> Callable[[Any, s
     return case
 
 
+def _repeated_phone_number(face: Any, ref: str, phone: str) -> Any:
+    # A reader taking the first key sees the case's phone; json.loads alone takes the last.
+    raw = f'{{"client_ref": "{ref}", "phone_number": "{phone}", "phone_number": "{UK_OTHER}"}}'
+    return request_code(face, raw.encode())
+
+
 def _token(token: Callable[[Any], str | None]) -> Callable[[Any, str, str], Any]:
     def case(face: Any, ref: str, phone: str) -> Any:
         body = {"client_ref": ref, "phone_number": phone}
@@ -221,6 +228,7 @@ TABLE: list[tuple[str, Callable[[Any, str, str], Any], Status]] = [
     ("-64-empty-body", _body(b""), catalogue.MALFORMED),
     ("-64-body-at-the-size-limit", _body(b" " * MAX_BODY), catalogue.MALFORMED),
     ("-64-phone-as-number", _fields(phone_number=447911123456), catalogue.MALFORMED),
+    ("-64-repeated-key", _repeated_phone_number, catalogue.MALFORMED),
     ("-64-client-ref-too-long", _fields(client_ref="r" * 65), catalogue.MALFORMED),
     ("-66", _token(lambda face: face.broken_token), catalogue.ALLOWLIST_INVALID),
     ("-66-validate", lambda face, ref, phone: validate(face, ref, "123456",
@@ -246,7 +254,7 @@ CASES = [
     for index, (name, case, expected) in enumerate(TABLE)
 ]
 # Statuses reached by the tests after the table (they need a failing gateway or store).
-ELSEWHERE = {catalogue.SYSTEM_ERROR, catalogue.INTERNAL_ERROR}
+ELSEWHERE = {catalogue.SYSTEM_ERROR, catalogue.INTERNAL_ERROR, catalogue.UNAVAILABLE}
 
 
 def outcome(reply: Any) -> tuple[object, object, int]:
@@ -373,7 +381,36 @@ def test_unexpected_store_failure_is_65_with_http_500(fresh_faces: dict[str, Any
     assert_fresh_job_ids(fresh_faces, dict.fromkeys(FACE_NAMES, 0))
 
 
+class _UnavailableStore:
+    """Stands in for a store that cannot serve: every call raises StoreUnavailable."""
+
+    def __getattr__(self, name: str) -> Any:
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise StoreUnavailable("database or disk is full")
+
+        return refuse
+
+
+def test_store_unavailable_is_78_with_retry_after_in_process(
+    fresh_faces: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that cannot serve gives -78, HTTP 503 and Retry-After on the in-process
+    faces, and /health/ready says so. (A served process needs a store that really fails:
+    the disk-full test of the store.)"""
+    for name in IN_PROCESS:
+        monkeypatch.setattr(fresh_faces[name].engine, "store", _UnavailableStore())
+    in_process = {name: fresh_faces[name] for name in IN_PROCESS}
+    replies = run_everywhere(in_process, _fields(), 0)
+    ready = {name: face.request("GET", "/health/ready", headers={}, body=None)
+             for name, face in in_process.items()}
+    for answers in (replies, ready):
+        assert {name: outcome(reply) for name, reply in answers.items()} == dict.fromkeys(
+            IN_PROCESS, literal(catalogue.UNAVAILABLE))
+        assert {name: reply.headers.get("retry-after") for name, reply in answers.items()} == (
+            dict.fromkeys(IN_PROCESS, "5"))
+
+
 def test_every_catalogue_status_is_driven_through_the_faces() -> None:
-    """The table and the two failure tests reach every status of the catalogue."""
+    """The table and the failure tests reach every status of the catalogue."""
     covered = {expected for _, _, expected in TABLE} | ELSEWHERE
     assert covered == set(catalogue.CATALOGUE)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from outage import OutageStore
 
 from tfa_engine import (
     Engine,
@@ -21,6 +22,7 @@ from tfa_engine import (
     Outcome,
     RateLimit,
     Store,
+    StoreUnavailable,
     catalogue,
 )
 
@@ -84,6 +86,7 @@ LITERALS: dict[str, tuple[int, int, str]] = {
     "METHOD_NOT_ALLOWED": (-72, 405, "Method not allowed."),
     "TOO_LARGE": (-73, 413, "Request entity too large."),
     "UNSUPPORTED_MEDIA": (-74, 415, "Unsupported media type. Use application/json."),
+    "UNAVAILABLE": (-78, 503, "Service unavailable. Retry later."),
     "INTERNAL_ERROR": (
         -65,
         500,
@@ -91,8 +94,9 @@ LITERALS: dict[str, tuple[int, int, str]] = {
     ),
 }
 
-# Statuses only an HTTP face can produce (no engine call reaches them).
-HTTP_ONLY = {"NOT_FOUND", "METHOD_NOT_ALLOWED", "TOO_LARGE", "INTERNAL_ERROR"}
+# Statuses only an HTTP face can produce (no engine call answers them). -78 is how the
+# faces answer the StoreUnavailable an engine call raises (test_store_unavailable_is_raised).
+HTTP_ONLY = {"NOT_FOUND", "METHOD_NOT_ALLOWED", "TOO_LARGE", "UNAVAILABLE", "INTERNAL_ERROR"}
 
 
 @dataclass
@@ -500,3 +504,24 @@ def test_rate_limit_refuses_before_the_gateway(world: World) -> None:
     attempts = world.gateway.attempts
     assert request(world, client_ref="send-5").status is catalogue.RATE_LIMITED
     assert world.gateway.attempts == attempts
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda e, t: e.request_code(t, IP, body()), id="request-code"),
+        pytest.param(lambda e, t: e.validate_code(t, IP, "ref-1", "123456"), id="validate"),
+        pytest.param(lambda e, t: e.ping(), id="ping"),
+    ],
+)
+def test_store_unavailable_is_raised(
+    make_engine: Callable[..., Engine], call: Callable[[Engine, str], object]
+) -> None:
+    """A store that cannot serve is a failure of the machine, raised to the adapter (which
+    answers -78), never an outcome of the caller's request."""
+    store = OutageStore()
+    engine = make_engine(store)
+    token = engine.create_token("outage").token
+    store.down = True
+    with pytest.raises(StoreUnavailable):
+        call(engine, token)

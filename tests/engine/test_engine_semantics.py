@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import re
 import string
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +25,7 @@ from tfa_engine import (
     SQLiteStore,
     catalogue,
 )
+from tfa_engine.lookups import RESOLVE_TIMEOUT
 
 UK = "+447911123456"
 DE = "+4915123456789"
@@ -276,6 +279,42 @@ def test_same_client_ref_under_another_token(
     other = engine.create_token("other").token
     body = {"client_ref": "login", "phone_number": DE}
     assert engine.request_code(other, IP, body).status is catalogue.SUCCESS
+
+
+def test_repeated_phone_number_key_is_64_and_sends_nothing(
+    engine: Engine, token: str, gateway: MemoryGateway
+) -> None:
+    """A body naming phone_number twice is -64: no SMS goes to either number."""
+    body = f'{{"client_ref": "login", "phone_number": "{UK}", "phone_number": "{DE}"}}'
+    outcome = engine.request_code(token, IP, body.encode(), content_type="application/json")
+    assert outcome.status is catalogue.MALFORMED
+    assert gateway.messages == []
+
+
+def test_callback_host_whose_lookup_stalls_is_61_within_the_bound(
+    sqlite_store: SQLiteStore, gateway: MemoryGateway
+) -> None:
+    """A callback_url whose host the resolver never answers for is -61, answered within
+    the lookup timeout (plus 1 s), and no SMS is sent."""
+    release = threading.Event()
+
+    def stalled(host: str, port: int) -> list[str]:
+        release.wait(30)
+        return ["93.184.216.34"]
+
+    engine = Engine(sqlite_store, gateway, EngineConfig(argon2_profile="test"), resolver=stalled)
+    token = engine.create_token("shop").token
+    body = {"client_ref": "login", "phone_number": UK, "callback_url": "https://cb.example.com/"}
+    try:
+        started = time.monotonic()
+        outcome = engine.request_code(token, IP, body)
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        engine.close()
+    assert outcome.status is catalogue.CALLBACK_INVALID
+    assert elapsed < RESOLVE_TIMEOUT + 1.0
+    assert gateway.messages == []
 
 
 def test_gateway_refusal_leaves_no_code(engine: Engine, token: str, gateway: MemoryGateway) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from tfa_engine import netguard
+from tfa_engine import lookups
 from tfa_engine.netguard import (
     CallbackTarget,
     check_callback_url,
@@ -381,6 +383,41 @@ def test_resolution_failure(exc: OSError) -> None:
     assert resolve_public(target, allow_private=False, resolver=failing(exc)) == []
 
 
+@pytest.fixture
+def stalled() -> Iterator[Callable[[str, int], list[str]]]:
+    """A fake resolver that answers nothing until the test is over (then it is released)."""
+    release = threading.Event()
+
+    def resolve(host: str, port: int) -> list[str]:
+        release.wait(30)
+        return [PUBLIC_V4]
+
+    yield resolve
+    release.set()
+
+
+def test_slow_resolver_is_refused_at_the_deadline(
+    stalled: Callable[[str, int], list[str]],
+) -> None:
+    """A name the resolver has not answered for within the timeout is refused, on time."""
+    started = time.monotonic()
+    url = "https://callbacks.example.com/tfa"
+    assert check_callback_url(url, allow_private=False, resolver=stalled, timeout=0.2) is False
+    assert time.monotonic() - started < 1.0
+
+
+def test_resolver_answer_within_the_deadline_is_used() -> None:
+    """An answer that comes before the deadline is judged as usual (here: loopback, -61)."""
+
+    def slowish(host: str, port: int) -> list[str]:
+        time.sleep(0.05)
+        return ["127.0.0.1"]
+
+    url = "https://callbacks.example.com/tfa"
+    assert check_callback_url(url, allow_private=False, resolver=slowish, timeout=5) is False
+    assert check_callback_url(url, allow_private=False, resolver=fixed(PUBLIC_V4), timeout=5)
+
+
 def test_empty_answer_accepted_at_request_time() -> None:
     """A resolver with no answers is not a refusal; the dispatcher checks again."""
     assert check_callback_url("http://example.com/", allow_private=False, resolver=fixed())
@@ -440,7 +477,7 @@ def test_system_resolver_dedups(monkeypatch: pytest.MonkeyPatch) -> None:
         seen.append((host, port))
         return list(infos)
 
-    monkeypatch.setattr(netguard.socket, "getaddrinfo", fake)
+    monkeypatch.setattr(lookups.socket, "getaddrinfo", fake)
     assert system_resolver("example.com", 443) == [PUBLIC_V6, PUBLIC_V4]
     assert seen == [("example.com", 443)]
 
@@ -451,6 +488,6 @@ def test_system_resolver_unicode_error_is_oserror(monkeypatch: pytest.MonkeyPatc
     def fake(*args: object, **kwargs: object) -> list[object]:
         raise UnicodeError("label too long")
 
-    monkeypatch.setattr(netguard.socket, "getaddrinfo", fake)
+    monkeypatch.setattr(lookups.socket, "getaddrinfo", fake)
     with pytest.raises(OSError, match="cannot resolve"):
         system_resolver("x" * 64 + ".example", 80)

@@ -77,6 +77,7 @@ def test_valid_sender_id(sender_id: str, valid: bool) -> None:
         pytest.param(b"\xef\xbb\xbf{}", {}, id="utf8-bom"),
         pytest.param("[1, 2]", [1, 2], id="array"),
         pytest.param('{"a": 1e400}', {"a": float("inf")}, id="huge-number"),
+        pytest.param('[{"a": 1}, {"a": 2}]', [{"a": 1}, {"a": 2}], id="same-key-in-two-objects"),
     ],
 )
 def test_decode_json(text: bytes | str, value: Any) -> None:
@@ -95,10 +96,15 @@ def test_decode_json(text: bytes | str, value: Any) -> None:
         pytest.param(b"\xff\xfe\xfd", id="not-utf8"),
         pytest.param("{'a': 1}", id="single-quotes"),
         pytest.param("[" * 100_000 + "]" * 100_000, id="deep-nesting"),
+        pytest.param('{"phone_number": "+447911123456", "phone_number": "+447911654321"}',
+                     id="duplicate-key"),
+        pytest.param('{"a": {"b": 1, "b": 1}}', id="duplicate-key-nested"),
+        pytest.param('[{"a": 1}, {"a": 1, "a": 2}]', id="duplicate-key-in-array"),
     ],
 )
 def test_decode_json_rejects(text: bytes | str) -> None:
-    """Anything that is not strict JSON raises ValueError (NaN included)."""
+    """Anything that is not strict JSON raises ValueError (NaN included), and so does an
+    object that repeats a key, at any depth."""
     with pytest.raises(ValueError, match="not JSON"):
         decode_json(text)
 

@@ -40,10 +40,13 @@ def clean_environ() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if not name.startswith("TFA_")}
 
 
-def create_token_json(cwd: Path | str, env: Mapping[str, str], name: str) -> dict[str, Any]:
-    """``tfa token create --name NAME --json`` on ``env``'s database: what it printed."""
+def create_token_json(
+    cwd: Path | str, env: Mapping[str, str], name: str, *options: str
+) -> dict[str, Any]:
+    """``tfa token create --name NAME [OPTIONS] --json`` on ``env``'s database: what it
+    printed."""
     done = subprocess.run(
-        [*tfa_command(), "token", "create", "--name", name, "--json"],
+        [*tfa_command(), "token", "create", "--name", name, *options, "--json"],
         cwd=cwd,
         env=dict(env),
         capture_output=True,
@@ -54,6 +57,27 @@ def create_token_json(cwd: Path | str, env: Mapping[str, str], name: str) -> dic
     assert done.returncode == 0, done.stderr
     created: dict[str, Any] = json.loads(done.stdout)
     return created
+
+
+def local_environ(workdir: Path, **variables: str) -> dict[str, str]:
+    """An environment for ``tfa`` in ``workdir``: its own database there, the memory
+    gateway, cheap hashing, unbuffered output, then ``variables``."""
+    env = clean_environ()
+    env.update(
+        TFA_DATABASE=str(workdir / "tfa.db"),
+        TFA_GATEWAY="memory",
+        TFA_ARGON2_PROFILE="test",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(variables)
+    return env
+
+
+def start_serve(workdir: Path, env: Mapping[str, str]) -> TfaProcess:
+    """``tfa serve --host 127.0.0.1 --port 0`` in ``workdir``, once it says where it listens."""
+    return TfaProcess.announced(
+        [*tfa_command(), "serve", "--host", "127.0.0.1", "--port", "0"], cwd=workdir, env=env
+    )
 
 
 class TfaProcess:

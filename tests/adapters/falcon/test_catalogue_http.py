@@ -44,6 +44,11 @@ def _rate_limited(api: Any) -> Any:
     return api.request("burst-over")
 
 
+def _store_down(api: Any) -> Any:
+    api.engine.store.down = True
+    return api.request()
+
+
 def _gateway_refuses(api: Any) -> Any:
     api.gateway.failure = GatewayError("unreachable")
     return api.request()
@@ -101,6 +106,7 @@ CASES = [
                  catalogue.TOO_LARGE, id="-73"),
     pytest.param(lambda api: api.request(content_type="text/plain"),
                  catalogue.UNSUPPORTED_MEDIA, id="-74"),
+    pytest.param(_store_down, catalogue.UNAVAILABLE, id="-78"),
 ]
 
 

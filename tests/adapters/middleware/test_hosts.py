@@ -42,6 +42,25 @@ def test_same_outcome_on_every_face(face: Any, call: Any, expected: Status) -> N
     assert (status, body["result_info"]) == (expected.http, expected.as_result_info())
 
 
+@pytest.mark.parametrize("path", ["/1/2fa", "/1/2fa/ref-1/123456", "/health/ready"])
+def test_store_down_is_78_with_retry_after_on_every_face(
+    face: Any, store: Any, path: str
+) -> None:
+    """While the store cannot serve, every face answers -78, HTTP 503, Retry-After: 5."""
+    store.down = True
+    headers = {"Authorization": f"Token {face.token}"}
+    if path == "/health/ready":
+        response = face.client.get(face.prefix + path, environ_base=LOCAL)
+    else:
+        response = face.client.post(
+            face.prefix + path, json=GOOD_BODY, headers=headers, environ_base=LOCAL
+        )
+    body = json.loads(response.get_data())
+    assert (response.status_code, body["result_info"]) == (
+        503, catalogue.UNAVAILABLE.as_result_info())
+    assert response.headers["Retry-After"] == "5"
+
+
 def test_code_round_trip_on_every_face(face: Any) -> None:
     """A code requested through a face validates through it: 200 Valid."""
     code = face.send("login-7")
