@@ -4,44 +4,69 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from tfa_engine import Engine
+from tfa_engine.store import is_postgres
 
 from ..server import Settings, build_engine, load_settings
-from ..server.serving import ListenError, create_server, listening, run_until_signal
+from ..server.service import redact_url
+from ..server.serving import ListenError, create_server, listening, run_until_signal, url
 from .common import CREATE_HINT, LOG_FORMAT, error
 
 log = logging.getLogger("tfa.cli")
+BACKLOG = 1024  # connections the kernel queues for the workers to accept (waitress's own)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the HTTP API with waitress until SIGTERM or SIGINT."""
     settings = load_settings(args.config).with_overrides(
-        host=args.host, port=args.port, threads=args.threads
+        host=args.host, port=args.port, threads=args.threads, workers=args.workers
     )
+    problem = settings.shared_secret_problem()
+    if problem is not None:
+        return error(problem)
     try:
         import waitress  # noqa: F401  (create_server imports it)
 
-        from ..falcon import create_app
-        from ..server.connections import (
-            guard_connections,
-            raise_open_files_limit,
-            waitress_options,
-        )
+        from ..server.connections import raise_open_files_limit
     except ImportError as exc:
         return error(f"serve needs the server extra (pip install '.[server]'): {exc}")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT)
     for warning in settings.warnings():
         log.warning("%s", warning)
+    raise_open_files_limit(settings)
+    if settings.workers > 1:
+        return _serve_workers(settings, args.config)
+    try:
+        _serve(settings, lambda server, engine: _announce(
+            listening(server), settings, engine, args.config
+        ))
+    except ListenError as exc:
+        return error(str(exc), 1)
+    return 0
+
+
+def _serve(
+    settings: Settings,
+    started: Callable[[Any, Engine], None],
+    *,
+    declare: bool = True,
+    **options: Any,
+) -> None:
+    """Serve the API in this process until a signal: build the engine, the app and the
+    waitress server (``options`` go to waitress), start the background work."""
+    from ..falcon import create_app
+    from ..server.connections import guard_connections, waitress_options
+
     engines: list[Engine] = []
 
-    raise_open_files_limit(settings)
-
     def create(sockets: dict[int, Any]) -> Any:
-        engine = build_engine(settings)
+        engine = build_engine(settings, declare=declare)
         engines.append(engine)
         app = create_app(
             engine,
@@ -50,30 +75,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
             max_body=settings.max_body,
         )
         server = create_server(
-            app, sockets, settings.host, settings.port, **waitress_options(settings)
+            app, sockets, settings.host, settings.port, **waitress_options(settings), **options
         )
         guard_connections(sockets)
         return server
 
-    def started(server: Any) -> None:
-        _announce(server, settings, engines[0], args.config)
+    def on_start(server: Any) -> None:
+        started(server, engines[0])
         engines[0].start()  # the callback dispatcher: pending callbacks go out after a restart
 
     def cleanup() -> None:
         for engine in engines:
             engine.close()
 
+    run_until_signal(create, on_start, cleanup)
+
+
+def _serve_workers(settings: Settings, config: str | None) -> int:
+    """``settings.workers`` processes serving one socket, this one supervising them."""
+    from ..server.workers import Supervisor, listening_socket
+
     try:
-        run_until_signal(create, started, cleanup)
-    except ListenError as exc:
-        return error(str(exc), 1)
-    return 0
+        sock = listening_socket(settings.host, settings.port, backlog=BACKLOG)
+    except OSError as exc:
+        return error(f"cannot listen on {settings.host}:{settings.port}: {exc}", 1)
+    with sock:
+        engine = build_engine(settings)  # the file's tokens, installed once for all workers
+        try:
+            host, port = sock.getsockname()[:2]
+            _announce([url(host, port)], settings, engine, config)
+        finally:
+            engine.close()
+
+        def work(number: int) -> int:
+            _serve(settings, lambda server, engine: None, declare=False, sockets=[sock])
+            return 0
+
+        return Supervisor(settings.workers, work).run()
 
 
-def _announce(server: Any, settings: Settings, engine: Engine, config: str | None) -> None:
-    for url in listening(server):
-        print(f"tfa serving on {url}", flush=True)
-    log.info("gateway %s, database %s", settings.gateway, settings.database)
+def _announce(urls: list[str], settings: Settings, engine: Engine, config: str | None) -> None:
+    for address in urls:
+        print(f"tfa serving on {address}", flush=True)
+    database = settings.database
+    shown = redact_url(database) if is_postgres(database) else os.path.abspath(database)
+    log.info("gateway %s, database %s, %d worker%s", settings.gateway, shown,
+             settings.workers, "" if settings.workers == 1 else "s")
     if not any(not record.revoked for record in engine.list_tokens()):
         hint = CREATE_HINT + (f" --config {shlex.quote(config)}" if config else "")
         print(f"No API token yet. Create one with: {hint}", flush=True)
@@ -105,8 +152,8 @@ def cmd_gateway_sim(args: argparse.Namespace) -> int:
 
     def started(server: Any) -> None:
         urls = listening(server)
-        for url in urls:
-            print(f"mediariver simulator on {url}", flush=True)
+        for address in urls:
+            print(f"mediariver simulator on {address}", flush=True)
         print(
             f"  send with TFA_GATEWAY=mediariver TFA_MEDIARIVER_URL={urls[0]} "
             f"TFA_MEDIARIVER_USERNAME={args.username} TFA_MEDIARIVER_PASSWORD=...",
@@ -131,7 +178,11 @@ def add_commands(
     serve.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one)")
     serve.add_argument(
         "--threads", type=int, metavar="N",
-        help="worker threads (default 32: a request waiting on the gateway holds one)",
+        help="threads per process (default 32: a request waiting on the gateway holds one)",
+    )
+    serve.add_argument(
+        "--workers", type=int, metavar="N",
+        help="server processes sharing the listening socket (default 1)",
     )
     serve.set_defaults(handler=cmd_serve)
 

@@ -60,13 +60,17 @@ class ListenError(Exception):
     """The server could not listen where it was told to."""
 
 
-def create_server(app: Any, sockets: dict[int, Any], host: str, port: int, **options: Any) -> Any:
-    """A waitress server for ``app`` on ``host:port``, its sockets in ``sockets``; raises
+def create_server(
+    app: Any, socket_map: dict[int, Any], host: str, port: int, **options: Any
+) -> Any:
+    """A waitress server for ``app`` on ``host:port`` (or on the already listening
+    ``sockets=[...]`` among ``options``), its sockets in ``socket_map``; raises
     :class:`ListenError` when it cannot listen there."""
     import waitress
 
+    where = {} if "sockets" in options else {"host": host, "port": port}
     try:
-        return waitress.create_server(app, map=sockets, host=host, port=port, **options)
+        return waitress.create_server(app, map=socket_map, **where, **options)
     except (OSError, ValueError) as exc:
         raise ListenError(f"cannot listen on {host}:{port}: {exc}") from None
 

@@ -27,6 +27,7 @@ from tfa_engine.config import (
     text_list,
     whole_number,
 )
+from tfa_engine.store import is_postgres
 from tfa_engine.tokens import DeclaredToken
 
 if sys.version_info >= (3, 11):
@@ -56,6 +57,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     threads: int = 32
+    workers: int = 1  # server processes sharing the listening socket
     connection_limit: int = 1000  # open connections waitress keeps; more wait to be accepted
     channel_timeout: int = 30  # seconds a connection has to send each whole request
     trusted_proxies: tuple[str, ...] = ()
@@ -80,6 +82,25 @@ class Settings:
                 raise ConfigError(f"the mediariver gateway needs {', '.join(missing)}")
             if not str(self.mediariver_url).startswith(("http://", "https://")):
                 raise ConfigError("TFA_MEDIARIVER_URL must be an http(s) URL")
+
+    def shared_secret_problem(self) -> str | None:
+        """Why the service may not start without a shared signing key, or None: several
+        processes (workers, or nodes on one PostgreSQL) must sign callbacks alike, and
+        without ``TFA_CALLBACK_KEY`` or ``TFA_PEPPER`` each would use a random key of its
+        own, so clients could verify the callbacks of one process only."""
+        if self.engine.callback_key or self.engine.pepper:
+            return None
+        if self.workers > 1:
+            why = f"{self.workers} workers"
+        elif is_postgres(self.database):
+            why = "a PostgreSQL database (which several servers may share)"
+        else:
+            return None
+        return (
+            f"with {why}, set TFA_CALLBACK_KEY (or TFA_PEPPER), the same on every process: "
+            "without it each process signs callbacks with a random key of its own, which "
+            "no client can verify"
+        )
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given settings changed; None means "keep" (unset CLI flags)."""
@@ -146,6 +167,7 @@ _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "host": non_empty_text,
     "port": lambda raw, label: whole_number(raw, label, 0, MAX_PORT),
     "threads": lambda raw, label: whole_number(raw, label, 1),
+    "workers": lambda raw, label: whole_number(raw, label, 1, 64),
     "connection_limit": lambda raw, label: whole_number(raw, label, 1, 100_000),
     "channel_timeout": lambda raw, label: whole_number(raw, label, 1, 3600),
     "trusted_proxies": _networks,

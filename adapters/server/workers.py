@@ -10,6 +10,7 @@ workers need no other coordination.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -21,6 +22,8 @@ from types import FrameType
 log = logging.getLogger("tfa.server")
 
 RESPAWN_PAUSE = 1.0  # seconds between restarts of a worker that died, against crash loops
+EARLY_DEATH = 5.0  # a worker dying this soon after its start failed to start
+EARLY_DEATHS = 3  # that many in a row: the workers cannot start, give up
 STOP_TIMEOUT = 20.0  # seconds the workers get to finish before they are killed
 
 
@@ -49,8 +52,10 @@ class Supervisor:
             raise OSError("several workers need a system with fork()")
         self.count = count
         self.work = work
-        self.workers: dict[int, int] = {}  # pid -> worker number
+        self.workers: dict[int, tuple[int, float]] = {}  # pid -> (worker number, started at)
         self._stopping = False
+        self._early_deaths = 0
+        self._failed = False
 
     def _fork(self, number: int) -> None:
         pid = os.fork()
@@ -64,22 +69,20 @@ class Supervisor:
                 log.exception("worker %d failed", number)
             finally:
                 os._exit(status)
-        self.workers[pid] = number
+        self.workers[pid] = (number, time.monotonic())
         log.info("worker %d started (pid %d)", number, pid)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         if not self._stopping:
             self._stopping = True
-            log.info("received %s: stopping %d workers", signal.Signals(signum).name,
-                     len(self.workers))
+            log.info("%s: stopping %d workers", signal.Signals(signum).name, len(self.workers))
         for pid in self.workers:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     def run(self) -> int:
-        """Start the workers and supervise them until a signal; 0 once all have stopped."""
+        """Start the workers and supervise them until a signal: 0 once all have stopped, 1
+        when they keep dying as they start (the reason is in their log)."""
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             for number in range(1, self.count + 1):
@@ -91,11 +94,18 @@ class Supervisor:
                     break
                 except InterruptedError:  # pragma: no cover - PEP 475 retries for us
                     continue
-                number = self.workers.pop(pid, None)
-                if number is None or self._stopping:
+                number, started = self.workers.pop(pid, (0, 0.0))
+                if not number or self._stopping:
                     continue
-                log.warning("worker %d (pid %d) ended with status %d; starting it again",
-                            number, pid, os.waitstatus_to_exitcode(status))
+                early = time.monotonic() - started < EARLY_DEATH
+                self._early_deaths = self._early_deaths + 1 if early else 0
+                log.warning("worker %d (pid %d) ended with status %d", number, pid,
+                            os.waitstatus_to_exitcode(status))
+                if self._early_deaths >= EARLY_DEATHS:
+                    log.error("workers keep failing as they start: stopping")
+                    self._stop(signal.SIGTERM, None)
+                    self._failed = True
+                    continue
                 time.sleep(RESPAWN_PAUSE)
                 if not self._stopping:
                     self._fork(number)
@@ -103,7 +113,7 @@ class Supervisor:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self._kill_stragglers()
-        return 0
+        return 1 if self._failed else 0
 
     def _kill_stragglers(self) -> None:
         """After a failure of the supervisor itself: end the workers it leaves behind."""
