@@ -101,6 +101,9 @@ UNSUPPORTED_MEDIA = _s(
     "UNSUPPORTED_MEDIA", -74, 415, "Unsupported media type. Use application/json."
 )
 UNAVAILABLE = _s("UNAVAILABLE", -78, 503, "Service unavailable. Retry later.")
+DESTINATION_REFUSED = _s("DESTINATION_REFUSED", -75, 422, "Destination not allowed.")
+BUDGET_EXHAUSTED = _s("BUDGET_EXHAUSTED", -76, 429, "SMS budget exhausted. Retry later.")
+FRAUD_HELD = _s("FRAUD_HELD", -77, 429, "Destination temporarily blocked.")
 INTERNAL_ERROR = _s("INTERNAL_ERROR", -65, 500, SYSTEM_ERROR.text)
 
 CATALOGUE: tuple[Status, ...] = (
@@ -131,6 +134,9 @@ CATALOGUE: tuple[Status, ...] = (
     METHOD_NOT_ALLOWED,
     TOO_LARGE,
     UNSUPPORTED_MEDIA,
+    DESTINATION_REFUSED,
+    BUDGET_EXHAUSTED,
+    FRAUD_HELD,
     UNAVAILABLE,
     INTERNAL_ERROR,
 )

@@ -11,12 +11,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import callbacks, catalogue, deliveries, netguard
+from . import audit, callbacks, catalogue, deliveries, netguard
+from .abuse import SendGate
 from .access import IssuedToken, TokenRecord, check_ip, digests_equal, token_digest
 from .background import Periodic
 from .catalogue import Status
 from .codes import canonical_code, generate_code
-from .config import MAX_CODE_TTL, EngineConfig, RateLimit
+from .config import MAX_CODE_TTL, EngineConfig
 from .gateways import Gateway, GatewayError, SmsMessage
 from .hashing import CodeHasher
 from .outcome import Outcome
@@ -69,6 +70,7 @@ class Engine:
         self.hasher = hasher or CodeHasher(self.config.argon2_profile, self.config.pepper)
         self._resolver = resolver
         self.tokens = TokenAdmin(store, clock)
+        self.gate = SendGate(store, self.config)
         key, self._stable_signing_key = callbacks.signing_key(
             self.config.callback_key, self.config.pepper
         )
@@ -109,14 +111,22 @@ class Engine:
                 return Outcome(catalogue.MALFORMED)
         request = parse_code_request(body, self.config, self._resolver)
         if isinstance(request, Status):
+            if request == catalogue.CALLBACK_INVALID:
+                audit.event("callback.refused", token_id=principal.id, client_ip=client_ip,
+                            stage="request")
             return Outcome(request)
         now = self.clock()
         if self.store.client_ref_taken(principal.id, request.client_ref, self._stale_before(now)):
             return Outcome(catalogue.CLIENT_REF_EXISTS)
-        limited = self._limit_sends(principal, request.phone, now)
-        if limited is not None:
-            return limited
-        return self._send(principal, request, now)
+        refused = self.gate.limit_requests(principal, now)
+        if refused is not None:
+            audit.event("rate.limited", token_id=principal.id, client_ip=client_ip,
+                        phone=request.phone, limit="token")
+            return refused
+        refused = self.gate.admit(principal, request.phone, client_ip, now)
+        if refused is not None:
+            return refused
+        return self._send(principal, request, client_ip, now)
 
     def validate_code(
         self, token: str | None, client_ip: str | None, client_ref: str, code: str | None
@@ -128,16 +138,21 @@ class Engine:
         if not code:
             return Outcome(catalogue.NO_CODE)
         now = self.clock()
-        limited = self._limit_token(principal, now)
-        if limited is not None:
-            return limited
+        refused = self.gate.limit_requests(principal, now)
+        if refused is not None:
+            audit.event("rate.limited", token_id=principal.id, client_ip=client_ip,
+                        limit="token")
+            return refused
         record = self.store.find_code(principal.id, client_ref) if is_text(client_ref) else None
         if record is None:
             return Outcome(catalogue.CODE_NOT_FOUND)
+        where = {"token_id": principal.id, "client_ip": client_ip, "phone": record.phone,
+                 "message_id": record.message_id}
         failures_key = f"phone-failures:{record.phone}"
-        limited = self._peek(self.config.limit_phone_failures, failures_key, now)
-        if limited is not None:
-            return limited
+        refused = self.gate.peek(self.config.limit_phone_failures, failures_key, now)
+        if refused is not None:
+            audit.event("rate.limited", limit="phone-failures", **where)
+            return refused
         # A dead code answers the same whatever was submitted, and costs no hashing.
         if not record.is_live(now):
             return Outcome(catalogue.INVALID)
@@ -151,12 +166,16 @@ class Engine:
         now = self.clock()  # hashing takes time; judge expiry as of its end
         if matched:
             if self.store.consume_code(record.id, now, max_attempts):
-                log.info("code valid message_id=%s", record.message_id)
+                audit.event("code.valid", **where)
                 return Outcome(catalogue.VALID)
             return Outcome(catalogue.INVALID)
-        if not self.store.count_failure(record.id, now, max_attempts):
+        attempts = self.store.count_failure(record.id, now, max_attempts)
+        if attempts is None:
             return Outcome(catalogue.INVALID)
-        self._take(self.config.limit_phone_failures, failures_key, now)
+        # New codes for the phone never reset this count: it is the phone's, not the code's.
+        self.gate.take(self.config.limit_phone_failures, failures_key, now)
+        audit.event("code.locked" if attempts >= max_attempts else "code.declined",
+                    attempts=attempts, **where)
         return Outcome(catalogue.DECLINED)
 
     # -- steps -----------------------------------------------------------------------------
@@ -166,40 +185,24 @@ class Engine:
         digest = token_digest(token)
         record = self.store.token_by_digest(digest)
         if record is None or record.revoked or not digests_equal(record.token_hash, digest):
+            audit.event("token.invalid", client_ip=client_ip,
+                        token_id=record.id if record is not None else None)
             return catalogue.TOKEN_INVALID
-        return check_ip(record, client_ip) or record
+        refused = check_ip(record, client_ip)
+        if refused is not None:
+            audit.event("ip.refused", token_id=record.id, client_ip=client_ip,
+                        reason=refused.name.lower())
+            return refused
+        return record
 
     def _stale_before(self, now: float) -> float:
         """Codes still pending from before this were being sent by a process that died:
         every live sender has had the gateway's deadline (and a margin) to finish."""
         return now - self.gateway.deadline - PENDING_MARGIN
 
-    def _take(self, limit: RateLimit, key: str, now: float) -> Outcome | None:
-        """Count one event against ``limit``; the 429 outcome when it is used up."""
-        return self._limited(self.store.take, limit, key, now)
-
-    def _peek(self, limit: RateLimit, key: str, now: float) -> Outcome | None:
-        """The 429 outcome when ``limit`` is used up, counting nothing."""
-        return self._limited(self.store.peek, limit, key, now)
-
-    def _limited(
-        self, check: Callable[[str, int, int, float], int | None], limit: RateLimit,
-        key: str, now: float,
-    ) -> Outcome | None:
-        if not self.config.rate_limits:
-            return None
-        wait = check(key, limit.count, limit.seconds, now)
-        return None if wait is None else Outcome(catalogue.RATE_LIMITED, retry_after=wait)
-
-    def _limit_token(self, principal: TokenRecord, now: float) -> Outcome | None:
-        return self._take(self.config.limit_token_requests, f"token:{principal.id}", now)
-
-    def _limit_sends(self, principal: TokenRecord, phone: str, now: float) -> Outcome | None:
-        return self._limit_token(principal, now) or self._take(
-            self.config.limit_phone_sends, f"phone-sends:{phone}", now
-        )
-
-    def _send(self, principal: TokenRecord, request: CodeRequest, now: float) -> Outcome:
+    def _send(
+        self, principal: TokenRecord, request: CodeRequest, client_ip: str | None, now: float
+    ) -> Outcome:
         code = generate_code(request.code_length, request.code_type, request.case_sensitive)
         code_hash = self.hasher.hash(code)  # outside any transaction: ~30 ms
         ttl = min(principal.code_ttl or self.config.code_ttl, MAX_CODE_TTL)
@@ -246,7 +249,8 @@ class Engine:
         self.store.activate_code(code_id, self.clock())
         if request.callback_url:
             self.callbacks.wake()
-        log.info("code sent message_id=%s to=%s", new.message_id, mask(request.phone))
+        audit.event("code.sent", token_id=principal.id, client_ip=client_ip,
+                    phone=request.phone, message_id=new.message_id)
         return Outcome(catalogue.SUCCESS, {"message_id": new.message_id}, api_job_id=api_job_id)
 
     def callback_secret(self, token_id: str) -> str | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+from . import audit
 from .access import (
     IssuedToken,
     TokenRecord,
@@ -18,7 +20,14 @@ from .access import (
     new_token_id,
     token_digest,
 )
-from .config import ConfigError, check_code_ttl, check_max_attempts, check_sender_id
+from .config import (
+    ConfigError,
+    RateLimit,
+    check_code_ttl,
+    check_destinations,
+    check_max_attempts,
+    check_sender_id,
+)
 from .store import DuplicateToken, Store, StoreError
 
 
@@ -36,6 +45,8 @@ class DeclaredToken:
     sender_id: str | None = None
     code_ttl: int | None = None
     max_attempts: int | None = None
+    allowed_destinations: tuple[str, ...] = ()
+    sms_budget: RateLimit | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -43,21 +54,42 @@ class DeclaredToken:
         if not isinstance(self.token, str) or not self.token.strip():
             raise ConfigError("a declared token must not be blank", key="token")
         object.__setattr__(self, "allowed_ips", tuple(self.allowed_ips))
-        check_overrides(self.sender_id, self.code_ttl, self.max_attempts)
+        object.__setattr__(self, "allowed_destinations", check_overrides(
+            self.sender_id, self.code_ttl, self.max_attempts, self.allowed_destinations,
+            self.sms_budget,
+        ))
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments :meth:`TokenAdmin.declare` takes for this token."""
+        return {
+            "allowed_ips": self.allowed_ips, "sender_id": self.sender_id,
+            "code_ttl": self.code_ttl, "max_attempts": self.max_attempts,
+            "allowed_destinations": self.allowed_destinations, "sms_budget": self.sms_budget,
+        }
 
     def invalid_allowlist_entries(self) -> list[str]:
         """The allowlist entries that do not parse (requests with this token get -66)."""
         return invalid_allowlist_entries(self.allowed_ips)
 
 
-def check_overrides(sender_id: str | None, code_ttl: int | None, max_attempts: int | None) -> None:
-    """The rules of a token's own settings: the engine's rules for the same values."""
+def check_overrides(
+    sender_id: str | None,
+    code_ttl: int | None,
+    max_attempts: int | None,
+    allowed_destinations: Iterable[str] = (),
+    sms_budget: RateLimit | None = None,
+) -> tuple[str, ...]:
+    """The rules of a token's own settings (the engine's rules for the same values); the
+    destinations as kept."""
     if sender_id is not None:
         check_sender_id(sender_id)
     if code_ttl is not None:
         check_code_ttl(code_ttl)
     if max_attempts is not None:
         check_max_attempts(max_attempts)
+    if sms_budget is not None and not isinstance(sms_budget, RateLimit):
+        raise ConfigError("sms_budget must be COUNT/SECONDS", key="sms_budget")
+    return check_destinations(tuple(allowed_destinations))
 
 
 class TokenAdmin:
@@ -75,6 +107,8 @@ class TokenAdmin:
         sender_id: str | None = None,
         code_ttl: int | None = None,
         max_attempts: int | None = None,
+        allowed_destinations: Iterable[str] = (),
+        sms_budget: RateLimit | None = None,
     ) -> IssuedToken:
         """Issue a new token. The returned ``token`` is shown once; only its hash is kept.
 
@@ -83,7 +117,9 @@ class TokenAdmin:
         """
         token = new_token()
         record = self._record(
-            new_token_id(), name, token, allowed_ips, sender_id, code_ttl, max_attempts, "api"
+            new_token_id(), name, token, "api", allowed_ips=allowed_ips, sender_id=sender_id,
+            code_ttl=code_ttl, max_attempts=max_attempts,
+            allowed_destinations=allowed_destinations, sms_budget=sms_budget,
         )
         bad = invalid_allowlist_entries(record.allowed_ips)
         if bad:
@@ -91,6 +127,7 @@ class TokenAdmin:
                 f"{bad[0]!r} is not an IP address or CIDR network", key="allowed_ips"
             )
         self.store.add_token(record)
+        audit.event("token.created", token_id=record.id, name=record.name)
         return IssuedToken(token, record)
 
     def declare(
@@ -102,6 +139,8 @@ class TokenAdmin:
         sender_id: str | None = None,
         code_ttl: int | None = None,
         max_attempts: int | None = None,
+        allowed_destinations: Iterable[str] = (),
+        sms_budget: RateLimit | None = None,
     ) -> TokenRecord:
         """Install a token from a configuration file.
 
@@ -123,7 +162,9 @@ class TokenAdmin:
             )
         token_id = same.id if same is not None else "cfg_" + secrets.token_hex(6)
         record = self._record(
-            token_id, name, token, allowed_ips, sender_id, code_ttl, max_attempts, "config"
+            token_id, name, token, "config", allowed_ips=allowed_ips, sender_id=sender_id,
+            code_ttl=code_ttl, max_attempts=max_attempts,
+            allowed_destinations=allowed_destinations, sms_budget=sms_budget,
         )
         if same is not None:
             record = replace(record, created_at=same.created_at)
@@ -150,11 +191,7 @@ class TokenAdmin:
         installed = []
         for spec in declared:
             try:
-                installed.append(self.declare(
-                    spec.name, spec.token, allowed_ips=spec.allowed_ips,
-                    sender_id=spec.sender_id, code_ttl=spec.code_ttl,
-                    max_attempts=spec.max_attempts,
-                ))
+                installed.append(self.declare(spec.name, spec.token, **spec.options()))
             except DuplicateToken:
                 raise ConfigError(
                     f"declared token {spec.name!r} cannot be installed: its token is already "
@@ -177,15 +214,20 @@ class TokenAdmin:
         token_id: str,
         name: str,
         token: str,
+        source: str,
+        *,
         allowed_ips: Iterable[str],
         sender_id: str | None,
         code_ttl: int | None,
         max_attempts: int | None,
-        source: str,
+        allowed_destinations: Iterable[str],
+        sms_budget: RateLimit | None,
     ) -> TokenRecord:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError("a token needs a name", key="name")
-        check_overrides(sender_id, code_ttl, max_attempts)
+        destinations = check_overrides(
+            sender_id, code_ttl, max_attempts, allowed_destinations, sms_budget
+        )
         return TokenRecord(
             id=token_id,
             name=name.strip(),
@@ -196,6 +238,8 @@ class TokenAdmin:
             max_attempts=max_attempts,
             created_at=self.clock(),
             source=source,
+            allowed_destinations=destinations,
+            sms_budget=sms_budget,
         )
 
     def list(self) -> list[TokenRecord]:
@@ -204,4 +248,7 @@ class TokenAdmin:
 
     def revoke(self, token_id: str) -> bool:
         """Revoke at once; False when no such unrevoked token exists."""
-        return self.store.revoke_token(token_id, self.clock())
+        revoked = self.store.revoke_token(token_id, self.clock())
+        if revoked:
+            audit.event("token.revoked", token_id=token_id)
+        return revoked

@@ -22,6 +22,7 @@ from tfa_engine.access import invalid_allowlist_entries
 from tfa_engine.config import (
     ConfigError,
     EngineConfig,
+    RateLimit,
     non_empty_text,
     secret_text,
     text_list,
@@ -40,7 +41,10 @@ CONFIG_VARIABLE = "TFA_CONFIG"  # where to find the file when no path is given
 GATEWAYS = ("console", "memory", "mediariver")
 FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
 SYNCHRONOUS = ("full", "normal")  # SQLite's synchronous modes a service may run with
-TOKEN_KEYS = ("name", "token", "allowed_ips", "sender_id", "code_ttl", "max_attempts")
+TOKEN_KEYS = (
+    "name", "token", "allowed_ips", "sender_id", "code_ttl", "max_attempts",
+    "allowed_destinations", "sms_budget",
+)
 MAX_PORT = 65535
 
 
@@ -206,6 +210,7 @@ def _declared_token(entry: Any, number: int, where: str) -> DeclaredToken:
         return None if value is None else whole_number(value, label(key))
 
     token = secret_text(entry["token"], label("token"))
+    budget = entry.get("sms_budget")
     try:
         return DeclaredToken(
             name=name,
@@ -215,6 +220,10 @@ def _declared_token(entry: Any, number: int, where: str) -> DeclaredToken:
             sender_id=_optional_text(entry.get("sender_id"), label("sender_id")),
             code_ttl=number_or_none("code_ttl"),
             max_attempts=number_or_none("max_attempts"),
+            allowed_destinations=text_list(
+                entry.get("allowed_destinations", ()), label("allowed_destinations")
+            ),
+            sms_budget=None if budget is None else RateLimit.parse(budget),
         )
     except ConfigError as exc:
         raise exc.about(label(exc.key or "token")) from None

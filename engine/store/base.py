@@ -184,10 +184,11 @@ class CodeStore(ABC):
         limit. True for exactly one caller, however many race."""
 
     @abstractmethod
-    def count_failure(self, code_id: int, now: float, max_attempts: int) -> bool:
-        """Atomically record a wrong attempt on a live or pending code; the attempt that
-        reaches ``max_attempts`` locks it. False (nothing recorded) when the code was no
-        longer open, so parallel guesses never record more than the limit."""
+    def count_failure(self, code_id: int, now: float, max_attempts: int) -> int | None:
+        """Atomically record a wrong attempt on a live or pending code and return the
+        attempts recorded so far; the attempt that reaches ``max_attempts`` locks it. None
+        (nothing recorded) when the code was no longer open, so parallel guesses never
+        record more than the limit."""
 
 
 class OutboxStore(ABC):
@@ -231,7 +232,37 @@ class LimitStore(ABC):
         """Like :meth:`take` but counts nothing."""
 
 
-class Store(TokenStore, CodeStore, OutboxStore, LimitStore):
+class FraudStore(ABC):
+    """What the fraud guard knows of a token's traffic to a number range (an E.164 prefix)
+    and of the ranges it holds."""
+
+    @abstractmethod
+    def range_activity(self, token_id: str, prefix: str, since: float) -> tuple[int, int]:
+        """(codes sent, codes validated) of a token to numbers starting with ``prefix``,
+        created after ``since``."""
+
+    @abstractmethod
+    def range_hold(self, token_id: str, prefix: str) -> tuple[float | None, float | None]:
+        """(held until, last released at) of a token's range; None for what never was."""
+
+    @abstractmethod
+    def hold_range(self, token_id: str, prefix: str, until: float) -> bool:
+        """Hold sends to the range until ``until``; True for the one caller that held it
+        (False when it was held already)."""
+
+    @abstractmethod
+    def release_range(
+        self, token_id: str, prefix: str, now: float, expired_by: float | None = None
+    ) -> bool:
+        """End a hold at ``now`` — only one that ended by ``expired_by``, if given; True
+        for the one caller that released it. Traffic before ``now`` no longer counts."""
+
+    @abstractmethod
+    def held_ranges(self, now: float) -> list[tuple[str, str, float]]:
+        """(token id, prefix, held until) of every hold still in force, soonest end first."""
+
+
+class Store(TokenStore, CodeStore, OutboxStore, LimitStore, FraudStore):
     """Persistent state of the engine: tokens, codes, callbacks and rate-limit counters."""
 
     @abstractmethod

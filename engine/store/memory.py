@@ -54,6 +54,8 @@ class MemoryStore(Store):
         self._next_callback_id = 1
         # key -> times of the last admitted events (at most ``limit``), and when unneeded
         self._events: dict[str, tuple[deque[float], float]] = {}
+        # (token id, prefix) -> (held until, released at)
+        self._holds: dict[tuple[str, str], tuple[float | None, float | None]] = {}
 
     # -- tokens ----------------------------------------------------------------------------
     def add_token(self, record: TokenRecord) -> None:
@@ -204,15 +206,15 @@ class MemoryStore(Store):
             self._codes[code_id] = replace(record, state="used")
             return True
 
-    def count_failure(self, code_id: int, now: float, max_attempts: int) -> bool:
+    def count_failure(self, code_id: int, now: float, max_attempts: int) -> int | None:
         with self._lock:
             record = self._open(code_id, now, max_attempts)
             if record is None:
-                return False
+                return None
             attempts = record.attempts + 1
             state = "locked" if attempts >= max_attempts else record.state
             self._codes[code_id] = replace(record, attempts=attempts, state=state)
-            return True
+            return attempts
 
     # -- callback outbox -------------------------------------------------------------------
     def claim_callbacks(self, now: float, limit: int, lease: float) -> list[CallbackJob]:
@@ -282,6 +284,43 @@ class MemoryStore(Store):
         if oldest is not None and oldest > now - seconds:
             return retry_after(oldest, seconds, now)
         return None
+
+    # -- fraud guard -------------------------------------------------------------------------
+    def range_activity(self, token_id: str, prefix: str, since: float) -> tuple[int, int]:
+        with self._lock:
+            codes = [c for c in self._codes.values() if c.token_id == token_id
+                     and c.phone.startswith(prefix) and c.created_at > since]
+            return len(codes), sum(c.state == "used" for c in codes)
+
+    def range_hold(self, token_id: str, prefix: str) -> tuple[float | None, float | None]:
+        with self._lock:
+            return self._holds.get((token_id, prefix), (None, None))
+
+    def hold_range(self, token_id: str, prefix: str, until: float) -> bool:
+        with self._lock:
+            held, released = self._holds.get((token_id, prefix), (None, None))
+            if held is not None:
+                return False
+            self._holds[(token_id, prefix)] = (until, released)
+            return True
+
+    def release_range(
+        self, token_id: str, prefix: str, now: float, expired_by: float | None = None
+    ) -> bool:
+        with self._lock:
+            held, _ = self._holds.get((token_id, prefix), (None, None))
+            if held is None or (expired_by is not None and held > expired_by):
+                return False
+            self._holds[(token_id, prefix)] = (None, now)
+            return True
+
+    def held_ranges(self, now: float) -> list[tuple[str, str, float]]:
+        with self._lock:
+            return sorted(
+                ((t, p, held) for (t, p), (held, _) in self._holds.items()
+                 if held is not None and held > now),
+                key=lambda hold: (hold[2], hold[0], hold[1]),
+            )
 
     # -- housekeeping ----------------------------------------------------------------------
     def purge(self, now: float, retention: float) -> int:

@@ -81,6 +81,7 @@ PURGE = (
     ("DELETE FROM rate_slots WHERE key IN (SELECT key FROM rate_heads WHERE ends_at <= :now)",
      False),
     ("DELETE FROM rate_heads WHERE ends_at <= :now", False),
+    ("DELETE FROM fraud_ranges WHERE held_until IS NULL AND released_at <= :cutoff", False),
 )
 
 

@@ -18,9 +18,10 @@ from .sql import (
     token_row,
 )
 from .sql_codes import SQLCodes
+from .sql_fraud import SQLFraud
 
 
-class SQLStore(SQLCodes, Store):
+class SQLStore(SQLCodes, SQLFraud, Store):
     """Every store method as SQL on the connections a backend hands out."""
 
     # -- tokens ----------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from .schema import FRAUD_SCHEMA
+
 
 def _migration_1(conn: sqlite3.Connection) -> None:
     db = sqlite_utils.Database(conn)
@@ -171,6 +173,13 @@ def _migration_3(conn: sqlite3.Connection) -> None:
         conn.execute(index)
 
 
+def _migration_4(conn: sqlite3.Connection) -> None:
+    """The fraud guard: holds per (token, number range), and an index to count a token's
+    recent codes to a range."""
+    for statement in FRAUD_SCHEMA:
+        conn.execute(statement)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _migration_1, _migration_2, _migration_3,
+    _migration_1, _migration_2, _migration_3, _migration_4,
 )

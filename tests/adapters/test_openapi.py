@@ -292,6 +292,24 @@ def _sends_limited(client: Client) -> Answer:
     return client.request("burst-over")
 
 
+def _destination_refused(client: Client) -> Answer:
+    germany = client.engine.create_token("germany", allowed_destinations=["DE"]).token
+    return client.post("/1/2fa", json_body={"client_ref": "r", "phone_number": UK_MOBILE},
+                       token=germany)
+
+
+def _budget_exhausted(client: Client) -> Answer:
+    budgeted = Client(limit_token_sms=RateLimit(1, 86400))
+    budgeted.send("first")
+    return budgeted.request("second")
+
+
+def _fraud_held(client: Client) -> Answer:
+    watched = Client(fraud_min_sends=1)
+    watched.send("first")
+    return watched.request("second")
+
+
 def _validations_limited(client: Client) -> Answer:
     limited = Client(limit_token_requests=RateLimit(1, 60))
     try:
@@ -371,6 +389,9 @@ ANSWERS = [
     pytest.param(lambda c: c.request(fields={"message_template": "x" * 160 + PLACEHOLDER}),
                  REQUEST, catalogue.TEMPLATE_TOO_LONG, id="request-69"),
     pytest.param(_sends_limited, REQUEST, catalogue.RATE_LIMITED, id="request-70"),
+    pytest.param(_destination_refused, REQUEST, catalogue.DESTINATION_REFUSED, id="request-75"),
+    pytest.param(_budget_exhausted, REQUEST, catalogue.BUDGET_EXHAUSTED, id="request-76"),
+    pytest.param(_fraud_held, REQUEST, catalogue.FRAUD_HELD, id="request-77"),
     pytest.param(lambda c: c.post("/1/2fa", body=TOO_LARGE), REQUEST, catalogue.TOO_LARGE,
                  id="request-73"),
     pytest.param(lambda c: c.request(content_type="text/plain"), REQUEST,

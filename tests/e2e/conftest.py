@@ -61,6 +61,9 @@ HTTP_TIMEOUT = 10.0  # seconds for one HTTP exchange with the served process
 CLIENT_IP = "127.0.0.1"
 BROKEN_TOKEN = "c3e5a7b9-1d2f-4a6c-8e0b-2f4d6a8c0e1b"
 FENCED_TOKEN = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+GERMANY_TOKEN = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
+BUDGET_TOKEN = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
+WATCHED_TOKEN = "2b4d6f8a-0c1e-4a3b-9d5f-7a9c1e3b5d7f"
 BAD_ENTRY = "10.0.0.300"
 CONFIG_TOML = f"""
 [[tokens]]
@@ -72,6 +75,20 @@ allowed_ips = ["{BAD_ENTRY}"]
 name = "fenced"
 token = "{FENCED_TOKEN}"
 allowed_ips = ["10.0.0.0/8"]
+
+[[tokens]]
+name = "germany"
+token = "{GERMANY_TOKEN}"
+allowed_destinations = ["DE"]
+
+[[tokens]]
+name = "budget"
+token = "{BUDGET_TOKEN}"
+sms_budget = "1/86400"
+
+[[tokens]]
+name = "watched"
+token = "{WATCHED_TOKEN}"
 """
 # Identical engine settings on every face: cheap hashing, and a per-phone send limit low
 # enough that -70 takes four requests (each case uses a phone number of its own).
@@ -115,6 +132,9 @@ class Face(ABC):
     database: Path
     broken_token = BROKEN_TOKEN  # declared with an allowlist entry that does not parse
     fenced_token = FENCED_TOKEN  # declared, allowed from 10.0.0.0/8 only
+    germany_token = GERMANY_TOKEN  # declared, may send to German numbers only
+    budget_token = BUDGET_TOKEN  # declared, with a budget of one SMS a day
+    watched_token = WATCHED_TOKEN  # declared; the tests put a range of it on hold
     phone_send_limit = PHONE_SEND_LIMIT  # codes per phone number per window
 
     def __init__(self) -> None:

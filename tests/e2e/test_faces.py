@@ -9,6 +9,7 @@ shows as one failing assertion naming the faces that differ.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,9 @@ from urllib.parse import quote
 
 import pytest
 
-from tfa_engine import Status, StoreUnavailable, catalogue
+from tfa_engine import SQLiteStore, Status, StoreUnavailable, catalogue
+from tfa_engine.abuse import number_range
+from tfa_engine.access import token_digest
 from tfa_engine.adapters.server.settings import Settings
 from tfa_engine.config import DEFAULT_TEMPLATE, PLACEHOLDER
 
@@ -115,6 +118,25 @@ def _rate_limited(face: Any, ref: str, phone: str) -> Any:
     for index in range(face.phone_send_limit):
         send(face, f"{ref}-{index}", phone)
     return request_code(face, {"client_ref": ref, "phone_number": phone})
+
+
+def _budget_spent(face: Any, ref: str, phone: str) -> Any:
+    first = request_code(face, {"client_ref": f"{ref}-1", "phone_number": phone},
+                         token=face.budget_token)
+    assert first.http == catalogue.SUCCESS.http, (face.name, first.json)
+    return request_code(face, {"client_ref": ref, "phone_number": phone}, token=face.budget_token)
+
+
+def _range_held(face: Any, ref: str, phone: str) -> Any:
+    store = SQLiteStore(face.database)
+    try:
+        watched = store.token_by_digest(token_digest(face.watched_token))
+        assert watched is not None
+        store.hold_range(watched.id, number_range(phone), time.time() + 3600)
+    finally:
+        store.close()
+    return request_code(face, {"client_ref": ref, "phone_number": phone},
+                        token=face.watched_token)
 
 
 def _sdk_request(phone_text: Callable[[str], str]) -> Callable[[Any, str, str], Any]:
@@ -241,6 +263,9 @@ TABLE: list[tuple[str, Callable[[Any, str, str], Any], Status]] = [
     ("-68", _fields(message_template="Your code"), catalogue.TEMPLATE_NO_PLACEHOLDER),
     ("-69", _fields(message_template="x" * 160 + PLACEHOLDER), catalogue.TEMPLATE_TOO_LONG),
     ("-70", _rate_limited, catalogue.RATE_LIMITED),
+    ("-75", _token(lambda face: face.germany_token), catalogue.DESTINATION_REFUSED),
+    ("-76", _budget_spent, catalogue.BUDGET_EXHAUSTED),
+    ("-77", _range_held, catalogue.FRAUD_HELD),
     ("-71", _call("POST", "/nowhere"), catalogue.NOT_FOUND),
     ("-71-extra-segment", _call("POST", "/1/2fa/{ref}/123456/more"), catalogue.NOT_FOUND),
     ("-72-get", _call("GET", "/1/2fa"), catalogue.METHOD_NOT_ALLOWED),

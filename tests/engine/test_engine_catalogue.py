@@ -86,6 +86,9 @@ LITERALS: dict[str, tuple[int, int, str]] = {
     "METHOD_NOT_ALLOWED": (-72, 405, "Method not allowed."),
     "TOO_LARGE": (-73, 413, "Request entity too large."),
     "UNSUPPORTED_MEDIA": (-74, 415, "Unsupported media type. Use application/json."),
+    "DESTINATION_REFUSED": (-75, 422, "Destination not allowed."),
+    "BUDGET_EXHAUSTED": (-76, 429, "SMS budget exhausted. Retry later."),
+    "FRAUD_HELD": (-77, 429, "Destination temporarily blocked."),
     "UNAVAILABLE": (-78, 503, "Service unavailable. Retry later."),
     "INTERNAL_ERROR": (
         -65,
@@ -96,6 +99,7 @@ LITERALS: dict[str, tuple[int, int, str]] = {
 
 # Statuses only an HTTP face can produce (no engine call answers them). -78 is how the
 # faces answer the StoreUnavailable an engine call raises (test_store_unavailable_is_raised).
+WAITS = {"RATE_LIMITED", "BUDGET_EXHAUSTED", "FRAUD_HELD"}  # answered with Retry-After
 HTTP_ONLY = {"NOT_FOUND", "METHOD_NOT_ALLOWED", "TOO_LARGE", "UNAVAILABLE", "INTERNAL_ERROR"}
 
 
@@ -190,6 +194,35 @@ def sixth_send_to_one_phone(w: World) -> Outcome:
     for i in range(5):
         ok(request(w, client_ref=f"send-{i}"))
     return request(w, client_ref="send-5")
+
+
+def destination_not_allowed(w: World) -> Outcome:
+    issued = w.engine.create_token("germany-only", allowed_destinations=["DE"])
+    return w.engine.request_code(issued.token, IP, body())
+
+
+def service_destination_not_allowed(w: World) -> Outcome:
+    engine = w.make_engine(w.store, allowed_destinations=("+49",))
+    return engine.request_code(w.token, IP, body())
+
+
+def token_budget_spent(w: World) -> Outcome:
+    issued = w.engine.create_token("budget", sms_budget=RateLimit(1, 86400))
+    ok(w.engine.request_code(issued.token, IP, body(client_ref="a")))
+    return w.engine.request_code(issued.token, IP, body(client_ref="b", phone_number=DE))
+
+
+def service_budget_spent(w: World) -> Outcome:
+    engine = w.make_engine(w.store, limit_service_sms=RateLimit(1, 3600))
+    ok(engine.request_code(w.token, IP, body(client_ref="a")))
+    return engine.request_code(w.token, IP, body(client_ref="b", phone_number=DE))
+
+
+def range_held(w: World) -> Outcome:
+    engine = w.make_engine(w.store, fraud_min_sends=2)
+    ok(engine.request_code(w.token, IP, body(client_ref="a", phone_number="+447911123456")))
+    ok(engine.request_code(w.token, IP, body(client_ref="b", phone_number="+447911223344")))
+    return engine.request_code(w.token, IP, body(client_ref="c", phone_number="+447911000001"))
 
 
 def token_request_limit(w: World) -> Outcome:
@@ -313,6 +346,11 @@ CASES = [
     case("RATE_LIMITED", sixth_send_to_one_phone, "phone-sends"),
     case("RATE_LIMITED", token_request_limit, "token-requests"),
     case("RATE_LIMITED", phone_failure_limit, "phone-failures"),
+    case("DESTINATION_REFUSED", destination_not_allowed, "token-allowlist"),
+    case("DESTINATION_REFUSED", service_destination_not_allowed, "service-allowlist"),
+    case("BUDGET_EXHAUSTED", token_budget_spent, "token-budget"),
+    case("BUDGET_EXHAUSTED", service_budget_spent, "service-budget"),
+    case("FRAUD_HELD", range_held, "unconverted-range"),
     case(
         "UNSUPPORTED_MEDIA",
         lambda w: raw(w, json.dumps(body()), "text/plain"),
@@ -332,17 +370,17 @@ def test_engine_answers_catalogue_status(
     status = outcome.status
     assert (status.code, status.http, status.text) == LITERALS[name]
     assert bool(outcome.result) == (name == "SUCCESS")
-    assert (outcome.retry_after is not None) == (name == "RATE_LIMITED")
+    assert (outcome.retry_after is not None) == (name in WAITS)
 
 
-@pytest.mark.parametrize(("name", "call"), [c for c in CASES if c.values[0] == "RATE_LIMITED"])
+@pytest.mark.parametrize(("name", "call"), [c for c in CASES if c.values[0] in WAITS])
 def test_rate_limited_outcome_says_how_long_to_wait(
     world: World, name: str, call: Callable[[World], Outcome]
 ) -> None:
-    """-70 carries a positive retry_after no longer than the limit's window."""
+    """-70, -76 and -77 carry a positive retry_after no longer than their window."""
     outcome = call(world)
     assert outcome.retry_after is not None
-    assert 1 <= outcome.retry_after <= 3600
+    assert 1 <= outcome.retry_after <= 86400
 
 
 def test_success_message_id_is_a_20_digit_decimal_string(world: World) -> None:

@@ -357,7 +357,7 @@ def test_consume_takes_a_pending_code(store: Store) -> None:
 def test_count_failure_counts_on_a_pending_code(store: Store) -> None:
     """Wrong guesses against a pending code are counted like any other."""
     code_id = store.insert_code(new_code())
-    assert store.count_failure(code_id, NOW, 5) is True
+    assert store.count_failure(code_id, NOW, 5) == 1
     record = store.find_code("tok_a", "ref-1")
     assert record is not None and (record.attempts, record.state) == (1, "pending")
 
@@ -397,8 +397,8 @@ def test_consume_unknown_code_is_false(store: Store) -> None:
 def test_count_failure_increments_attempts(store: Store) -> None:
     """Each wrong attempt below the limit is counted and the code stays live."""
     code_id = live_code(store)
-    assert store.count_failure(code_id, NOW, 5) is True
-    assert store.count_failure(code_id, NOW, 5) is True
+    assert store.count_failure(code_id, NOW, 5) == 1
+    assert store.count_failure(code_id, NOW, 5) == 2
     record = store.find_code("tok_a", "ref-1")
     assert record is not None
     assert (record.attempts, record.state) == (2, "live")
@@ -409,7 +409,7 @@ def test_count_failure_locks_at_the_limit(store: Store) -> None:
     code_id = live_code(store)
     results = [store.count_failure(code_id, NOW, 3) for _ in range(3)]
     record = store.find_code("tok_a", "ref-1")
-    assert results == [True, True, True]
+    assert results == [1, 2, 3]
     assert record is not None
     assert (record.attempts, record.state) == (3, "locked")
 
@@ -419,7 +419,7 @@ def test_count_failure_refuses_past_the_limit(store: Store) -> None:
     code_id = live_code(store)
     for _ in range(3):
         store.count_failure(code_id, NOW, 3)
-    assert store.count_failure(code_id, NOW, 3) is False
+    assert store.count_failure(code_id, NOW, 3) is None
     record = store.find_code("tok_a", "ref-1")
     assert record is not None and record.attempts == 3
 
@@ -431,7 +431,7 @@ def test_count_failure_refuses_past_the_limit(store: Store) -> None:
 def test_count_failure_refuses_an_expired_code(store: Store, now: float) -> None:
     """A wrong attempt on an expired code is refused and not recorded."""
     code_id = live_code(store)
-    assert store.count_failure(code_id, now, 5) is False
+    assert store.count_failure(code_id, now, 5) is None
     record = store.find_code("tok_a", "ref-1")
     assert record is not None and record.attempts == 0
 
@@ -440,7 +440,7 @@ def test_count_failure_refuses_a_used_code(store: Store) -> None:
     """A wrong attempt after the code was used is refused and not recorded."""
     code_id = live_code(store)
     store.consume_code(code_id, NOW, 5)
-    assert store.count_failure(code_id, NOW, 5) is False
+    assert store.count_failure(code_id, NOW, 5) is None
     record = store.find_code("tok_a", "ref-1")
     assert record is not None and (record.attempts, record.state) == (0, "used")
 

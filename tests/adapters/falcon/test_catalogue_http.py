@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
-from tfa_engine import GatewayError, Status, catalogue
+from tfa_engine import GatewayError, RateLimit, Status, catalogue
+from tfa_engine.access import token_digest
 
 LANDLINE_UK = "+442079460000"
+GERMAN_MOBILE = "+4915123456789"
 
 
 def _duplicate_client_ref(api: Any) -> Any:
@@ -42,6 +44,23 @@ def _rate_limited(api: Any) -> Any:
     for index in range(limit):
         api.send(f"burst-{index}")
     return api.request("burst-over")
+
+
+def _destination_refused(api: Any) -> Any:
+    germany_only = api.engine.create_token("germany", allowed_destinations=["DE"]).token
+    return api.request(token=germany_only)
+
+
+def _budget_exhausted(api: Any) -> Any:
+    budgeted = api.engine.create_token("budget", sms_budget=RateLimit(1, 86400)).token
+    api.send("first", token=budgeted)
+    return api.request("second", token=budgeted, phone_number=GERMAN_MOBILE)
+
+
+def _fraud_held(api: Any) -> Any:
+    record = api.engine.store.token_by_digest(token_digest(api.token))
+    api.engine.store.hold_range(record.id, "+44791", api.engine.clock() + 3600)
+    return api.request("held")
 
 
 def _store_down(api: Any) -> Any:
@@ -99,6 +118,9 @@ CASES = [
     pytest.param(lambda api: api.request(fields={"message_template": "x" * 160 + "{#TFA_CODE}"}),
                  catalogue.TEMPLATE_TOO_LONG, id="-69"),
     pytest.param(_rate_limited, catalogue.RATE_LIMITED, id="-70"),
+    pytest.param(_destination_refused, catalogue.DESTINATION_REFUSED, id="-75"),
+    pytest.param(_budget_exhausted, catalogue.BUDGET_EXHAUSTED, id="-76"),
+    pytest.param(_fraud_held, catalogue.FRAUD_HELD, id="-77"),
     pytest.param(lambda api: api.post("/nowhere"), catalogue.NOT_FOUND, id="-71"),
     pytest.param(lambda api: api.client.simulate_get("/1/2fa"), catalogue.METHOD_NOT_ALLOWED,
                  id="-72"),

@@ -1,0 +1,71 @@
+"""The fraud guard's traffic counts and holds in SQL (see :mod:`.sql`), for every backend."""
+
+from __future__ import annotations
+
+from .base import FraudStore
+from .sql import SQLBackend
+
+
+def prefix_bounds(prefix: str) -> tuple[str, str]:
+    """The E.164 numbers starting with a ``+digits`` prefix are those from ``prefix`` up to
+    (not including) the same prefix with its last digit one higher ("+44791" .. "+44792";
+    a trailing 9 carries into ":", which sorts just after the digits)."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+RELEASE = (
+    "UPDATE fraud_ranges SET held_until = NULL, released_at = :now"
+    " WHERE token_id = :t AND prefix = :p AND held_until IS NOT NULL"
+)
+
+
+class SQLFraud(SQLBackend, FraudStore):
+    """:class:`FraudStore` in SQL."""
+
+    def range_activity(self, token_id: str, prefix: str, since: float) -> tuple[int, int]:
+        low, high = prefix_bounds(prefix)
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT count(*), coalesce(sum(CASE WHEN state = 'used' THEN 1 ELSE 0 END), 0)"
+                " FROM codes WHERE token_id = :t AND phone >= :low AND phone < :high"
+                " AND created_at > :since",
+                {"t": token_id, "low": low, "high": high, "since": since},
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def range_hold(self, token_id: str, prefix: str) -> tuple[float | None, float | None]:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT held_until, released_at FROM fraud_ranges"
+                " WHERE token_id = :t AND prefix = :p",
+                {"t": token_id, "p": prefix},
+            ).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
+
+    def hold_range(self, token_id: str, prefix: str, until: float) -> bool:
+        with self._write() as conn:
+            return conn.execute(
+                "INSERT INTO fraud_ranges (token_id, prefix, held_until) VALUES (:t, :p, :u)"
+                " ON CONFLICT (token_id, prefix) DO UPDATE SET held_until = excluded.held_until"
+                " WHERE fraud_ranges.held_until IS NULL",
+                {"t": token_id, "p": prefix, "u": until},
+            ).rowcount == 1
+
+    def release_range(
+        self, token_id: str, prefix: str, now: float, expired_by: float | None = None
+    ) -> bool:
+        sql = RELEASE if expired_by is None else RELEASE + " AND held_until <= :by"
+        with self._write() as conn:
+            return conn.execute(
+                sql,
+                {"t": token_id, "p": prefix, "now": now, "by": expired_by},
+            ).rowcount == 1
+
+    def held_ranges(self, now: float) -> list[tuple[str, str, float]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT token_id, prefix, held_until FROM fraud_ranges"
+                " WHERE held_until > :now ORDER BY held_until, token_id, prefix",
+                {"now": now},
+            ).fetchall()
+        return [(row[0], row[1], row[2]) for row in rows]
