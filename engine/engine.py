@@ -304,6 +304,19 @@ class Engine:
         """Revoke at once; False when no such unrevoked token exists."""
         return self.tokens.revoke(token_id)
 
+    # -- the fraud guard's holds ---------------------------------------------------------
+    def held_ranges(self) -> list[tuple[str, str, float]]:
+        """(token id, range, held until) of the ranges the fraud guard holds now."""
+        return self.store.held_ranges(self.clock())
+
+    def release_range(self, token_id: str, prefix: str) -> bool:
+        """End a hold by hand (an operator vouches for the range); False when it was not
+        held. Its earlier traffic no longer counts against it."""
+        released = self.store.release_range(token_id, prefix, self.clock())
+        if released:
+            audit.event("fraud.released", token_id=token_id, range=prefix, by="operator")
+        return released
+
     # -- background work and housekeeping --------------------------------------------------
     def start(self, *, purge_every: float = 3600.0) -> None:
         """Start the background work servers need: delivering callbacks, and purging

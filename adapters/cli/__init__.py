@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from tfa_engine.config import ConfigError
 from tfa_engine.store import StoreError
 
-from . import serve, tokens
+from . import fraud, serve, tokens
 from .common import CREATE_HINT, error
 
 __all__ = ["CREATE_HINT", "build_parser", "main"]
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.add_commands(commands, config)
     tokens.add_commands(commands, config)
+    fraud.add_commands(commands, config)
     return parser
 
 

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from tfa_engine import Engine
 
 from ..server import build_engine, load_settings
+from ..server.logs import configure_logging
 
 CREATE_HINT = "tfa token create --name NAME"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def error(message: str, code: int = 2) -> int:
@@ -33,7 +33,9 @@ def timestamp(seconds: float | None) -> str | None:
 def open_engine(args: argparse.Namespace) -> Iterator[Engine]:
     """The engine the settings describe, closed afterwards. Declared tokens are left alone:
     only the server installs the file's set."""
-    engine = build_engine(load_settings(args.config), declare=False)
+    settings = load_settings(args.config)
+    configure_logging(settings.log_format)  # audit records of what the command does
+    engine = build_engine(settings, declare=False)
     try:
         yield engine
     finally:

@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import shlex
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,9 +13,10 @@ from tfa_engine import Engine
 from tfa_engine.store import is_postgres
 
 from ..server import Settings, build_engine, load_settings
+from ..server.logs import configure_logging
 from ..server.service import redact_url
 from ..server.serving import ListenError, create_server, listening, run_until_signal, url
-from .common import CREATE_HINT, LOG_FORMAT, error
+from .common import CREATE_HINT, error
 
 log = logging.getLogger("tfa.cli")
 BACKLOG = 1024  # connections the kernel queues for the workers to accept (waitress's own)
@@ -36,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from ..server.connections import raise_open_files_limit
     except ImportError as exc:
         return error(f"serve needs the server extra (pip install '.[server]'): {exc}")
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT)
+    configure_logging(settings.log_format)
     for warning in settings.warnings():
         log.warning("%s", warning)
     raise_open_files_limit(settings)
@@ -134,7 +134,7 @@ def cmd_gateway_sim(args: argparse.Namespace) -> int:
         import waitress  # noqa: F401  (create_server imports it)
     except ImportError as exc:
         return error(f"gateway-sim needs the server extra (pip install '.[server]'): {exc}")
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT)
+    configure_logging()
     sim = MediariverSimulator(
         username=args.username,
         password=args.password,

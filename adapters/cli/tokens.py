@@ -8,12 +8,15 @@ import sys
 from typing import Any
 
 from tfa_engine import TokenRecord
-from tfa_engine.config import ConfigError
+from tfa_engine.config import ConfigError, RateLimit
 
 from .common import CREATE_HINT, error, open_engine, timestamp
 
 # The option of `token create` that gives each token setting.
-FLAGS = {"name": "--name", "allowed_ips": "--allow-ip", "sender_id": "--sender-id"}
+FLAGS = {
+    "name": "--name", "allowed_ips": "--allow-ip", "sender_id": "--sender-id",
+    "allowed_destinations": "--allow-destination", "sms_budget": "--sms-budget",
+}
 
 
 def _token_json(record: TokenRecord) -> dict[str, Any]:
@@ -28,15 +31,22 @@ def _token_json(record: TokenRecord) -> dict[str, Any]:
         "created_at": timestamp(record.created_at),
         "revoked_at": timestamp(record.revoked_at),
         "source": record.source,
+        "allowed_destinations": list(record.allowed_destinations),
+        "sms_budget": None if record.sms_budget is None else str(record.sms_budget),
     }
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     """Issue a token and print it, this once."""
+    try:
+        budget = None if args.sms_budget is None else RateLimit.parse(args.sms_budget)
+    except ConfigError as exc:
+        return error(f"--sms-budget: {exc}")
     with open_engine(args) as engine:
         try:
             issued = engine.create_token(
-                args.name, allowed_ips=args.allow_ip, sender_id=args.sender_id
+                args.name, allowed_ips=args.allow_ip, sender_id=args.sender_id,
+                allowed_destinations=args.allow_destination, sms_budget=budget,
             )
         except ConfigError as exc:
             return error(f"{FLAGS.get(exc.key or '', '--name')}: {exc}")
@@ -133,6 +143,15 @@ def add_commands(
         help="accept requests only from here (repeatable; default: any address)",
     )
     create.add_argument("--sender-id", help="default SMS sender for this token")
+    create.add_argument(
+        "--allow-destination", action="append", default=[], metavar="REGION_OR_PREFIX",
+        help="send only to this ISO region (GB) or E.164 prefix (+4474) (repeatable; "
+             "default: anywhere the service allows)",
+    )
+    create.add_argument(
+        "--sms-budget", metavar="COUNT/SECONDS",
+        help="at most COUNT SMS per SECONDS for this token (default: TFA_LIMIT_TOKEN_SMS)",
+    )
     create.add_argument("--json", action="store_true", help="print one JSON object")
     create.set_defaults(handler=cmd_token_create)
     listing = token_commands.add_parser("list", parents=[config], help="list tokens")

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tfa_engine import Engine
 from tfa_engine.config import ConfigError
 from tfa_engine.gateways import ConsoleGateway, Gateway, MediariverGateway, MemoryGateway
+from tfa_engine.gateways.resilience import CircuitBreaker, Failover
 from tfa_engine.store import Store, StoreError, is_postgres
 from tfa_engine.store import open_store as store_at
 
@@ -25,14 +26,34 @@ def make_gateway(settings: Settings) -> Gateway:
         return ConsoleGateway()
     if settings.gateway == "mediariver":
         assert settings.mediariver_url and settings.mediariver_username  # Settings checked
-        return MediariverGateway(
-            settings.mediariver_url,
-            settings.mediariver_username,
-            settings.mediariver_password or "",
-            deadline=settings.mediariver_deadline,
-            read_timeout=min(5.0, settings.mediariver_deadline),
-        )
+        gateway = _guarded(settings, "mediariver", _mediariver(
+            settings, settings.mediariver_url, settings.mediariver_username,
+            settings.mediariver_password,
+        ))
+        if settings.mediariver_fallback_url and settings.mediariver_fallback_username:
+            fallback = _guarded(settings, "mediariver fallback", _mediariver(
+                settings, settings.mediariver_fallback_url,
+                settings.mediariver_fallback_username, settings.mediariver_fallback_password,
+            ))
+            return Failover(gateway, fallback)
+        return gateway
     raise ConfigError(f"gateway {settings.gateway!r} is not available")  # Settings checked it
+
+
+def _mediariver(settings: Settings, url: str, username: str, password: str | None) -> Gateway:
+    return MediariverGateway(
+        url, username, password or "",
+        deadline=settings.mediariver_deadline,
+        read_timeout=min(5.0, settings.mediariver_deadline),
+    )
+
+
+def _guarded(settings: Settings, name: str, gateway: Gateway) -> Gateway:
+    """``gateway`` behind a circuit breaker, unless ``TFA_GATEWAY_BREAKER=off``."""
+    if settings.gateway_breaker == "off":
+        return gateway
+    failures, seconds = settings.gateway_breaker.split("/")
+    return CircuitBreaker(gateway, failures=int(failures), pause=float(seconds), name=name)
 
 
 def open_store(settings: Settings) -> Store:

@@ -58,6 +58,12 @@ class Settings:
     mediariver_username: str | None = None
     mediariver_password: str | None = field(default=None, repr=False)
     mediariver_deadline: int = 10  # seconds one send may take, retries included
+    # A second account or URL, used when the first certainly did not take a message.
+    mediariver_fallback_url: str | None = None
+    mediariver_fallback_username: str | None = None
+    mediariver_fallback_password: str | None = field(default=None, repr=False)
+    # FAILURES/SECONDS: after that many failed sends in a row, fail fast for that long.
+    gateway_breaker: str = "5/30"
     host: str = "127.0.0.1"
     port: int = 8080
     threads: int = 32
@@ -67,6 +73,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     forwarded_header: str = "x-forwarded-for"
     max_body: int = 16384
+    log_format: str = "text"  # or "json": one object per line for every log record
     sqlite_synchronous: str = "full"  # "normal" trades a power cut's last commits for speed
     engine: EngineConfig = field(default_factory=EngineConfig)
     tokens: tuple[DeclaredToken, ...] = ()
@@ -86,6 +93,14 @@ class Settings:
                 raise ConfigError(f"the mediariver gateway needs {', '.join(missing)}")
             if not str(self.mediariver_url).startswith(("http://", "https://")):
                 raise ConfigError("TFA_MEDIARIVER_URL must be an http(s) URL")
+        fallback = ("mediariver_fallback_url", "mediariver_fallback_username",
+                    "mediariver_fallback_password")
+        given = [key for key in fallback if getattr(self, key)]
+        if given and len(given) < len(fallback):
+            missing = ", ".join(variable_name(key) for key in fallback if key not in given)
+            raise ConfigError(f"a mediariver fallback needs {missing} too")
+        if given and not str(self.mediariver_fallback_url).startswith(("http://", "https://")):
+            raise ConfigError("TFA_MEDIARIVER_FALLBACK_URL must be an http(s) URL")
 
     def shared_secret_problem(self) -> str | None:
         """Why the service may not start without a shared signing key, or None: several
@@ -139,6 +154,17 @@ def _networks(raw: Any, label: str) -> tuple[str, ...]:
     return entries
 
 
+def _breaker(raw: Any, label: str) -> str:
+    text = non_empty_text(raw, label).lower()
+    if text == "off":
+        return text
+    try:
+        RateLimit.parse(text)
+    except ConfigError:
+        raise ConfigError(f"{label} must be FAILURES/SECONDS (e.g. 5/30) or off") from None
+    return text
+
+
 def _choice(raw: Any, label: str, allowed: tuple[str, ...]) -> str:
     value = non_empty_text(raw, label).lower()
     if value not in allowed:
@@ -168,6 +194,10 @@ _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "mediariver_username": _optional_text,
     "mediariver_password": secret_text,
     "mediariver_deadline": lambda raw, label: whole_number(raw, label, 1, 60),
+    "mediariver_fallback_url": _optional_text,
+    "mediariver_fallback_username": _optional_text,
+    "mediariver_fallback_password": secret_text,
+    "gateway_breaker": lambda raw, label: _breaker(raw, label),
     "host": non_empty_text,
     "port": lambda raw, label: whole_number(raw, label, 0, MAX_PORT),
     "threads": lambda raw, label: whole_number(raw, label, 1),
@@ -178,6 +208,7 @@ _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "forwarded_header": _forwarded_header,
     "max_body": lambda raw, label: whole_number(raw, label, 1),
     "sqlite_synchronous": lambda raw, label: _choice(raw, label, SYNCHRONOUS),
+    "log_format": lambda raw, label: _choice(raw, label, ("text", "json")),
 }
 _ENGINE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(EngineConfig))
 

@@ -28,10 +28,15 @@ class GatewayError(Exception):
     ``retry_after`` is set when the gateway said how long to wait.
     """
 
-    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, retry_after: float | None = None, maybe_sent: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        # True when the gateway may have taken the message all the same (a request that got
+        # no answer): sending it elsewhere could deliver it twice.
+        self.maybe_sent = maybe_sent
 
 
 class Gateway(ABC):

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from ..phones import mask
 from .base import QUALITIES, Gateway, GatewayError, SmsMessage
@@ -36,6 +37,8 @@ from .base import QUALITIES, Gateway, GatewayError, SmsMessage
 log = logging.getLogger("tfa.gateway.mediariver")
 
 _SUCCESS = frozenset({200, 201})
+# Failures after the request went out: the gateway may have queued it without answering.
+_UNANSWERED = (ReadTimeoutError, ProtocolError)
 _USER_AGENT = "tfa-engine"
 _MAX_REASON = 300  # characters of gateway-provided error text kept in a reason
 _REDACTED = "[redacted]"
@@ -167,7 +170,16 @@ class MediariverGateway(Gateway):
         return {"messages": [item]}
 
     def send(self, message: SmsMessage) -> None:
-        """Hand ``message`` to mediariver; raise :class:`MediariverError` when it was not queued."""
+        """Hand ``message`` to mediariver; raise :class:`MediariverError` when it was not queued
+        (``maybe_sent`` when a request got no answer after it went out)."""
+        unanswered: list[str] = []
+        try:
+            self._send(message, unanswered)
+        except MediariverError as exc:
+            exc.maybe_sent = bool(unanswered)
+            raise
+
+    def _send(self, message: SmsMessage, unanswered: list[str]) -> None:
         body = json.dumps(self.payload(message), ensure_ascii=False).encode("utf-8")
         to = mask(message.recipient)
         end = self._clock() + self.deadline
@@ -198,6 +210,8 @@ class MediariverGateway(Gateway):
                 # The class name says enough (ReadTimeoutError, NewConnectionError...); the
                 # message may repeat the URL, which is harmless but noisy.
                 problem = type(exc).__name__
+                if isinstance(exc, _UNANSWERED):
+                    unanswered.append(problem)
                 log.warning(
                     "mediariver attempt %d/%d message_id=%s to=%s: %s",
                     attempt,

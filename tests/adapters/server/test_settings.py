@@ -13,6 +13,7 @@ from tfa_engine.adapters.server.service import build_engine
 from tfa_engine.adapters.server.settings import DeclaredToken, Settings, load_settings
 from tfa_engine.config import ConfigError
 from tfa_engine.gateways import MediariverGateway
+from tfa_engine.gateways.resilience import CircuitBreaker
 
 UK_MOBILE = "+447911123456"
 SHOP_TOKEN = "8f6b2c9e-0d6a-4a37-9a51-0c7f5d3e2b11"
@@ -255,8 +256,9 @@ def test_built_engine_sends_through_mediariver(tmp_path: Path) -> None:
                "TFA_MEDIARIVER_PASSWORD": "p"}
     engine = build_engine(load_settings(None, environ))
     try:
-        assert isinstance(engine.gateway, MediariverGateway)
-        assert engine.gateway.deadline == 10
+        assert isinstance(engine.gateway, CircuitBreaker)
+        assert isinstance(engine.gateway.gateway, MediariverGateway)
+        assert engine.gateway.deadline == engine.gateway.gateway.deadline == 10
     finally:
         engine.close()
 
@@ -268,8 +270,10 @@ def test_mediariver_deadline_is_configurable(tmp_path: Path) -> None:
                "TFA_MEDIARIVER_PASSWORD": "p", "TFA_MEDIARIVER_DEADLINE": "3"}
     engine = build_engine(load_settings(None, environ))
     try:
-        assert isinstance(engine.gateway, MediariverGateway)
-        assert (engine.gateway.deadline, engine.gateway.read_timeout) == (3, 3.0)
+        assert isinstance(engine.gateway, CircuitBreaker)
+        sender = engine.gateway.gateway
+        assert isinstance(sender, MediariverGateway)
+        assert (sender.deadline, sender.read_timeout) == (3, 3.0)
     finally:
         engine.close()
 
