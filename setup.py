@@ -1,10 +1,11 @@
 """Packaging for tfa-engine.
 
-``pip install tfa-engine`` installs the framework-free engine only; the extras add the
-HTTP faces (``falcon``), the standalone server and CLI (``server``) and the test suite's
-needs (``test``).
+``pip install .`` (from a checkout) installs the framework-free engine only; the extras add
+the HTTP faces (``falcon``), the standalone server and CLI (``server``) and the test
+suite's needs (``test``): ``pip install -e '.[server]'``.
 """
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -27,13 +28,25 @@ TEST_REQUIRES = [
     "schemathesis>=4.0",
 ]
 
+HERE = Path(__file__).resolve().parent
+
+
+def read_version() -> str:
+    """The version, written once: ``__version__`` in engine/__init__.py (tfa_engine)."""
+    source = (HERE / "engine" / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"', source, re.M)
+    if match is None:
+        raise RuntimeError("engine/__init__.py does not set __version__")
+    return match[1]
+
+
 setup(
     name="tfa-engine",
-    version="0.1.0",
+    version=read_version(),
     description=(
         "Self-hosted SMS two-factor authentication, wire-compatible with the Fortytwo 2FA API"
     ),
-    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
