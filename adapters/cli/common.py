@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from tfa_engine import Engine
 
-from ..server import build_engine, load_settings
+from ..server import Settings, build_engine, load_settings
 
 CREATE_HINT = "tfa token create --name NAME"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -29,11 +29,20 @@ def timestamp(seconds: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
+def warn_unknown_variables(settings: Settings) -> None:
+    """Name on stderr each ``TFA_*`` variable that is no setting: a misspelt
+    ``TFA_DATABASE`` would otherwise send the command to another database unnoticed."""
+    for name in settings.unknown_variables:
+        print(f"tfa: warning: {name} is not a tfa setting; ignored", file=sys.stderr)
+
+
 @contextmanager
 def open_engine(args: argparse.Namespace) -> Iterator[Engine]:
     """The engine the settings describe, closed afterwards. Declared tokens are left alone:
     only the server installs the file's set."""
-    engine = build_engine(load_settings(args.config), declare=False)
+    settings = load_settings(args.config)
+    warn_unknown_variables(settings)
+    engine = build_engine(settings, declare=False)
     try:
         yield engine
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 from typing import Any
@@ -73,10 +74,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _announce(server: Any, settings: Settings, engine: Engine, config: str | None) -> None:
     for url in listening(server):
         print(f"tfa serving on {url}", flush=True)
-    log.info("gateway %s, database %s", settings.gateway, settings.database)
+    log.info("gateway %s, database %s", settings.gateway, database_location(settings.database))
     if not any(not record.revoked for record in engine.list_tokens()):
         hint = CREATE_HINT + (f" --config {shlex.quote(config)}" if config else "")
         print(f"No API token yet. Create one with: {hint}", flush=True)
+
+
+def database_location(database: str) -> str:
+    """Where the database is, as an operator can find it: a file as an absolute path
+    (the working directory of a service is rarely where one looks)."""
+    return database if "://" in database else os.path.abspath(database)
 
 
 def cmd_gateway_sim(args: argparse.Namespace) -> int:

@@ -290,6 +290,31 @@ def test_create_says_when_callbacks_have_no_stable_key(tfa: Tfa) -> None:
     assert "TFA_CALLBACK_KEY" in run.out
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["token", "create", "--name", "shop"], id="token-create"),
+        pytest.param(["token", "list"], id="token-list"),
+        pytest.param(["token", "revoke", "no-such-id"], id="token-revoke"),
+        pytest.param(["purge"], id="purge"),
+    ],
+)
+def test_misspelt_variable_is_warned_about(
+    tfa: Tfa, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """A TFA_* variable that is no setting (TFA_DATABSE) is named on stderr, whatever the
+    command, so writing to the default database instead is not silent."""
+    monkeypatch.setenv("TFA_DATABSE", "/srv/tfa/production.db")
+    run = tfa(*argv)
+    assert "TFA_DATABSE is not a tfa setting; ignored" in run.err
+    assert "TFA_DATABSE" not in run.out
+
+
+def test_known_variables_bring_no_warning(tfa: Tfa) -> None:
+    """Only unknown variables are warned about: the fixture's TFA_* settings are not."""
+    assert "warning" not in tfa("token", "list").err
+
+
 def test_version_is_the_package_version(tfa: Tfa) -> None:
     """`tfa --version` prints the version tfa_engine and the installed distribution carry."""
     run = tfa("--version")
