@@ -145,17 +145,35 @@ def add_commands(
     sim = commands.add_parser(
         "gateway-sim",
         help="run a mediariver gateway simulator (an SMS catcher for development)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="The mediariver simulator: it takes SMS as the real gateway does, lists "
+        "them at GET /messages, and can send delivery reports back.",
     )
-    sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    sim.add_argument("--port", type=int, default=9090, help="port (0 picks a free one)")
-    sim.add_argument("--dlr-url", help="where to POST delivery reports (e.g. our /1/dlr/SECRET)")
+    sim.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--port", type=int, default=9090, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--dlr-url", metavar="URL",
+        help="where to POST delivery reports, e.g. our /1/dlr/SECRET (default: none are sent)",
+    )
     sim.add_argument(
         "--dlr-status", action="append", metavar="STATUS",
-        help="delivery status to report, cycled (repeatable; default DELIVRD)",
+        help="delivery status to report, cycled; repeatable (default: DELIVRD)",
     )
-    sim.add_argument("--dlr-delay", type=float, default=0.0, help="seconds before a report")
-    sim.add_argument("--dlr-batch", action="store_true", help="send reports as one array")
-    sim.add_argument("--username", default="sim", help="Basic auth user it accepts")
-    sim.add_argument("--password", default="sim", help="Basic auth password it accepts")
+    sim.add_argument(
+        "--dlr-delay", type=float, default=0.0, metavar="SECONDS",
+        help="wait before sending a report (default: %(default)s)",
+    )
+    sim.add_argument(
+        "--dlr-batch", action="store_true",
+        help="send reports as one array (default: one request per report)",
+    )
+    sim.add_argument(
+        "--username", default="sim", help="Basic auth user it accepts (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--password", default="sim", help="Basic auth password it accepts (default: %(default)s)"
+    )
     sim.set_defaults(handler=cmd_gateway_sim)

@@ -331,3 +331,10 @@ def test_version_as_a_command(tmp_path: Path) -> None:
     )
     assert (done.returncode, done.stdout) == (0, f"tfa {tfa_engine.__version__}\n")
 
+
+def test_gateway_sim_help_shows_its_defaults(tfa: Tfa) -> None:
+    """`tfa gateway-sim --help` says what each option does when it is not given."""
+    out = tfa("gateway-sim", "--help").out
+    for default in ("127.0.0.1", "9090", "DELIVRD", "0.0", "sim", "none are sent"):
+        assert f"(default: {default})" in " ".join(out.split()), default
+    assert "None" not in out and "False" not in out
