@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import time
 from http import HTTPStatus
 from typing import Any
@@ -49,9 +50,9 @@ def waitress_options(settings: Settings) -> dict[str, Any]:
         "connection_limit": settings.connection_limit,
         "channel_timeout": settings.channel_timeout,
         "cleanup_interval": 1,  # seconds between waitress's own idle sweeps
-        "asyncore_use_poll": True,
+        "asyncore_use_poll": hasattr(select, "poll"),  # not on Windows
         # waitress refuses a body of this size or more; the app takes max_body itself.
-        # Bodies this small stay in memory (inbuf_overflow, 512 KiB, is never reached).
+        # Bodies under inbuf_overflow (512 KiB, left as it is) stay in memory.
         "max_request_body_size": settings.max_body + 1,
     }
 
