@@ -1,20 +1,23 @@
 """Packaging for tfa-engine.
 
-``pip install tfa-engine`` installs the framework-free engine only; the extras add the
-HTTP faces (``falcon``), the standalone server and CLI (``server``) and the test suite's
-needs (``test``).
+``pip install .`` (from a checkout) installs the framework-free engine only; the extras add
+the HTTP faces (``falcon``), the standalone server and CLI (``server``) and the test
+suite's needs (``test``): ``pip install -e '.[server]'``.
 """
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
+# Lower bounds are the lowest versions the suite passes with: `tox -e lowest` installs
+# exactly these (tests/lowest-constraints.txt) and runs it.
 ENGINE_REQUIRES = [
     "argon2-cffi>=23.1",
     "cerberus>=1.3.5",
     "phonenumbers>=8.13",
-    "sqlite-utils>=3.36",
-    "urllib3>=2.0",
+    "sqlite-utils>=4.0",  # 3.x: a fresh SQLiteStore fails ("no transaction is active")
+    "urllib3>=2.0.2",  # 2.0.0 and 2.0.1 are yanked
 ]
 POSTGRES_REQUIRES = ["psycopg[binary]>=3.1", "psycopg_pool>=3.2"]
 FALCON_REQUIRES = ["falcon>=4.0"]
@@ -22,20 +25,32 @@ SERVER_REQUIRES = [*FALCON_REQUIRES, "waitress>=3.0", 'tomli>=2.0; python_versio
 TEST_REQUIRES = [
     *SERVER_REQUIRES,
     *POSTGRES_REQUIRES,
-    "pytest>=8.0",
+    "pytest>=9.0",  # what schemathesis 4.25 requires
     "flask>=3.0",
     "django>=4.2",
-    "openapi-spec-validator>=0.7",
-    "schemathesis>=4.0",
+    "openapi-spec-validator>=0.7.1",  # 0.7.0 has no validate()
+    "schemathesis>=4.25",  # older ones fail with current hypothesis releases
 ]
+
+HERE = Path(__file__).resolve().parent
+
+
+def read_version() -> str:
+    """The version, written once: ``__version__`` in engine/__init__.py (tfa_engine)."""
+    source = (HERE / "engine" / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"', source, re.M)
+    if match is None:
+        raise RuntimeError("engine/__init__.py does not set __version__")
+    return match[1]
+
 
 setup(
     name="tfa-engine",
-    version="0.1.0",
+    version=read_version(),
     description=(
         "Self-hosted SMS two-factor authentication, wire-compatible with the Fortytwo 2FA API"
     ),
-    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",

@@ -34,6 +34,8 @@ from .phones import to_e164
 from .segments import SegmentCount, segments
 from .store import MemoryStore, SQLiteStore, Store, StoreError, StoreUnavailable
 
+__version__ = "0.1.0"  # the one place the version is written (setup.py reads it here)
+
 __all__ = [
     "PROFILES",
     "CodeHasher",

@@ -1,10 +1,14 @@
 """The README is the user's catalogue: it must list every status exactly."""
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tfa_engine import catalogue
+from tfa_engine.adapters.server.settings import SETTING_KEYS, variable_name
+from tfa_engine.callbacks import CallbackSigner
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -14,3 +18,43 @@ def test_readme_lists_status(status: catalogue.Status) -> None:
     """Each status has a README table row with its code, HTTP status and exact text."""
     row = f"| {status.code} | {status.http} | {status.text}"
     assert row in README
+
+
+def _section(title: str) -> str:
+    start = README.index(f"\n## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end != -1 else None]
+
+
+@pytest.mark.parametrize("key", SETTING_KEYS)
+def test_configuration_table_documents_setting(key: str) -> None:
+    """Every setting has a row of the Configuration table naming its variable in full."""
+    rows = [line for line in _section("Configuration").splitlines() if line.startswith("| `")]
+    assert any(f"`{variable_name(key)}`" in row.split(" | ")[0] for row in rows)
+
+
+@pytest.mark.parametrize(
+    "command", ["tfa serve", "tfa token create", "tfa token list", "tfa token revoke",
+                "tfa purge", "tfa gateway-sim", "tfa --version"],
+)
+def test_command_table_lists_command(command: str) -> None:
+    """Every command of `tfa` has a row of the command table."""
+    assert f"| `{command}" in _section("The `tfa` command")
+
+
+def test_signature_check_of_the_readme_accepts_what_the_service_signs() -> None:
+    """The README's verification function, given the secret `tfa token create` shows,
+    accepts the X-TFA-Signature the service sends and refuses it on another body."""
+    snippet = next(
+        s for s in re.findall(r"^```python\n(.*?)^```$", README, flags=re.S | re.M)
+        if "def signature_is_valid" in s
+    )
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)  # noqa: S102 - the README's own example
+    signer = CallbackSigner("k" * 32)
+    body = b'{"api_job_id":"9a1c","data":[{"type":"SMS","status":"DELIVRD"}]}'
+    header = signer.sign("token-id-1", body)
+    secret = signer.secret_for("token-id-1")
+    assert namespace["signature_is_valid"](body, header, secret)
+    assert not namespace["signature_is_valid"](body + b" ", header, secret)
+    assert not namespace["signature_is_valid"](body, header, signer.secret_for("token-id-2"))

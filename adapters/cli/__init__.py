@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
+from tfa_engine import __version__
 from tfa_engine.config import ConfigError
 from tfa_engine.store import StoreError
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfa", description="Self-hosted SMS two-factor authentication (Fortytwo-compatible)."
     )
+    parser.add_argument("--version", action="version", version=f"tfa {__version__}")
     config = argparse.ArgumentParser(add_help=False)
     config.add_argument(
         "--config", metavar="FILE", help="TOML settings file (default: $TFA_CONFIG, if set)"

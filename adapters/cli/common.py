@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from tfa_engine import Engine
 
-from ..server import build_engine, load_settings
+from ..server import Settings, build_engine, load_settings
 from ..server.logs import configure_logging
 
 CREATE_HINT = "tfa token create --name NAME"
@@ -29,11 +29,19 @@ def timestamp(seconds: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
+def warn_unknown_variables(settings: Settings) -> None:
+    """Name on stderr each ``TFA_*`` variable that is no setting: a misspelt
+    ``TFA_DATABASE`` would otherwise send the command to another database unnoticed."""
+    for name in settings.unknown_variables:
+        print(f"tfa: warning: {name} is not a tfa setting; ignored", file=sys.stderr)
+
+
 @contextmanager
 def open_engine(args: argparse.Namespace) -> Iterator[Engine]:
     """The engine the settings describe, closed afterwards. Declared tokens are left alone:
     only the server installs the file's set."""
     settings = load_settings(args.config)
+    warn_unknown_variables(settings)
     configure_logging(settings.log_format)  # audit records of what the command does
     engine = build_engine(settings, declare=False)
     try:

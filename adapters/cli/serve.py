@@ -117,13 +117,18 @@ def _serve_workers(settings: Settings, config: str | None) -> int:
 def _announce(urls: list[str], settings: Settings, engine: Engine, config: str | None) -> None:
     for address in urls:
         print(f"tfa serving on {address}", flush=True)
-    database = settings.database
-    shown = redact_url(database) if is_postgres(database) else os.path.abspath(database)
-    log.info("gateway %s, database %s, %d worker%s", settings.gateway, shown,
-             settings.workers, "" if settings.workers == 1 else "s")
+    log.info("gateway %s, %d worker%s, database %s", settings.gateway, settings.workers,
+             "" if settings.workers == 1 else "s", database_location(settings.database))
     if not any(not record.revoked for record in engine.list_tokens()):
         hint = CREATE_HINT + (f" --config {shlex.quote(config)}" if config else "")
         print(f"No API token yet. Create one with: {hint}", flush=True)
+
+
+def database_location(database: str) -> str:
+    """Where the database is, as an operator can find it: a file as an absolute path
+    (the working directory of a service is rarely where one looks), a URL without its
+    password."""
+    return redact_url(database) if is_postgres(database) else os.path.abspath(database)
 
 
 def cmd_gateway_sim(args: argparse.Namespace) -> int:
@@ -189,17 +194,35 @@ def add_commands(
     sim = commands.add_parser(
         "gateway-sim",
         help="run a mediariver gateway simulator (an SMS catcher for development)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="The mediariver simulator: it takes SMS as the real gateway does, lists "
+        "them at GET /messages, and can send delivery reports back.",
     )
-    sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    sim.add_argument("--port", type=int, default=9090, help="port (0 picks a free one)")
-    sim.add_argument("--dlr-url", help="where to POST delivery reports (e.g. our /1/dlr/SECRET)")
+    sim.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--port", type=int, default=9090, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--dlr-url", metavar="URL",
+        help="where to POST delivery reports, e.g. our /1/dlr/SECRET (default: none are sent)",
+    )
     sim.add_argument(
         "--dlr-status", action="append", metavar="STATUS",
-        help="delivery status to report, cycled (repeatable; default DELIVRD)",
+        help="delivery status to report, cycled; repeatable (default: DELIVRD)",
     )
-    sim.add_argument("--dlr-delay", type=float, default=0.0, help="seconds before a report")
-    sim.add_argument("--dlr-batch", action="store_true", help="send reports as one array")
-    sim.add_argument("--username", default="sim", help="Basic auth user it accepts")
-    sim.add_argument("--password", default="sim", help="Basic auth password it accepts")
+    sim.add_argument(
+        "--dlr-delay", type=float, default=0.0, metavar="SECONDS",
+        help="wait before sending a report (default: %(default)s)",
+    )
+    sim.add_argument(
+        "--dlr-batch", action="store_true",
+        help="send reports as one array (default: one request per report)",
+    )
+    sim.add_argument(
+        "--username", default="sim", help="Basic auth user it accepts (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--password", default="sim", help="Basic auth password it accepts (default: %(default)s)"
+    )
     sim.set_defaults(handler=cmd_gateway_sim)

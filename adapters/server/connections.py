@@ -1,5 +1,5 @@
-"""How ``tfa serve`` has waitress treat connections: how many, for how long, and which
-headers reach the app.
+"""How ``tfa serve`` has waitress treat connections: how many, for how long, how large a
+body, which headers reach the app, and the envelope on what waitress refuses itself.
 
 * Forwarding headers reach the app untouched: waitress 3 would drop them from every
   peer it does not trust itself, and the app's own rule (the rightmost address that is
@@ -10,16 +10,27 @@ headers reach the app.
   connection for ever). Waiting connections cost a socket, not a thread: waitress
   hands a request to a thread only once it has arrived whole.
 * ``poll()`` instead of ``select()``, which cannot watch descriptors past 1023.
+* Bodies stop at ``max_body``: waitress refuses a larger Content-Length before reading
+  the body, and cuts a chunked upload off there.
+* What waitress refuses before the app sees it (a malformed request line, header or
+  Content-Length, an unsupported Transfer-Encoding, a body over the limit) is answered
+  in the API's JSON envelope, like everything else.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import select
 import time
+from http import HTTPStatus
 from typing import Any
 
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
+from waitress.task import ErrorTask
+
+from tfa_engine import Outcome, Status, catalogue
 
 from .settings import Settings
 
@@ -39,13 +50,45 @@ def waitress_options(settings: Settings) -> dict[str, Any]:
         "connection_limit": settings.connection_limit,
         "channel_timeout": settings.channel_timeout,
         "cleanup_interval": 1,  # seconds between waitress's own idle sweeps
-        "asyncore_use_poll": True,
+        "asyncore_use_poll": hasattr(select, "poll"),  # not on Windows
+        # waitress refuses a body of this size or more; the app takes max_body itself.
+        # Bodies under inbuf_overflow (512 KiB, left as it is) stay in memory.
+        "max_request_body_size": settings.max_body + 1,
     }
+
+
+def status_for_refusal(http: int) -> Status:
+    """The catalogue status for an HTTP error waitress raised on its own."""
+    if http == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+        return catalogue.TOO_LARGE
+    if http == HTTPStatus.INTERNAL_SERVER_ERROR:
+        return catalogue.INTERNAL_ERROR
+    return catalogue.MALFORMED  # unparsable request, headers too large, unknown coding
+
+
+class EnvelopeErrorTask(ErrorTask):  # type: ignore[misc]
+    """waitress's answer to a request it refused, written as the API's envelope."""
+
+    def execute(self) -> None:
+        status = status_for_refusal(int(self.request.error.code))
+        body = json.dumps(
+            Outcome(status).envelope(), ensure_ascii=False, separators=(",", ":")
+        ).encode("utf-8")
+        self.status = f"{status.http} {HTTPStatus(status.http).phrase}"
+        self.response_headers.extend(
+            [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+        )
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
 
 
 class GuardedChannel(HTTPChannel):  # type: ignore[misc]
     """A waitress connection that must send each request whole within ``channel_timeout``
-    seconds of its previous answer (or of connecting)."""
+    seconds of its previous answer (or of connecting), and answers refusals in the
+    envelope."""
+
+    error_task_class = EnvelopeErrorTask
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -31,6 +31,8 @@ from tfa_engine.config import (
 from tfa_engine.store import is_postgres
 from tfa_engine.tokens import DeclaredToken
 
+from .declared import declared_tokens, optional_text
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # the same parser, published separately before 3.11
@@ -41,10 +43,6 @@ CONFIG_VARIABLE = "TFA_CONFIG"  # where to find the file when no path is given
 GATEWAYS = ("console", "memory", "mediariver")
 FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
 SYNCHRONOUS = ("full", "normal")  # SQLite's synchronous modes a service may run with
-TOKEN_KEYS = (
-    "name", "token", "allowed_ips", "sender_id", "code_ttl", "max_attempts",
-    "allowed_destinations", "sms_budget",
-)
 MAX_PORT = 65535
 
 
@@ -97,8 +95,8 @@ class Settings:
                     "mediariver_fallback_password")
         given = [key for key in fallback if getattr(self, key)]
         if given and len(given) < len(fallback):
-            missing = ", ".join(variable_name(key) for key in fallback if key not in given)
-            raise ConfigError(f"a mediariver fallback needs {missing} too")
+            lacking = ", ".join(variable_name(key) for key in fallback if key not in given)
+            raise ConfigError(f"a mediariver fallback needs {lacking} too")
         if given and not str(self.mediariver_fallback_url).startswith(("http://", "https://")):
             raise ConfigError("TFA_MEDIARIVER_FALLBACK_URL must be an http(s) URL")
 
@@ -142,10 +140,6 @@ class Settings:
 
 
 # -- converters: (raw value, label naming where it came from) -> checked value ------------
-def _optional_text(raw: Any, label: str) -> str | None:
-    return None if raw is None else non_empty_text(raw, label)
-
-
 def _networks(raw: Any, label: str) -> tuple[str, ...]:
     entries = text_list(raw, label)
     bad = invalid_allowlist_entries(entries)
@@ -190,12 +184,12 @@ def _forwarded_header(raw: Any, label: str) -> str:
 _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "database": non_empty_text,
     "gateway": _gateway,
-    "mediariver_url": _optional_text,
-    "mediariver_username": _optional_text,
+    "mediariver_url": optional_text,
+    "mediariver_username": optional_text,
     "mediariver_password": secret_text,
     "mediariver_deadline": lambda raw, label: whole_number(raw, label, 1, 60),
-    "mediariver_fallback_url": _optional_text,
-    "mediariver_fallback_username": _optional_text,
+    "mediariver_fallback_url": optional_text,
+    "mediariver_fallback_username": optional_text,
     "mediariver_fallback_password": secret_text,
     "gateway_breaker": lambda raw, label: _breaker(raw, label),
     "host": non_empty_text,
@@ -219,62 +213,6 @@ SETTING_KEYS: tuple[str, ...] = (*_SERVICE_SETTINGS, *_ENGINE_KEYS)
 def variable_name(key: str) -> str:
     """The environment variable of a setting: ``code_ttl`` -> ``TFA_CODE_TTL``."""
     return ENV_PREFIX + key.upper()
-
-
-def _declared_token(entry: Any, number: int, where: str) -> DeclaredToken:
-    table = f"tokens[{number}] (in {where})"
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{table} must be a table ([[tokens]])")
-    unknown = sorted(set(entry) - set(TOKEN_KEYS))
-    if unknown:
-        raise ConfigError(f"{table}: unknown key {unknown[0]!r} (known: {', '.join(TOKEN_KEYS)})")
-    for required in ("name", "token"):
-        if required not in entry:
-            raise ConfigError(f"{table} needs a {required!r}")
-    name = non_empty_text(entry["name"], f"name of {table}")
-
-    def label(key: str) -> str:
-        return f"{key} of token {name!r} (in {where})"
-
-    def number_or_none(key: str) -> int | None:
-        value = entry.get(key)
-        return None if value is None else whole_number(value, label(key))
-
-    token = secret_text(entry["token"], label("token"))
-    budget = entry.get("sms_budget")
-    try:
-        return DeclaredToken(
-            name=name,
-            token=(token or "").strip(),
-            # Kept as written: an entry that does not parse is a warning and -66, not an error.
-            allowed_ips=text_list(entry.get("allowed_ips", ()), label("allowed_ips")),
-            sender_id=_optional_text(entry.get("sender_id"), label("sender_id")),
-            code_ttl=number_or_none("code_ttl"),
-            max_attempts=number_or_none("max_attempts"),
-            allowed_destinations=text_list(
-                entry.get("allowed_destinations", ()), label("allowed_destinations")
-            ),
-            sms_budget=None if budget is None else RateLimit.parse(budget),
-        )
-    except ConfigError as exc:
-        raise exc.about(label(exc.key or "token")) from None
-
-
-def _declared_tokens(raw: Any, where: str) -> tuple[DeclaredToken, ...]:
-    if not isinstance(raw, list):
-        raise ConfigError(f"tokens (in {where}) must be an array of tables ([[tokens]])")
-    tokens = tuple(
-        _declared_token(entry, number, where) for number, entry in enumerate(raw, start=1)
-    )
-    names = [token.name for token in tokens]
-    for name in names:
-        if names.count(name) > 1:
-            raise ConfigError(f"token {name!r} is declared more than once in {where}")
-    values = [token.token for token in tokens]
-    for token in tokens:
-        if values.count(token.token) > 1:
-            raise ConfigError(f"token {token.name!r} shares its token with another declared token")
-    return tokens
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -307,7 +245,7 @@ def load_settings(
         where = str(config_file)
         for key, value in read_config_file(config_file).items():
             if key == "tokens":
-                tokens = _declared_tokens(value, where)
+                tokens = declared_tokens(value, where)
             elif key in SETTING_KEYS:
                 raw[key] = (value, f"{key} (in {where})")
             else:

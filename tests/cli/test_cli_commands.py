@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from tfa_processes import COMMAND_TIMEOUT, tfa_command
 
+import tfa_engine
 from tfa_engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
 from tfa_engine.adapters.cli import main
 from tfa_engine.adapters.server.service import build_engine
@@ -284,3 +288,53 @@ def test_create_says_when_callbacks_have_no_stable_key(tfa: Tfa) -> None:
     assert created(tfa, "--name", "shop")["callback_secret"] is None
     run = tfa("token", "create", "--name", "other")
     assert "TFA_CALLBACK_KEY" in run.out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["token", "create", "--name", "shop"], id="token-create"),
+        pytest.param(["token", "list"], id="token-list"),
+        pytest.param(["token", "revoke", "no-such-id"], id="token-revoke"),
+        pytest.param(["purge"], id="purge"),
+    ],
+)
+def test_misspelt_variable_is_warned_about(
+    tfa: Tfa, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """A TFA_* variable that is no setting (TFA_DATABSE) is named on stderr, whatever the
+    command, so writing to the default database instead is not silent."""
+    monkeypatch.setenv("TFA_DATABSE", "/srv/tfa/production.db")
+    run = tfa(*argv)
+    assert "TFA_DATABSE is not a tfa setting; ignored" in run.err
+    assert "TFA_DATABSE" not in run.out
+
+
+def test_known_variables_bring_no_warning(tfa: Tfa) -> None:
+    """Only unknown variables are warned about: the fixture's TFA_* settings are not."""
+    assert "warning" not in tfa("token", "list").err
+
+
+def test_version_is_the_package_version(tfa: Tfa) -> None:
+    """`tfa --version` prints the version tfa_engine and the installed distribution carry."""
+    run = tfa("--version")
+    assert run.code == 0
+    assert run.out.strip() == f"tfa {tfa_engine.__version__}"
+    assert tfa_engine.__version__ == importlib.metadata.version("tfa-engine")
+
+
+def test_version_as_a_command(tmp_path: Path) -> None:
+    """The installed command answers --version too (exit 0, one line)."""
+    done = subprocess.run(
+        [*tfa_command(), "--version"], cwd=tmp_path, capture_output=True, text=True,
+        timeout=COMMAND_TIMEOUT, check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, f"tfa {tfa_engine.__version__}\n")
+
+
+def test_gateway_sim_help_shows_its_defaults(tfa: Tfa) -> None:
+    """`tfa gateway-sim --help` says what each option does when it is not given."""
+    out = tfa("gateway-sim", "--help").out
+    for default in ("127.0.0.1", "9090", "DELIVRD", "0.0", "sim", "none are sent"):
+        assert f"(default: {default})" in " ".join(out.split()), default
+    assert "None" not in out and "False" not in out

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from tfa_processes import TfaProcess, clean_environ, tfa_command
+from tfa_processes import TfaProcess, clean_environ, local_environ, start_serve, tfa_command
 
 from tfa_engine import catalogue
 
@@ -123,3 +123,25 @@ def test_signal_stops_the_server_with_exit_0(tmp_path: Path, sig: int) -> None:
     finally:
         code = running.stop(sig)
     assert code == 0, running.output()
+
+
+def test_startup_log_names_the_database_by_its_absolute_path(tmp_path: Path) -> None:
+    """TFA_DATABASE=relative.db is logged as the absolute path of that file, so an
+    operator finds the database whatever directory the service was started in."""
+    env = local_environ(tmp_path, TFA_DATABASE="relative.db")
+    running = start_serve(tmp_path, env)
+    try:
+        expected = str((tmp_path / "relative.db").resolve())
+        assert running.wait_for(r"database (\S+)")[1] == expected
+    finally:
+        running.stop()
+
+
+def test_serve_warns_about_a_misspelt_variable(tmp_path: Path) -> None:
+    """`tfa serve` names a TFA_* variable that is no setting, as every command does."""
+    env = local_environ(tmp_path, TFA_DATABSE="other.db")
+    running = start_serve(tmp_path, env)
+    try:
+        assert running.wait_for("TFA_DATABSE is not a tfa setting")
+    finally:
+        running.stop()
