@@ -20,7 +20,7 @@ log = logging.getLogger("tfa.audit")
 EVENTS = (
     "code.sent", "code.valid", "code.declined", "code.locked", "token.invalid", "ip.refused",
     "rate.limited", "destination.refused", "budget.exhausted", "fraud.held", "fraud.released",
-    "callback.refused", "token.created", "token.revoked",
+    "callback.refused", "token.created", "token.revoked", "token.rotated", "token.updated",
 )
 _WARNINGS = frozenset({
     "code.locked", "token.invalid", "ip.refused", "rate.limited", "destination.refused",

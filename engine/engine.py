@@ -11,13 +11,14 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import audit, callbacks, catalogue, deliveries, netguard
+from . import audit, callbacks, catalogue, declared, deliveries, netguard
 from .abuse import SendGate
 from .access import IssuedToken, TokenRecord, check_ip, digests_equal, token_digest
 from .background import Periodic
 from .catalogue import Status
 from .codes import canonical_code, generate_code
 from .config import MAX_CODE_TTL, EngineConfig
+from .declared import DeclaredToken
 from .gateways import Gateway, GatewayError, SmsMessage
 from .hashing import CodeHasher
 from .outcome import Outcome
@@ -31,7 +32,7 @@ from .requests import (
     render,
 )
 from .store import DuplicateClientRef, DuplicateMessageId, NewCode, Store
-from .tokens import DeclaredToken, TokenAdmin
+from .tokens import TokenAdmin
 
 log = logging.getLogger("tfa.engine")
 
@@ -193,6 +194,7 @@ class Engine:
             audit.event("ip.refused", token_id=record.id, client_ip=client_ip,
                         reason=refused.name.lower())
             return refused
+        self.tokens.note_use(record, self.clock())
         return record
 
     def _stale_before(self, now: float) -> float:
@@ -277,32 +279,46 @@ class Engine:
             self.callbacks.wake()
         return applied
 
-    # -- tokens (see TokenAdmin) -----------------------------------------------------------
+    # -- tokens (see TokenAdmin; names or ids both find an active token) -------------------
     def create_token(self, name: str, **options: Any) -> IssuedToken:
-        """Issue a new token (:meth:`TokenAdmin.create`); its ``token`` is shown once."""
+        """Issue a new token with ``options`` (:class:`~tfa_engine.tokens.TokenOptions`:
+        allowed_ips, sender_id, code_ttl, max_attempts, allowed_destinations, sms_budget);
+        its ``token`` is shown once. ConfigError for a bad option or a name in use."""
         return self.tokens.create(name, **options)
 
-    def declare_token(self, name: str, token: str, **options: Any) -> TokenRecord:
-        """Install a token from a configuration file (:meth:`TokenAdmin.declare`)."""
-        return self.tokens.declare(name, token, **options)
+    def find_token(self, name_or_id: str) -> TokenRecord | None:
+        """The active token with this id or name, else None."""
+        return self.tokens.find(name_or_id)
 
-    def declare_tokens(self, declared: Iterable[DeclaredToken]) -> list[str]:
-        """Make the declared tokens those of a file (:meth:`TokenAdmin.declare_all`);
-        return the names of the tokens revoked because the file no longer holds them."""
-        installed, revoked = self.tokens.declare_all(declared)
-        for record in installed:
-            log.info("declared token %r (%s)", record.name, record.id)
-        for name in revoked:
-            log.warning("token %r is no longer declared: revoked", name)
-        return revoked
+    def rotate_token(self, name_or_id: str) -> IssuedToken:
+        """A new value for a token (same id and settings); the old one dies at once."""
+        return self.tokens.rotate(name_or_id)
+
+    def update_token(self, name_or_id: str, **changes: Any) -> TokenRecord:
+        """Change a token's ``name`` or options; what is not given stays."""
+        return self.tokens.update(name_or_id, **changes)
+
+    def revoke_token(self, name_or_id: str) -> bool:
+        """Revoke at once; False when no such active token exists."""
+        return self.tokens.revoke(name_or_id)
 
     def list_tokens(self) -> list[TokenRecord]:
         """Every token (digests only), oldest first."""
         return self.tokens.list()
 
-    def revoke_token(self, token_id: str) -> bool:
-        """Revoke at once; False when no such unrevoked token exists."""
-        return self.tokens.revoke(token_id)
+    def declare_token(self, name: str, token: str, **options: Any) -> TokenRecord:
+        """Install a token from a configuration file (see :mod:`tfa_engine.declared`)."""
+        return declared.declare(self.tokens, DeclaredToken(name, token, **options))
+
+    def declare_tokens(self, tokens: Iterable[DeclaredToken]) -> list[str]:
+        """Make the declared tokens those of a file; return the names of the tokens
+        revoked because the file no longer holds them."""
+        installed, revoked = declared.declare_all(self.tokens, tokens)
+        for record in installed:
+            log.info("declared token %r (%s)", record.name, record.id)
+        for name in revoked:
+            log.warning("token %r is no longer declared: revoked", name)
+        return revoked
 
     # -- the fraud guard's holds ---------------------------------------------------------
     def held_ranges(self) -> list[tuple[str, str, float]]:

@@ -10,6 +10,7 @@ from typing import Any
 from tfa_engine import TokenRecord
 from tfa_engine.config import ConfigError, RateLimit
 
+from . import token_edit
 from .common import CREATE_HINT, error, open_engine, timestamp
 
 # The option of `token create` that gives each token setting.
@@ -29,6 +30,7 @@ def _token_json(record: TokenRecord) -> dict[str, Any]:
         "code_ttl": record.code_ttl,
         "max_attempts": record.max_attempts,
         "created_at": timestamp(record.created_at),
+        "last_used_at": timestamp(record.last_used_at),
         "revoked_at": timestamp(record.revoked_at),
         "source": record.source,
         "allowed_destinations": list(record.allowed_destinations),
@@ -82,14 +84,17 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     if not records:
         print(f"No tokens yet. Create one with: {CREATE_HINT}")
         return 0
-    rows = [("ID", "NAME", "ALLOWED IPS", "SENDER", "CREATED", "REVOKED", "SOURCE")]
+    rows = [("ID", "NAME", "ALLOWED IPS", "DESTINATIONS", "SENDER", "CREATED", "LAST USED",
+             "REVOKED", "SOURCE")]
     rows += [
         (
             r.id,
             r.name,
             ",".join(r.allowed_ips) or "any",
+            ",".join(r.allowed_destinations) or "any",
             r.sender_id or "-",
             timestamp(r.created_at) or "-",
+            timestamp(r.last_used_at) or "never",
             timestamp(r.revoked_at) or "-",
             r.source,
         )
@@ -103,12 +108,12 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    """Revoke a token by id; 1 when there is no such unrevoked token."""
+    """Revoke a token by id or name; 1 when there is no such active token."""
     with open_engine(args) as engine:
-        record = next((r for r in engine.list_tokens() if r.id == args.id), None)
-        if not engine.revoke_token(args.id):
-            return error(f"no active token with id {args.id!r}", code=1)
-    print(f"Revoked token {args.id}.")
+        record = engine.find_token(args.id)
+        if record is None or not engine.revoke_token(record.id):
+            return error(f"no active token with id or name {args.id!r}", code=1)
+    print(f"Revoked token {record.id} ({record.name!r}).")
     if record is not None and record.source == "config":
         print(
             "It is declared in a configuration file: remove it there too, or the next "
@@ -158,8 +163,9 @@ def add_commands(
     listing.add_argument("--json", action="store_true", help="print a JSON array")
     listing.set_defaults(handler=cmd_token_list)
     revoke = token_commands.add_parser("revoke", parents=[config], help="revoke a token")
-    revoke.add_argument("id", help="the token's id (see `tfa token list`)")
+    revoke.add_argument("id", metavar="NAME_OR_ID", help="the token's name or id (tfa token list)")
     revoke.set_defaults(handler=cmd_token_revoke)
+    token_edit.add_commands(token_commands, config)
 
     purge = commands.add_parser("purge", parents=[config], help="delete records past retention")
     purge.set_defaults(handler=cmd_purge)

@@ -12,7 +12,7 @@ from tfa_engine.config import (
     text_list,
     whole_number,
 )
-from tfa_engine.tokens import DeclaredToken
+from tfa_engine.declared import DeclaredToken
 
 TOKEN_KEYS = (
     "name", "token", "allowed_ips", "sender_id", "code_ttl", "max_attempts",

@@ -28,8 +28,8 @@ from tfa_engine.config import (
     text_list,
     whole_number,
 )
+from tfa_engine.declared import DeclaredToken
 from tfa_engine.store import is_postgres
-from tfa_engine.tokens import DeclaredToken
 
 from .declared import declared_tokens, optional_text
 

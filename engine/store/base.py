@@ -48,6 +48,10 @@ class DuplicateToken(StoreError):
     """A token with that id or digest exists already."""
 
 
+class DuplicateTokenName(DuplicateToken):
+    """An active token has that name already (names tell tokens apart)."""
+
+
 @dataclass(frozen=True)
 class NewCode:
     """A code about to be sent; stored as ``pending`` until the gateway accepts it."""
@@ -109,12 +113,18 @@ class TokenStore(ABC):
 
     @abstractmethod
     def add_token(self, record: TokenRecord) -> None:
-        """Store a new token; :class:`DuplicateToken` if its id or digest exists."""
+        """Store a new token; :class:`DuplicateToken` if its id or digest exists,
+        :class:`DuplicateTokenName` if an active token has its name."""
 
     @abstractmethod
     def put_token(self, record: TokenRecord) -> None:
-        """Insert or replace the token with ``record.id`` (declared tokens);
-        :class:`DuplicateToken` if another token has its digest."""
+        """Insert or replace the token with ``record.id`` (declared, rotated or updated
+        tokens; its last use is kept); :class:`DuplicateToken` if another token has its
+        digest, :class:`DuplicateTokenName` if another active token has its name."""
+
+    @abstractmethod
+    def touch_token(self, token_id: str, now: float) -> None:
+        """Note that the token was used at ``now``."""
 
     @abstractmethod
     def token_by_digest(self, digest: str) -> TokenRecord | None:

@@ -21,6 +21,7 @@ from .base import (
     DuplicateClientRef,
     DuplicateMessageId,
     DuplicateToken,
+    DuplicateTokenName,
     NewCode,
     Store,
     StoreError,
@@ -64,17 +65,32 @@ class MemoryStore(Store):
                 t.token_hash == record.token_hash for t in self._tokens.values()
             ):
                 raise DuplicateToken(record.id)
+            self._check_name(record)
             self._tokens[record.id] = record
+
+    def _check_name(self, record: TokenRecord) -> None:
+        if record.revoked:
+            return
+        for other in self._tokens.values():
+            if other.id != record.id and other.name == record.name and not other.revoked:
+                raise DuplicateTokenName(record.name)
 
     def put_token(self, record: TokenRecord) -> None:
         with self._lock:
             for other in self._tokens.values():
                 if other.id != record.id and other.token_hash == record.token_hash:
                     raise DuplicateToken(record.id)
+            self._check_name(record)
             old = self._tokens.get(record.id)
             if old is not None:
                 record = replace(record, last_used_at=old.last_used_at)
             self._tokens[record.id] = record
+
+    def touch_token(self, token_id: str, now: float) -> None:
+        with self._lock:
+            record = self._tokens.get(token_id)
+            if record is not None:
+                self._tokens[token_id] = replace(record, last_used_at=now)
 
     def token_by_digest(self, digest: str) -> TokenRecord | None:
         with self._lock:

@@ -12,3 +12,11 @@ FRAUD_SCHEMA: tuple[str, ...] = (
     )""",
     "CREATE INDEX codes_token_phone_created ON codes (token_id, phone, created_at)",
 )
+
+# Token names tell tokens apart: unique among active ones. Earlier duplicates are renamed
+# "<name>-<id>" first, the oldest keeping its name.
+UNIQUE_TOKEN_NAMES: tuple[str, ...] = (
+    "UPDATE tokens SET name = name || '-' || id WHERE revoked_at IS NULL AND id NOT IN"
+    " (SELECT min(id) FROM tokens WHERE revoked_at IS NULL GROUP BY name)",
+    "CREATE UNIQUE INDEX tokens_active_name_key ON tokens (name) WHERE revoked_at IS NULL",
+)

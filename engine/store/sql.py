@@ -41,6 +41,7 @@ JOB_COLUMNS = (
 )
 # The unique constraints a write can break, by the names both backends give them.
 TOKEN_ID, TOKEN_DIGEST = "tokens_pkey", "tokens_token_hash_key"
+TOKEN_NAME = "tokens_active_name_key"  # noqa: S105 - a constraint name
 MESSAGE_ID, CLIENT_REF = "codes_message_id_key", "codes_token_client_ref_key"
 
 # Built from the constants above only: no value reaches the SQL text.

@@ -4,13 +4,14 @@ housekeeping, for every backend."""
 from __future__ import annotations
 
 from ..access import TokenRecord
-from .base import DuplicateToken, Store, StoreError, retry_after
+from .base import DuplicateToken, DuplicateTokenName, Store, StoreError, retry_after
 from .sql import (
     PURGE,
     PUT_TOKEN,
     SELECT_TOKENS,
     TOKEN_DIGEST,
     TOKEN_ID,
+    TOKEN_NAME,
     UPSERT_TOKEN,
     Connection,
     Violation,
@@ -38,7 +39,16 @@ class SQLStore(SQLCodes, SQLFraud, Store):
         except Violation as exc:
             if exc.constraint in (TOKEN_ID, TOKEN_DIGEST):
                 raise DuplicateToken(record.id) from None
+            if exc.constraint == TOKEN_NAME:
+                raise DuplicateTokenName(record.name) from None
             raise StoreError(str(exc)) from None
+
+    def touch_token(self, token_id: str, now: float) -> None:
+        # A use is no reason to wait for the disk: losing one costs a stale "last used".
+        with self._write(durable=False) as conn:
+            conn.execute(
+                "UPDATE tokens SET last_used_at = :now WHERE id = :id", {"now": now, "id": token_id}
+            )
 
     def token_by_digest(self, digest: str) -> TokenRecord | None:
         with self._read() as conn:

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from .base import StoreError, StoreUnavailable
-from .sql import CLIENT_REF, JOB_COLUMNS, MESSAGE_ID, TOKEN_DIGEST, TOKEN_ID, Violation
+from .sql import (
+    CLIENT_REF,
+    JOB_COLUMNS,
+    MESSAGE_ID,
+    TOKEN_DIGEST,
+    TOKEN_ID,
+    TOKEN_NAME,
+    Violation,
+)
 from .sql_store import SQLStore
 from .sqlite_schema import MIGRATIONS
 
@@ -45,6 +53,7 @@ _CONSTRAINTS = {
     "codes.token_id, codes.client_ref": CLIENT_REF,
     "tokens.token_hash": TOKEN_DIGEST,
     "tokens.id": TOKEN_ID,
+    "tokens.name": TOKEN_NAME,
 }
 
 

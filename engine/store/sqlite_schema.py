@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from .schema import FRAUD_SCHEMA
+from .schema import FRAUD_SCHEMA, UNIQUE_TOKEN_NAMES
 
 
 def _migration_1(conn: sqlite3.Connection) -> None:
@@ -180,6 +180,12 @@ def _migration_4(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _migration_5(conn: sqlite3.Connection) -> None:
+    """Token names unique among active tokens."""
+    for statement in UNIQUE_TOKEN_NAMES:
+        conn.execute(statement)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _migration_1, _migration_2, _migration_3, _migration_4,
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5,
 )
