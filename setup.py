@@ -20,7 +20,7 @@ ENGINE_REQUIRES = [
     "urllib3>=2.0.2",  # 2.0.0 and 2.0.1 are yanked
 ]
 POSTGRES_REQUIRES = ["psycopg[binary]>=3.1", "psycopg_pool>=3.2"]
-FALCON_REQUIRES = ["falcon>=4.0"]
+FALCON_REQUIRES = ["falcon>=4.0", "prometheus-client>=0.20"]
 SERVER_REQUIRES = [*FALCON_REQUIRES, "waitress>=3.0", 'tomli>=2.0; python_version < "3.11"']
 TEST_REQUIRES = [
     *SERVER_REQUIRES,

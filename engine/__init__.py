@@ -16,6 +16,7 @@ Every call returns an :class:`Outcome` whose :class:`Status` carries the Fortytw
 
 from . import catalogue
 from .access import IssuedToken, TokenRecord, token_from_header
+from .callbacks import verify_signature
 from .catalogue import Status
 from .codes import canonical_code, generate_code
 from .config import ConfigError, EngineConfig, RateLimit
@@ -65,4 +66,5 @@ __all__ = [
     "segments",
     "to_e164",
     "token_from_header",
+    "verify_signature",
 ]

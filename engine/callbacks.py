@@ -88,6 +88,16 @@ def signing_key(callback_key: str | None, pepper: str | None) -> tuple[str | byt
     return secrets.token_hex(32), False
 
 
+def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
+    """For a client receiving our callbacks: True when ``header`` (the ``X-TFA-Signature``
+    value) is the hex HMAC-SHA256 of the raw ``body`` bytes keyed with ``secret``'s UTF-8
+    bytes (the callback secret ``tfa token create`` shows). Compared in constant time."""
+    if not header:
+        return False
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.strip().lower())
+
+
 class CallbackSigner:
     """Derives each token's signing secret from one service key; nothing is stored.
 

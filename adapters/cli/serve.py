@@ -73,6 +73,8 @@ def _serve(
             trusted_proxies=settings.trusted_proxies,
             forwarded_header=settings.forwarded_header,
             max_body=settings.max_body,
+            metrics=settings.metrics,
+            access_log=settings.access_log,
         )
         server = create_server(
             app, sockets, settings.host, settings.port, **waitress_options(settings), **options
@@ -93,13 +95,13 @@ def _serve(
 
 def _serve_workers(settings: Settings, config: str | None) -> int:
     """``settings.workers`` processes serving one socket, this one supervising them."""
-    from ..server.workers import Supervisor, listening_socket
+    from ..server.workers import Supervisor, listening_socket, shared_metrics
 
     try:
         sock = listening_socket(settings.host, settings.port, backlog=BACKLOG)
     except OSError as exc:
         return error(f"cannot listen on {settings.host}:{settings.port}: {exc}", 1)
-    with sock:
+    with sock, shared_metrics(settings.metrics):
         engine = build_engine(settings)  # the file's tokens, installed once for all workers
         try:
             host, port = sock.getsockname()[:2]

@@ -17,10 +17,12 @@ from tfa_engine import Engine, StoreUnavailable, catalogue
 
 from ..client_ip import X_FORWARDED_FOR, TrustedProxies, client_ip
 from .errors import handle_http_error, handle_unexpected
+from .observe import Observer
 from .outages import OutageLog, StoreUnavailableHandler
 from .resources import (
     DeliveryReports,
     Health,
+    MetricsPage,
     OpenAPIDocument,
     Readiness,
     RequestCode,
@@ -87,6 +89,8 @@ def create_app(
     trusted_proxies: Iterable[str] | TrustedProxies = (),
     forwarded_header: str = X_FORWARDED_FOR,
     max_body: int = DEFAULT_MAX_BODY,
+    metrics: bool = False,
+    access_log: bool = True,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """The WSGI app serving the Fortytwo-compatible API on ``engine``.
 
@@ -100,6 +104,9 @@ def create_app(
     believed (see :mod:`tfa_engine.adapters.client_ip`); empty means the socket peer is the client.
     ``forwarded_header``: the one header read behind such a proxy, ``x-forwarded-for``
     or ``forwarded`` (RFC 7239). ``max_body``: the largest body accepted, in bytes.
+    ``metrics``: serve Prometheus metrics at ``GET /metrics`` (counts of this app's
+    requests, SMS and validations; the prometheus-client package). ``access_log``: one
+    record per request on the ``tfa.access`` logger (never the path: it holds the code).
     Raises ValueError for a bad proxy entry, header name or size.
     """
     trusted = (
@@ -113,7 +120,14 @@ def create_app(
         raise ValueError("max_body must not be negative")
     client_address = ClientAddress(trusted, forwarded_header)
 
-    app = falcon.App(middleware=[RequestGuard(max_body)])
+    counters = None
+    if metrics:
+        from ..metrics import Metrics, count_sends
+
+        counters = Metrics()
+        count_sends(engine, counters)
+    observer = Observer(client_address, counters, access_log)
+    app = falcon.App(middleware=[observer, RequestGuard(max_body)])
     # "/1/2fa/" is the request route, "/1/2fa/{ref}/" the validate route without a code.
     app.req_options.strip_url_path_trailing_slash = True
     validate = ValidateCode(engine, client_address)
@@ -124,6 +138,8 @@ def create_app(
     app.add_route("/health", Health())
     app.add_route("/health/ready", Readiness(engine))
     app.add_route("/openapi.json", OpenAPIDocument())
+    if counters is not None:
+        app.add_route("/metrics", MetricsPage(engine, counters))
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(falcon.HTTPError, handle_http_error)
     outages = OutageLog(logging.getLogger("tfa.http"))

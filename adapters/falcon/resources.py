@@ -8,6 +8,7 @@ a resource only picks the token, the client address and the raw body out of the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import falcon
 
@@ -180,6 +181,26 @@ class Readiness:
         """Ask the store for a round trip that writes."""
         self._engine.ping()
         write_json(resp, 200, {"status": "ready"})
+        resp.cache_control = ["no-store"]
+
+    on_head = on_get
+
+
+class MetricsPage:
+    """``GET /metrics``: Prometheus metrics in the text exposition format (no token)."""
+
+    methods = ("GET", "HEAD")
+
+    def __init__(self, engine: Engine, metrics: Any) -> None:
+        self._engine = engine
+        self._metrics = metrics
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Every count, summed over the server's processes, and the store's gauges."""
+        from ..metrics import CONTENT_TYPE
+
+        resp.content_type = CONTENT_TYPE
+        resp.data = self._metrics.exposition(self._engine)
         resp.cache_control = ["no-store"]
 
     on_head = on_get

@@ -29,6 +29,8 @@ def render(
         outcome = Outcome(outcome)
     # The outcome's own job id: a sent code's callbacks repeat the one answered here.
     write_json(resp, outcome.status.http, outcome.envelope())
+    resp.context.status_code = outcome.status.code  # for the access log and the metrics
+    resp.context.status_name = outcome.status.name
     # Answers carry one-time state (message ids, verdicts): no cache may keep them.
     resp.cache_control = ["no-store"]
     if outcome.retry_after is not None:

@@ -24,6 +24,7 @@ from tfa_engine.config import (
     EngineConfig,
     RateLimit,
     non_empty_text,
+    parse_bool,
     secret_text,
     text_list,
     whole_number,
@@ -72,6 +73,8 @@ class Settings:
     forwarded_header: str = "x-forwarded-for"
     max_body: int = 16384
     log_format: str = "text"  # or "json": one object per line for every log record
+    metrics: bool = True  # GET /metrics (Prometheus)
+    access_log: bool = True  # one log record per request (logger tfa.access)
     sqlite_synchronous: str = "full"  # "normal" trades a power cut's last commits for speed
     engine: EngineConfig = field(default_factory=EngineConfig)
     tokens: tuple[DeclaredToken, ...] = ()
@@ -203,6 +206,8 @@ _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "max_body": lambda raw, label: whole_number(raw, label, 1),
     "sqlite_synchronous": lambda raw, label: _choice(raw, label, SYNCHRONOUS),
     "log_format": lambda raw, label: _choice(raw, label, ("text", "json")),
+    "metrics": parse_bool,
+    "access_log": parse_bool,
 }
 _ENGINE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(EngineConfig))
 

@@ -15,16 +15,36 @@ import logging
 import os
 import signal
 import socket
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 log = logging.getLogger("tfa.server")
 
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's, read at import
 RESPAWN_PAUSE = 1.0  # seconds between restarts of a worker that died, against crash loops
 EARLY_DEATH = 5.0  # a worker dying this soon after its start failed to start
 EARLY_DEATHS = 3  # that many in a row: the workers cannot start, give up
 STOP_TIMEOUT = 20.0  # seconds the workers get to finish before they are killed
+
+
+@contextmanager
+def shared_metrics(enabled: bool) -> Iterator[None]:
+    """A fresh directory where every worker keeps its metrics (prometheus-client's
+    multiprocess mode), so any worker's ``/metrics`` sums them all; removed afterwards.
+    Set before any worker imports prometheus-client. Kept as it is if the operator set
+    ``PROMETHEUS_MULTIPROC_DIR`` already."""
+    if not enabled or os.environ.get(MULTIPROCESS_VARIABLE):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="tfa-metrics-") as directory:
+        os.environ[MULTIPROCESS_VARIABLE] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_VARIABLE]
 
 
 def listening_socket(host: str, port: int, backlog: int) -> socket.socket:

@@ -47,9 +47,19 @@ class Gateway(ABC):
 
     deadline: float = 10.0
 
+    @property
+    def label(self) -> str:
+        """A short name for logs and metrics: ``mediariver``, ``console``, ``memory``."""
+        return type(self).__name__.removesuffix("Gateway").lower() or "gateway"
+
     @abstractmethod
     def send(self, message: SmsMessage) -> None:
         """Hand one message over; raise :class:`GatewayError` when it was not accepted."""
+
+    def check(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Make sure the gateway would take messages (it answers, the credentials are
+        right) without sending one; raise :class:`GatewayError` naming what is wrong. A
+        no-op where there is nothing to check."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections (a no-op where there are none)."""

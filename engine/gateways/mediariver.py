@@ -169,6 +169,29 @@ class MediariverGateway(Gateway):
             item["sender"] = message.sender
         return {"messages": [item]}
 
+    def check(self) -> None:
+        """Ask mediariver to judge the credentials without sending anything: it answers 401
+        to bad credentials before it looks at a body, and 400 to an empty one. Raises
+        :class:`MediariverError` for 401, for no answer, or for any other status."""
+        try:
+            response = self._pool.request(
+                "POST", self.url, body=b"{}", headers=self._headers,
+                timeout=urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout),
+                retries=False, redirect=False,
+            )
+        except Urllib3Error as exc:
+            raise MediariverError(f"mediariver at {self.url} did not answer: "
+                                  f"{type(exc).__name__}", status=None, attempts=1) from None
+        if response.status == 401:
+            detail = _error_summary(response.data, SmsMessage("", "", "", ""))
+            raise MediariverError(f"mediariver refused the credentials (HTTP 401{detail})",
+                                  status=401, attempts=1)
+        if response.status != 400:
+            raise MediariverError(
+                f"mediariver answered HTTP {response.status} where 400 was expected "
+                "(is the URL the gateway's?)", status=response.status, attempts=1,
+            )
+
     def send(self, message: SmsMessage) -> None:
         """Hand ``message`` to mediariver; raise :class:`MediariverError` when it was not queued
         (``maybe_sent`` when a request got no answer after it went out)."""

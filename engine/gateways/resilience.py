@@ -53,6 +53,10 @@ class CircuitBreaker(Gateway):
         self._trial = False  # a send is trying the gateway while the circuit is half-open
 
     @property
+    def label(self) -> str:
+        return self.gateway.label
+
+    @property
     def is_open(self) -> bool:
         """True while sends fail without reaching the gateway."""
         with self._lock:
@@ -85,6 +89,9 @@ class CircuitBreaker(Gateway):
             self._release_trial()
             raise
         self._success()
+
+    def check(self) -> None:
+        self.gateway.check()
 
     def _failure(self) -> None:
         with self._lock:
@@ -121,6 +128,10 @@ class Failover(Gateway):
         self.fallback = fallback
         self.deadline = primary.deadline + fallback.deadline
 
+    @property
+    def label(self) -> str:
+        return self.primary.label
+
     def send(self, message: SmsMessage) -> None:
         try:
             self.primary.send(message)
@@ -131,6 +142,10 @@ class Failover(Gateway):
             log.warning("primary gateway failed (%s): sending message_id=%s by the fallback",
                         exc.reason, message.message_id)
         self.fallback.send(message)
+
+    def check(self) -> None:
+        self.primary.check()
+        self.fallback.check()
 
     def close(self) -> None:
         self.primary.close()

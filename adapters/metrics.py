@@ -1,0 +1,130 @@
+"""Prometheus metrics of the service (prometheus-client), served at ``GET /metrics``.
+
+Counters and histograms are kept per process; with several worker processes they are
+kept in files under ``$PROMETHEUS_MULTIPROC_DIR`` (``tfa serve --workers`` sets it up) and
+every worker answers ``/metrics`` with the sums of all. What the database knows (callbacks
+waiting, ranges the fraud guard holds) is read from it when scraped, the same from every
+process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from tfa_engine import Engine
+from tfa_engine.gateways import Gateway, GatewayError, SmsMessage
+
+log = logging.getLogger("tfa.metrics")
+
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The service's metrics, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "tfa_requests", "Requests answered, by endpoint, status_code and HTTP status.",
+            ["endpoint", "status_code", "http_status"], registry=self.registry,
+        )
+        self.request_duration = Histogram(
+            "tfa_request_duration_seconds", "Time to answer a request, by endpoint.",
+            ["endpoint"], buckets=REQUEST_BUCKETS, registry=self.registry,
+        )
+        self.validations = Counter(
+            "tfa_validations", "Validations by outcome (valid, declined, invalid, ...).",
+            ["outcome"], registry=self.registry,
+        )
+        self.sms_sent = Counter(
+            "tfa_sms_sent", "SMS the gateway accepted.", ["gateway"], registry=self.registry
+        )
+        self.sms_failed = Counter(
+            "tfa_sms_failed", "SMS the gateway did not accept.", ["gateway"],
+            registry=self.registry,
+        )
+        self.gateway_duration = Histogram(
+            "tfa_gateway_send_duration_seconds", "Time one send took, by gateway.",
+            ["gateway"], buckets=REQUEST_BUCKETS, registry=self.registry,
+        )
+
+    def exposition(self, engine: Engine) -> bytes:
+        """The text format a scrape gets: every process's counts, and the store's gauges."""
+        directory = os.environ.get(MULTIPROCESS_VARIABLE)
+        if directory:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=directory)
+        else:
+            registry = self.registry
+        text = generate_latest(registry)
+        store_registry = CollectorRegistry()
+        store_registry.register(StoreGauges(engine))
+        return text + generate_latest(store_registry)
+
+
+class StoreGauges(Collector):
+    """What the database knows, read at scrape time (nothing when it cannot answer)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            pending = self.engine.store.pending_callbacks()
+            holds = len(self.engine.held_ranges())
+        except Exception:  # a scrape must not fail because the store does
+            log.warning("metrics: the store did not answer; its gauges are left out")
+            return
+        yield GaugeMetricFamily("tfa_callbacks_pending", "Callbacks waiting to be delivered.",
+                                value=pending)
+        yield GaugeMetricFamily("tfa_fraud_holds", "Number ranges the fraud guard holds now.",
+                                value=holds)
+
+
+class CountedGateway(Gateway):
+    """Counts each send of ``gateway`` (accepted or not) and times it."""
+
+    def __init__(self, gateway: Gateway, metrics: Metrics) -> None:
+        self.gateway = gateway
+        self.metrics = metrics
+        self.name = gateway.label
+        self.deadline = gateway.deadline
+
+    def send(self, message: SmsMessage) -> None:
+        started = time.perf_counter()
+        try:
+            self.gateway.send(message)
+        except GatewayError:
+            self.metrics.sms_failed.labels(self.name).inc()
+            raise
+        finally:
+            self.metrics.gateway_duration.labels(self.name).observe(
+                time.perf_counter() - started
+            )
+        self.metrics.sms_sent.labels(self.name).inc()
+
+    @property
+    def label(self) -> str:
+        return self.gateway.label
+
+    def check(self) -> None:
+        self.gateway.check()
+
+    def close(self) -> None:
+        self.gateway.close()
+
+
+def count_sends(engine: Engine, metrics: Metrics) -> None:
+    """Have ``engine`` send through a :class:`CountedGateway` (once per engine)."""
+    if not isinstance(engine.gateway, CountedGateway):
+        engine.gateway = CountedGateway(engine.gateway, metrics)
