@@ -27,6 +27,7 @@ TEST_REQUIRES = [
     "django>=4.2",
     "openapi-spec-validator>=0.7",
     "schemathesis>=4.0",
+    "gunicorn>=21",
 ]
 
 setup(
