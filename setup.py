@@ -30,6 +30,7 @@ TEST_REQUIRES = [
     "django>=4.2",
     "openapi-spec-validator>=0.7.1",  # 0.7.0 has no validate()
     "schemathesis>=4.25",  # older ones fail with current hypothesis releases
+    "gunicorn>=21.2",  # the WSGI application is tested under it
 ]
 
 HERE = Path(__file__).resolve().parent
