@@ -19,7 +19,8 @@ LOG_FORMATS = ("text", "json")
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ``time`` (UTC, ISO 8601), ``level``, ``logger``,
-    ``message``, the fields of an audit or access record, ``exception`` if any."""
+    ``message``, ``process``, the fields of an audit or access record, ``exception`` if
+    any."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -28,6 +29,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "process": record.process,  # which worker, when several serve
         }
         for fields in ("audit", "access"):
             extra = getattr(record, fields, None)

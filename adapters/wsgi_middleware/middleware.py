@@ -56,6 +56,8 @@ class TwoFactorMiddleware:
         forwarded_header: str = X_FORWARDED_FOR,
         # Largest request body accepted by the API, in bytes (larger: -73, HTTP 413).
         max_body: int = DEFAULT_MAX_BODY,
+        # Serve Prometheus metrics at <prefix>/metrics (the API's own counts).
+        metrics: bool = False,
     ) -> None:
         self.application = application
         self.prefix = wsgi_prefix(prefix)
@@ -69,6 +71,7 @@ class TwoFactorMiddleware:
                 trusted_proxies=trusted_proxies,
                 forwarded_header=forwarded_header,
                 max_body=max_body,
+                metrics=metrics,
             ),
         )
 

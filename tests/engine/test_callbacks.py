@@ -21,6 +21,7 @@ from tfa_engine.callbacks import (
     CallbackSigner,
     RetryPolicy,
     callback_body,
+    verify_signature,
 )
 from tfa_engine.store import NewCode
 
@@ -398,3 +399,17 @@ def test_background_dispatcher_delivers_soon_after_queueing(
         assert listener.received.wait(10)
     finally:
         engine.close()
+
+
+def test_verify_signature_accepts_what_the_service_signs() -> None:
+    """A client's check (verify_signature with the token's secret) accepts the service's
+    signature of a body, and refuses another body, another secret or no header."""
+    signer = CallbackSigner("a-callback-key-of-32-bytes-long!")
+    body = b'{"api_job_id":"job","data":[]}'
+    header = signer.sign("tok_1", body)
+    secret = signer.secret_for("tok_1")
+    assert verify_signature(body, header, secret)
+    assert verify_signature(body, header.upper(), secret)
+    assert not verify_signature(body + b" ", header, secret)
+    assert not verify_signature(body, header, signer.secret_for("tok_2"))
+    assert not verify_signature(body, None, secret)

@@ -154,3 +154,17 @@ def test_non_ascii_prefix_matches_the_wsgi_path(engine: Engine) -> None:
     wsgi_path = "/zwei-faktör/1/2fa".encode().decode("latin-1")
     _, body = _call(middleware, _environ(wsgi_path))
     assert json.loads(body)["result_info"]["status_code"] == catalogue.TOKEN_MISSING.code
+
+
+def test_metrics_are_served_under_the_prefix_when_asked(engine: Engine) -> None:
+    """metrics=True serves Prometheus text at <prefix>/metrics, counting the API's own
+    requests; without it that path is the API's -71."""
+    counted = TwoFactorMiddleware(Recorder(), engine, metrics=True)
+    _call(counted, _environ("/tfa/1/2fa"))
+    status, body = _call(counted, _environ("/tfa/metrics", method="GET"))
+    assert status == 200
+    assert b'tfa_requests_total{endpoint="request_code",http_status="401",status_code="-51"}' \
+        in body
+    plain = TwoFactorMiddleware(Recorder(), engine)
+    status, body = _call(plain, _environ("/tfa/metrics", method="GET"))
+    assert (status, json.loads(body)["result_info"]["status_code"]) == (404, -71)

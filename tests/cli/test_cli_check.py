@@ -1,0 +1,70 @@
+"""`tfa check`: the store takes writes and the gateway takes our credentials, checked
+without sending an SMS (against the mediariver simulator over HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from loopback import free_port, serve_in_thread, stop_in_thread
+
+from tfa_engine.adapters.cli import main
+from tfa_engine.adapters.gateway_sim import MediariverSimulator
+
+pytestmark = pytest.mark.network
+
+
+@pytest.fixture
+def simulator() -> Iterator[tuple[MediariverSimulator, str]]:
+    """The simulator (account sim/sim) served on 127.0.0.1, and its base URL."""
+    sim = MediariverSimulator()
+    server, thread, url = serve_in_thread(sim)
+    try:
+        yield sim, url
+    finally:
+        sim.close()
+        stop_in_thread(server, thread)
+
+
+def check(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str,
+          password: str = "sim") -> tuple[int, str]:  # noqa: S107 - the simulator's
+    """Run `tfa check` with the mediariver gateway at ``url``: (exit code, output)."""
+    monkeypatch.setenv("TFA_GATEWAY", "mediariver")
+    monkeypatch.setenv("TFA_MEDIARIVER_URL", url)
+    monkeypatch.setenv("TFA_MEDIARIVER_USERNAME", "sim")
+    monkeypatch.setenv("TFA_MEDIARIVER_PASSWORD", password)
+    code = main(["check"])
+    return code, capsys.readouterr().out
+
+
+def test_good_credentials_pass_and_send_nothing(
+    simulator: tuple[MediariverSimulator, str], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Exit 0, both checks ok, and the simulator received no message."""
+    sim, url = simulator
+    code, out = check(monkeypatch, capsys, url)
+    assert code == 0, out
+    assert "store: ok" in out and "gateway mediariver: ok" in out
+    assert sim.messages == []
+
+
+def test_bad_credentials_are_named(
+    simulator: tuple[MediariverSimulator, str], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A wrong password exits 1, saying the gateway refused the credentials."""
+    _, url = simulator
+    code, out = check(monkeypatch, capsys, url, password="wrong")
+    assert code == 1
+    assert "gateway mediariver: FAILED" in out and "refused the credentials" in out
+    assert "store: ok" in out
+
+
+def test_an_unreachable_gateway_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A URL nothing listens on exits 1, saying the gateway did not answer."""
+    code, out = check(monkeypatch, capsys, f"http://127.0.0.1:{free_port()}")
+    assert code == 1
+    assert "did not answer" in out
