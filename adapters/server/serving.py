@@ -18,21 +18,32 @@ def url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-@contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGINT into KeyboardInterrupt (once), which stops waitress's loop."""
-    stopping = False
+class Stopper:
+    """What SIGTERM and SIGINT do: ask for a stop, once. While ``armed`` (the server's
+    event loop runs) the request is a KeyboardInterrupt, which ends waitress's loop;
+    before that it is only recorded, so a signal that arrives while the engine is built
+    or announced never breaks off code holding a lock."""
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        if not stopping:  # a second signal must not break the shutdown under way
-            stopping = True
-            log.info("received %s: shutting down", signal.Signals(signum).name)
+    def __init__(self) -> None:
+        self.requested = False
+        self.armed = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:  # a second signal must not break the shutdown under way
+            return
+        self.requested = True
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        if self.armed:
             raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+@contextmanager
+def stop_on_signals() -> Iterator[Stopper]:
+    """Handle SIGTERM and SIGINT with a :class:`Stopper` while the block runs."""
+    stopper = Stopper()
+    previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
+        yield stopper
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -83,17 +94,20 @@ def run_until_signal(
     """Make a waitress server with ``create(socket_map)``, tell ``started(server)``, and
     serve until SIGTERM or SIGINT; then stop its threads, close its sockets and call
     ``cleanup``. Signals are caught from the start, so one that arrives while ``create``
-    runs also ends cleanly."""
+    or ``started`` runs also ends cleanly, once they have returned."""
     server: Any = None
     sockets: dict[int, Any] = {}
-    with stop_on_signals():
+    with stop_on_signals() as stopper:
         try:
             server = create(sockets)
             started(server)
-            server.run()  # waitress stops its loop and threads on KeyboardInterrupt
-        except KeyboardInterrupt:  # a signal before the loop started
+            stopper.armed = True  # from here a signal interrupts; before, it was recorded
+            if not stopper.requested:
+                server.run()  # waitress stops its loop and threads on KeyboardInterrupt
+        except KeyboardInterrupt:  # a signal just before the loop started
             pass
         finally:
+            stopper.armed = False
             close(server, sockets)
             cleanup()
     log.info("stopped")
