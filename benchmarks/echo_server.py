@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import socket
 
 import falcon
 import waitress
@@ -50,11 +53,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes sharing one listening socket (as tfa serve --workers)")
     args = parser.parse_args()
-    server = waitress.create_server(
-        create_app(), host="127.0.0.1", port=args.port, threads=args.threads
-    )
-    serve(server, "echo")
+    if args.workers == 1:
+        server = waitress.create_server(
+            create_app(), host="127.0.0.1", port=args.port, threads=args.threads
+        )
+        serve(server, "echo")
+        return
+    sock = socket.create_server(("127.0.0.1", args.port), backlog=1024)
+    sock.set_inheritable(True)
+    print(f"echo serving on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    pids = []
+    for _ in range(args.workers):
+        pid = os.fork()
+        if pid == 0:
+            server = waitress.create_server(create_app(), sockets=[sock], threads=args.threads)
+            serve(server, "echo worker", announce=False)
+            os._exit(0)
+        pids.append(pid)
+    stop = lambda signum, frame: [os.kill(pid, signal.SIGTERM) for pid in pids]  # noqa: E731
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for pid in pids:
+        os.waitpid(pid, 0)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from tfa_engine import (
     SQLiteStore,
     catalogue,
 )
+from tfa_engine.store import open_store
 
 from .loadgen import phone_number
 
@@ -155,15 +156,16 @@ class InProcess:
         return requested, validated
 
 
-def issue_codes(database: Path, profile: str, pepper: str, token: str, tag: str,
+def issue_codes(database: Path | str, profile: str, pepper: str, token: str, tag: str,
                 count: int) -> list[tuple[str, str]]:
-    """Request ``count`` codes through an engine on ``database``; their (client_ref, code).
+    """Request ``count`` codes through an engine on ``database`` (an SQLite file or a
+    PostgreSQL URL); their (client_ref, code).
 
     Two threads: argon2 releases the GIL, so issuing takes half as long on two cores.
     """
     gateway = MemoryGateway()
     config = EngineConfig(argon2_profile=profile, pepper=pepper, rate_limits=False)
-    engine = Engine(SQLiteStore(database), gateway, config)
+    engine = Engine(open_store(str(database)), gateway, config)
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
             results = pool.map(partial(request_one, engine, token, tag), range(count))

@@ -18,12 +18,39 @@ START_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
 
 
+def children(pid: int) -> list[int]:
+    """The process's children (its workers, for a server with several), from /proc."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                found += [int(n) for n in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    except OSError:
+        return []
+    return found
+
+
 def process_counters(pid: int) -> dict[str, float] | None:
-    """CPU seconds (user, system) and context switches, summed over the process's threads,
-    read from /proc; None where /proc cannot tell (not Linux, or the process is gone).
+    """CPU seconds (user, system) and context switches, summed over the process's threads
+    and over its children's (a server's workers), read from /proc; None where /proc cannot
+    tell (not Linux, or the process is gone).
 
     Threads that have exited are not counted: the servers measured keep theirs for life.
     """
+    own = _own_counters(pid)
+    if own is None:
+        return None
+    for child in children(pid):
+        extra = _own_counters(child)
+        if extra is not None:
+            for key in own:
+                own[key] += extra[key]
+    return own
+
+
+def _own_counters(pid: int) -> dict[str, float] | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
         switches = 0

@@ -15,13 +15,13 @@ from typing import Any
 
 from tfa_engine import EngineConfig
 
-from . import floors, inprocess, peer
+from . import floors, inprocess, peer, scaling
 from .loadgen import LoadSettings, RequestCodes, Source, ValidateCodes, run_load
 from .procs import Server, ServerFailed, clean_environ
 from .service import create_token, probe_request_code, tfa_environ, tfa_server
 from .stats import Figure, Target
 
-GROUPS = ("floors", "inprocess", "http", "gateway", "peer", "single")
+GROUPS = ("floors", "inprocess", "http", "gateway", "peer", "single", "stores", "workers")
 PROFILES = ("owasp", "test")
 REQUEST_LIMIT = 500_000  # requests per load run at most: a bound far above what 2 cores serve
 # privacyIDEA at its best thread count: with 32 waitress threads its SQLite writes (an
@@ -88,6 +88,7 @@ def diagnostics() -> list[Target]:
                "single.test.request_code", "single.echo", 0.40, True),
         Target("validate-code (test) / echo, both with 1 server thread",
                "single.test.validate_code", "single.echo", 0.50, True),
+        *scaling.diagnostics(),
     ]
 
 
@@ -185,9 +186,10 @@ class Bench:
                                 "commit/s", "rate"),
                     lambda _: floors.sqlite_commit_rate(database, seconds))
 
-    def _echo(self, name: str, label: str, threads: int) -> None:
+    def _echo(self, name: str, label: str, threads: int, workers: int = 1) -> None:
         echo = self.figure(name, label, "req/s", "rps")
-        argv = [sys.executable, "-m", "benchmarks.echo_server", "--threads", str(threads)]
+        argv = [sys.executable, "-m", "benchmarks.echo_server", "--threads", str(threads),
+                "--workers", str(workers)]
         try:
             with Server(name, argv, clean_environ({}), self.workdir) as server:
                 self.warm_up(server, RequestCodes("echo", f"{name}-warm"))
@@ -234,20 +236,23 @@ class Bench:
         self._http_profile("test", threads=1, prefix="single", suffix=", 1 server thread")
 
     def _http_profile(self, profile: str, *, threads: int | None = None, prefix: str = "http",
-                      suffix: str = "") -> tuple[dict[str, str], str | None]:
-        """Request-code and validate-code figures for ``profile``; the service's environment
-        and token (None when it could not be created)."""
+                      suffix: str = "", database: Path | str | None = None, workers: int = 1,
+                      **extra: str) -> tuple[dict[str, str], str | None]:
+        """Request-code and validate-code figures for ``profile`` (on an SQLite file of its
+        own unless ``database`` names one, or a PostgreSQL URL; ``extra`` variables for the
+        service); the service's environment and token (None when it could not be created)."""
         threads = threads or self.options.threads
         request = self.figure(f"{prefix}.{profile}.request_code",
                               f"request-code over HTTP ({profile}){suffix}", "req/s", "rps")
         validate = self.figure(f"{prefix}.{profile}.validate_code",
                                f"validate-code over HTTP ({profile}){suffix}", "req/s", "rps")
-        database = self.workdir / f"{prefix}-{profile}.db"
-        env = tfa_environ(database, profile, self.pepper)
+        database = database or self.workdir / f"{prefix}-{profile}.db"
+        env = tfa_environ(database, profile, self.pepper, **extra)
         token: str | None = None
         try:
             token = create_token(env)
-            with tfa_server(f"tfa-{prefix}-{profile}", env, self.workdir, threads) as server:
+            with tfa_server(f"tfa-{prefix}-{profile}", env, self.workdir, threads,
+                            workers) as server:
                 self.warm_up(server, RequestCodes(token, f"{profile}-warm"))
                 self.repeat(request, lambda i: self.http_run(
                     server, RequestCodes(token, f"{profile}-rc{i}"), self.load()))
@@ -292,6 +297,16 @@ class Bench:
                                      self.load(connections=self.options.rss_connections))
 
         self.repeat(figure, one_run)
+
+    def run_stores(self) -> None:
+        """Both profiles on PostgreSQL (a cluster with fsync on), beside the http group's
+        SQLite figures; and the test profile on SQLite with synchronous=NORMAL, which shows
+        what the durable default (FULL) costs."""
+        scaling.run_stores(self)
+
+    def run_workers(self) -> None:
+        """Throughput at 1, 2 and 4 server processes, for both stores and the bare echo."""
+        scaling.run_workers(self)
 
     def run_gateway(self) -> None:
         profile = CONFIGURED_PROFILE

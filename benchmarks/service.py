@@ -16,7 +16,7 @@ from .procs import REPO, Server, clean_environ
 CLI = [sys.executable, "-m", "tfa_engine.adapters.cli"]
 
 
-def tfa_environ(database: Path, profile: str, pepper: str, *, gateway: str = "memory",
+def tfa_environ(database: Path | str, profile: str, pepper: str, *, gateway: str = "memory",
                 **extra: str) -> dict[str, str]:
     """The service's variables: rate limits off, the memory gateway unless told otherwise."""
     return clean_environ(
@@ -43,9 +43,11 @@ def create_token(env: dict[str, str]) -> str:
     return token
 
 
-def tfa_server(name: str, env: dict[str, str], logdir: Path, threads: int) -> Server:
+def tfa_server(name: str, env: dict[str, str], logdir: Path, threads: int,
+               workers: int = 1) -> Server:
     """``tfa serve`` on a free loopback port (not started yet)."""
-    argv = [*CLI, "serve", "--host", "127.0.0.1", "--port", "0", "--threads", str(threads)]
+    argv = [*CLI, "serve", "--host", "127.0.0.1", "--port", "0", "--threads", str(threads),
+            "--workers", str(workers)]
     return Server(name, argv, env, logdir)
 
 

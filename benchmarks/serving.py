@@ -11,11 +11,13 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def serve(server: Any, name: str) -> None:
+def serve(server: Any, name: str, *, announce: bool = True) -> None:
     """Print ``NAME serving on http://HOST:PORT`` and run ``server`` until a signal stops it."""
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    print(f"{name} serving on http://{server.effective_host}:{server.effective_port}", flush=True)
+    if announce:
+        print(f"{name} serving on http://{server.effective_host}:{server.effective_port}",
+              flush=True)
     try:
         server.run()
     except KeyboardInterrupt:
