@@ -19,7 +19,7 @@ ENGINE_REQUIRES = [
     "sqlite-utils>=4.0",  # 3.x: a fresh SQLiteStore fails ("no transaction is active")
     "urllib3>=2.0.2",  # 2.0.0 and 2.0.1 are yanked
 ]
-POSTGRES_REQUIRES = ["psycopg[binary]>=3.1", "psycopg_pool>=3.2"]
+POSTGRES_REQUIRES = ["psycopg[binary]>=3.1.4", "psycopg_pool>=3.2"]  # 3.1.4: the first with wheels for 3.11
 FALCON_REQUIRES = ["falcon>=4.0", "prometheus-client>=0.20"]
 SERVER_REQUIRES = [*FALCON_REQUIRES, "waitress>=3.0", 'tomli>=2.0; python_version < "3.11"']
 TEST_REQUIRES = [
