@@ -61,7 +61,11 @@ setup(
         *(f"tfa_engine.{name}".rstrip(".") for name in ["", *find_packages("engine")]),
         *(f"tfa_engine.adapters.{name}".rstrip(".") for name in ["", *find_packages("adapters")]),
     ],
-    package_data={"tfa_engine": ["py.typed"], "tfa_engine.adapters": ["py.typed"]},
+    package_data={
+        "tfa_engine": ["py.typed"],
+        "tfa_engine.adapters": ["py.typed"],
+        "tfa_engine.adapters.gateway_sim": ["static/*"],  # the browser inbox
+    },
     install_requires=ENGINE_REQUIRES,
     extras_require={
         "falcon": FALCON_REQUIRES,
