@@ -20,7 +20,8 @@ ENGINE_REQUIRES = [
     "urllib3>=2.0.2",  # 2.0.0 and 2.0.1 are yanked
 ]
 POSTGRES_REQUIRES = ["psycopg[binary]>=3.1", "psycopg_pool>=3.2"]
-FALCON_REQUIRES = ["falcon>=4.0"]
+# Swagger UI 5 files for GET /docs (5 is the first to render OpenAPI 3.1).
+FALCON_REQUIRES = ["falcon>=4.0", "swagger-ui-bundle-v2>=5.31.0"]
 SERVER_REQUIRES = [*FALCON_REQUIRES, "waitress>=3.0", 'tomli>=2.0; python_version < "3.11"']
 TEST_REQUIRES = [
     *SERVER_REQUIRES,
