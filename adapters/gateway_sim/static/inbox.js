@@ -111,7 +111,8 @@
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const list = await response.json();
       render(list);
-      state.textContent = `${list.length} SMS · updated ${new Date().toLocaleTimeString()}`;
+      const now = new Date().toISOString().slice(11, 19);
+      state.textContent = `${list.length} SMS · updated ${now} UTC`;
       state.className = "ok";
     } catch (error) {
       state.textContent = `simulator unreachable (${error.message}); retrying`;
