@@ -19,8 +19,10 @@ ENGINE_REQUIRES = [
     "sqlite-utils>=4.0",  # 3.x: a fresh SQLiteStore fails ("no transaction is active")
     "urllib3>=2.0.2",  # 2.0.0 and 2.0.1 are yanked
 ]
-POSTGRES_REQUIRES = ["psycopg[binary]>=3.1.4", "psycopg_pool>=3.2"]  # 3.1.4: the first with wheels for 3.11
-FALCON_REQUIRES = ["falcon>=4.0", "prometheus-client>=0.20"]
+# psycopg 3.1.4 is the first release with wheels for Python 3.11.
+POSTGRES_REQUIRES = ["psycopg[binary]>=3.1.4", "psycopg_pool>=3.2"]
+# Swagger UI 5 files for GET /docs (5 is the first to render OpenAPI 3.1).
+FALCON_REQUIRES = ["falcon>=4.0", "prometheus-client>=0.20", "swagger-ui-bundle-v2>=5.31.0"]
 SERVER_REQUIRES = [*FALCON_REQUIRES, "waitress>=3.0", 'tomli>=2.0; python_version < "3.11"']
 TEST_REQUIRES = [
     *SERVER_REQUIRES,
@@ -62,7 +64,11 @@ setup(
         *(f"tfa_engine.{name}".rstrip(".") for name in ["", *find_packages("engine")]),
         *(f"tfa_engine.adapters.{name}".rstrip(".") for name in ["", *find_packages("adapters")]),
     ],
-    package_data={"tfa_engine": ["py.typed"], "tfa_engine.adapters": ["py.typed"]},
+    package_data={
+        "tfa_engine": ["py.typed"],
+        "tfa_engine.adapters": ["py.typed"],
+        "tfa_engine.adapters.gateway_sim": ["static/*"],  # the browser inbox
+    },
     install_requires=ENGINE_REQUIRES,
     extras_require={
         "falcon": FALCON_REQUIRES,

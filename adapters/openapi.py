@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +180,14 @@ def build_openapi() -> dict[str, Any]:
                                           "content": {"application/json": {}}}},
                 }
             },
+            "/docs": {
+                "get": {
+                    "operationId": "docs",
+                    "summary": "This document in Swagger UI, a page for a browser.",
+                    "responses": {"200": {"description": "An HTML page.",
+                                          "content": {"text/html": {}}}},
+                }
+            },
         },
     }
 
@@ -189,6 +197,19 @@ def render_openapi() -> str:
     """The document as the JSON text kept in ``docs/openapi.json`` (built once: it
     depends on the catalogue only)."""
     return json.dumps(build_openapi(), indent=2, ensure_ascii=False) + "\n"
+
+
+@lru_cache(maxsize=32)
+def render_openapi_at(mount_path: str) -> str:
+    """The document as an app mounted at ``mount_path`` serves it (a URL path such as
+    "/tfa"; "" at the server's root): ``servers`` names that path, so that clients and
+    Swagger UI call the API there. At the root it is :func:`render_openapi`."""
+    if not mount_path:
+        return render_openapi()
+    document = build_openapi()
+    head = {key: document.pop(key) for key in ("openapi", "info")}
+    mounted = {**head, "servers": [{"url": mount_path}], **document}
+    return json.dumps(mounted, indent=2, ensure_ascii=False) + "\n"
 
 
 if __name__ == "__main__":

@@ -166,7 +166,7 @@ def cmd_gateway_sim(args: argparse.Namespace) -> int:
             f"TFA_MEDIARIVER_USERNAME={args.username} TFA_MEDIARIVER_PASSWORD=...",
             flush=True,
         )
-        print(f"  received messages: GET {urls[0]}/messages", flush=True)
+        print(f"  received messages: GET {urls[0]}/messages, in a browser: {urls[0]}/", flush=True)
 
     try:
         run_until_signal(create, started, sim.close)
@@ -197,7 +197,7 @@ def add_commands(
         "gateway-sim",
         help="run a mediariver gateway simulator (an SMS catcher for development)",
         description="The mediariver simulator: it takes SMS as the real gateway does, lists "
-        "them at GET /messages, and can send delivery reports back.",
+        "them at GET /messages and in a browser at /, and can send delivery reports back.",
     )
     sim.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"

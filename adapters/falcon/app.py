@@ -16,6 +16,7 @@ import falcon
 from tfa_engine import Engine, StoreUnavailable, catalogue
 
 from ..client_ip import X_FORWARDED_FOR, TrustedProxies, client_ip
+from .docs import DocsFile, DocsPage
 from .errors import handle_http_error, handle_unexpected
 from .observe import Observer
 from .outages import OutageLog, StoreUnavailableHandler
@@ -97,7 +98,8 @@ def create_app(
     Routes: ``POST /1/2fa`` (request a code), ``POST /1/2fa/{client_ref}/{code}``
     (validate; also without the code, which is -56), ``POST /1/dlr/{secret}`` (the
     gateway's delivery reports), ``GET /health`` (liveness), ``GET /health/ready``
-    (readiness: the store takes writes) and ``GET /openapi.json`` (no token). A store
+    (readiness: the store takes writes), ``GET /openapi.json`` and ``GET /docs`` (the
+    document in Swagger UI, its files under ``/docs/``); these need no token. A store
     that cannot serve (:class:`~tfa_engine.StoreUnavailable`) is -78, HTTP 503.
 
     ``trusted_proxies``: IPs/CIDRs of reverse proxies whose ``forwarded_header`` is
@@ -138,6 +140,8 @@ def create_app(
     app.add_route("/health", Health())
     app.add_route("/health/ready", Readiness(engine))
     app.add_route("/openapi.json", OpenAPIDocument())
+    app.add_route("/docs", DocsPage())
+    app.add_route("/docs/{name}", DocsFile())
     if counters is not None:
         app.add_route("/metrics", MetricsPage(engine, counters))
     app.add_error_handler(Exception, handle_unexpected)

@@ -14,7 +14,8 @@ import falcon
 
 from tfa_engine import Engine, catalogue, token_from_header
 
-from ..openapi import render_openapi
+from ..openapi import render_openapi, render_openapi_at
+from .docs import mount_path
 from .wire import render, write_json
 
 ClientAddress = Callable[[falcon.Request], "str | None"]
@@ -131,7 +132,8 @@ class DeliveryReports:
 
 
 class OpenAPIDocument:
-    """``GET /openapi.json``: the API's OpenAPI 3.1 description."""
+    """``GET /openapi.json``: the API's OpenAPI 3.1 description. Under a mount path
+    (``SCRIPT_NAME``, e.g. the middleware's prefix) its ``servers`` name that path."""
 
     methods = ("GET", "HEAD")
 
@@ -141,7 +143,8 @@ class OpenAPIDocument:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Serve the document."""
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = self._body
+        mounted = mount_path(req)
+        resp.data = render_openapi_at(mounted).encode("utf-8") if mounted else self._body
 
     on_head = on_get
 

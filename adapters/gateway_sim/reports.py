@@ -21,6 +21,8 @@ log = logging.getLogger("tfa.gateway.simulator")
 Report = dict[str, str]
 DlrPayload = Report | list[Report]
 DlrPoster = Callable[[str, DlrPayload], object]
+# Told of each payload once posted (dated, as sent): the poster's answer, or its exception.
+DlrPosted = Callable[[DlrPayload, object], None]
 
 
 @dataclass(order=True)
@@ -38,13 +40,18 @@ class ReportSender:
 
     ``post(url, payload)`` sends one request (by default a JSON POST with urllib3);
     ``wall_clock`` dates the reports. A failed post is logged and the report dropped.
+    ``on_posted(payload, answer)`` learns of each post, before ``drain`` can return.
     """
 
     def __init__(
-        self, post: DlrPoster | None = None, wall_clock: Callable[[], float] = time.time
+        self,
+        post: DlrPoster | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        on_posted: DlrPosted | None = None,
     ) -> None:
         self._post: DlrPoster = post if post is not None else self._post_with_urllib3
         self._wall_clock = wall_clock
+        self._on_posted = on_posted
         self._pool: urllib3.PoolManager | None = None
         self._stopped = False
         self._ready = threading.Condition()
@@ -109,10 +116,17 @@ class ReportSender:
                         self._busy += 1
                         break
                     self._ready.wait(wait)
+            payload = dated(due.payload, self._wall_clock())
             try:
-                self._post(due.url, dated(due.payload, self._wall_clock()))
-            except Exception:  # a lost report must not stop the thread
+                answer = self._post(due.url, payload)
+            except Exception as exc:  # a lost report must not stop the thread
                 log.exception("delivery report to %s failed", due.url)
+                answer = exc
+            try:
+                if self._on_posted is not None:
+                    self._on_posted(payload, answer)
+            except Exception:
+                log.exception("recording a delivery report to %s failed", due.url)
             finally:
                 with self._ready:
                     self._busy -= 1

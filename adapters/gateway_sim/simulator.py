@@ -5,10 +5,12 @@ It behaves as mediariver documents it: Basic auth, whole-request validation with
 success body (``total_parts``/``parts`` only for concatenated messages, ``customer_uuid`` only
 when a ``uuid`` was sent) and delivery reports POSTed to ``dlr_url``.
 
-Like a mail catcher, it keeps what it received: ``GET /messages`` lists it, ``DELETE /messages``
-forgets it. Faults can be switched on while it runs (``sim.faults.latency = 0.1`` or
-``POST /_faults {"fail_status": 503, "fail_next": 2}``). The inspection and fault endpoints
-have no authentication: serve it on loopback, for development and tests only.
+Like a mail catcher, it keeps what it received: ``GET /messages`` lists it (with the last
+delivery report of each SMS), ``DELETE /messages`` forgets it, and ``GET /`` shows it to a
+browser, where a delivery report can be sent for any SMS (see :mod:`.inbox`). Faults can be
+switched on while it runs (``sim.faults.latency = 0.1`` or ``POST /_faults {"fail_status":
+503, "fail_next": 2}``). The inspection, inbox and fault endpoints have no authentication:
+serve it on loopback, for development and tests only.
 
 Run it with :func:`serve_simulator` (waitress, from the ``server`` extra) or any WSGI server.
 """
@@ -27,7 +29,9 @@ from typing import TYPE_CHECKING, Any, cast
 from tfa_engine.gateways.base import DELIVERY_STATUSES
 from tfa_engine.segments import segments
 
+from .deliveries import DeliveryLog
 from .faults import Faults
+from .inbox import Inbox
 from .ratelimit import CustomerLimits
 from .reports import DlrPayload, DlrPoster, Report, ReportSender
 from .validation import error, read_json, validate
@@ -88,7 +92,8 @@ class MediariverSimulator:
         self._limits = CustomerLimits(rate_limit, clock, wall_clock)
         self._clock = clock
         self._wall_clock = wall_clock
-        self._reports = ReportSender(post, wall_clock)
+        self._deliveries = DeliveryLog()
+        self._reports = ReportSender(post, wall_clock, self._deliveries.posted)
 
         self._lock = threading.Lock()  # messages, fault counters, status cycle
         self._messages: list[dict[str, Any]] = []
@@ -101,19 +106,42 @@ class MediariverSimulator:
             "/_faults": {"GET": self._get_faults, "POST": self._set_faults},
             "/health": {"GET": self._health},
         }
+        self._inbox = Inbox(self)  # the browser's pages: more routes
 
     # -- inspection ----------------------------------------------------------------------
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        """What was accepted, one entry per recipient, oldest first (copies)."""
+        """What was accepted, one entry per recipient, oldest first (copies); an entry
+        has a ``report`` once a delivery report was posted for it."""
         with self._lock:
-            return [dict(entry) for entry in self._messages]
+            return [self._deliveries.annotate(dict(entry)) for entry in self._messages]
 
     def clear(self) -> None:
         """Forget the accepted messages."""
         with self._lock:
             self._messages.clear()
+            self._deliveries.clear()
+
+    def report(self, message_uuid: str, status: str, recipient: str | None = None) -> int:
+        """Post a delivery report with ``status`` to ``dlr_url`` now, for the SMS whose
+        (simulator's) ``uuid`` is ``message_uuid``: to ``recipient``, or to each of its
+        recipients. Returns how many reports were scheduled (0: no such SMS).
+        Raises ValueError for an unknown status or when there is no ``dlr_url``."""
+        if status not in DELIVERY_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(DELIVERY_STATUSES)}")
+        if self.dlr_url is None:
+            raise ValueError("no dlr_url: the simulator sends no delivery reports")
+        with self._lock:
+            reports: list[DlrPayload] = [
+                {"msisdn": entry["recipient"], "delivery_status": status,
+                 "uuid": entry["customer_uuid"] or entry["uuid"]}
+                for entry in self._messages
+                if entry["uuid"] == message_uuid and recipient in (None, entry["recipient"])
+            ]
+        if reports:
+            self._reports.schedule(self.dlr_url, reports, 0.0)
+        return len(reports)
 
     def drain(self, timeout: float) -> bool:
         """Wait until every scheduled delivery report was posted; False if time ran out."""
@@ -143,7 +171,7 @@ class MediariverSimulator:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        handlers = self._routes.get(path)
+        handlers = self._routes.get(path) or self._inbox.route(path)
         if handlers is None:
             answer = Answer(404, {"errors": [{"message": "not found"}]})
         elif method not in handlers:

@@ -35,19 +35,22 @@ def authenticate(header: str | None, username: str, password: str) -> tuple[str 
         return None, CREDENTIALS_REJECTED
     return username, ""
 
+
 @dataclass
 class Answer:
-    """A JSON response waiting to be written."""
+    """A response waiting to be written: ``body`` as JSON, or bytes of ``content_type``."""
 
     status: int
     body: object
     headers: Mapping[str, str] | None = None
+    content_type: str = "application/json"
 
     def respond(self, start_response: StartResponse) -> list[bytes]:
         """Start the response and return its body."""
-        data = json.dumps(self.body).encode("utf-8")
+        body = self.body
+        data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
         headers = [
-            ("Content-Type", "application/json"),
+            ("Content-Type", self.content_type),
             ("Content-Length", str(len(data))),
             *(self.headers or {}).items(),
         ]
