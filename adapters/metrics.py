@@ -63,7 +63,7 @@ class Metrics:
         directory = os.environ.get(MULTIPROCESS_VARIABLE)
         if directory:
             registry = CollectorRegistry()
-            MultiProcessCollector(registry, path=directory)
+            MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
         else:
             registry = self.registry
         text = generate_latest(registry)

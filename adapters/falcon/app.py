@@ -129,7 +129,8 @@ def create_app(
         counters = Metrics()
         count_sends(engine, counters)
     observer = Observer(client_address, counters, access_log)
-    app = falcon.App(middleware=[observer, RequestGuard(max_body)])
+    middleware: list[Any] = [observer, RequestGuard(max_body)]
+    app = falcon.App(middleware=middleware)
     # "/1/2fa/" is the request route, "/1/2fa/{ref}/" the validate route without a code.
     app.req_options.strip_url_path_trailing_slash = True
     validate = ValidateCode(engine, client_address)
