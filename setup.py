@@ -22,7 +22,7 @@ ENGINE_REQUIRES = [
 # psycopg 3.1.4 is the first release with wheels for Python 3.11.
 POSTGRES_REQUIRES = ["psycopg[binary]>=3.1.4", "psycopg_pool>=3.2"]
 # Swagger UI 5 files for GET /docs (5 is the first to render OpenAPI 3.1).
-FALCON_REQUIRES = ["falcon>=4.0", "prometheus-client>=0.20", "swagger-ui-bundle-v2>=5.31.0"]
+FALCON_REQUIRES = ["falcon>=4.0", "prometheus-client>=0.20", "swagger-ui-py>=23.9.23"]
 SERVER_REQUIRES = [*FALCON_REQUIRES, "waitress>=3.0", 'tomli>=2.0; python_version < "3.11"']
 TEST_REQUIRES = [
     *SERVER_REQUIRES,

@@ -1,18 +1,19 @@
 """``GET /docs``: the OpenAPI document in Swagger UI, whose files the app serves itself.
 
-Swagger UI comes from the PyPI package ``swagger-ui-bundle-v2`` (in the ``falcon`` extra):
-its import package ``swagger_ui_bundle`` holds the ``swagger-ui-dist`` files of one
-release, which ``/docs/{file}`` serves, read once on first use. The page loads nothing
-from elsewhere (no CDN), and its policy lets it run only the app's own scripts.
+Swagger UI comes from the PyPI package ``swagger-ui-py`` (in the ``falcon`` extra): its
+import package ``swagger_ui`` holds the ``swagger-ui-dist`` files of one release in
+``static/``, which ``/docs/{file}`` serves, read once on first use (its own integration
+code is not used). The page loads nothing from elsewhere (no CDN), and its policy lets it
+run only the app's own scripts.
 
-Swagger UI renders OpenAPI 3.1 from release 5 on. Without such a release installed (the
-older ``swagger-ui-bundle`` package ships release 4 under the same import name), ``/docs``
-says what to install and links the JSON document instead.
+Swagger UI renders OpenAPI 3.1 from release 5 on. Without such a release installed,
+``/docs`` says what to install and links the JSON document instead.
 """
 
 from __future__ import annotations
 
 import html
+import importlib.metadata
 import re
 from functools import cache
 from importlib import resources
@@ -24,8 +25,8 @@ from tfa_engine import catalogue
 
 from .wire import render
 
-SWAGGER_UI_PACKAGE = "swagger_ui_bundle"
-INSTALL_HINT = "pip install 'swagger-ui-bundle-v2>=5.31'"
+SWAGGER_UI_PACKAGE = "swagger_ui"
+INSTALL_HINT = "pip install 'swagger-ui-py>=23.9.23'"
 # The files of the Swagger UI release the page uses, and their media types.
 SWAGGER_FILES = {
     "swagger-ui.css": "text/css; charset=utf-8",
@@ -85,7 +86,8 @@ _MISSING_PAGE = """\
 </body>
 </html>
 """
-_RELEASE = re.compile(r"swagger-ui-(\d+)\.(\d+)\.(\d+)")
+# Swagger UI 5 and later render OpenAPI 3.1; their bundle knows the word.
+_OAS31_MARK = b"isOAS31"
 
 
 def mount_path(req: falcon.Request) -> str:
@@ -99,29 +101,33 @@ def mount_path(req: falcon.Request) -> str:
     return quote(raw, safe="/:@!$()*+,;=")
 
 
-@cache
-def swagger_ui_release() -> tuple[int, int, int] | None:
-    """The Swagger UI release installed (5 or newer), or None."""
+def _static(name: str) -> bytes | None:
     try:
-        vendor = resources.files(SWAGGER_UI_PACKAGE) / "vendor"
-        names = [entry.name for entry in vendor.iterdir()]
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+        return (resources.files(SWAGGER_UI_PACKAGE) / "static" / name).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, OSError):
         return None
-    releases = [
-        (int(m[1]), int(m[2]), int(m[3])) for name in names if (m := _RELEASE.fullmatch(name))
-    ]
-    usable = [release for release in releases if release[0] >= 5]
-    return max(usable) if usable else None
+
+
+@cache
+def swagger_ui_release() -> tuple[int, ...] | None:
+    """The version of the swagger-ui-py package installed, when its Swagger UI renders
+    OpenAPI 3.1 (release 5 or newer); else None."""
+    bundle = _static("swagger-ui-bundle.js")
+    if bundle is None or _OAS31_MARK not in bundle:
+        return None
+    try:
+        version = importlib.metadata.version("swagger-ui-py")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
 
 @cache
 def swagger_file(name: str) -> bytes | None:
     """One of SWAGGER_FILES of the installed release, or None when there is none."""
-    release = swagger_ui_release()
-    if name not in SWAGGER_FILES or release is None:
+    if name not in SWAGGER_FILES or swagger_ui_release() is None:
         return None
-    folder = "swagger-ui-{}.{}.{}".format(*release)
-    return (resources.files(SWAGGER_UI_PACKAGE) / "vendor" / folder / name).read_bytes()
+    return _static(name)
 
 
 class DocsPage:
