@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +32,7 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from ..phones import mask
 from .base import QUALITIES, Gateway, GatewayError, SmsMessage
+from .mediariver_answers import count, error_summary, retry_after_seconds
 
 log = logging.getLogger("tfa.gateway.mediariver")
 
@@ -40,8 +40,6 @@ _SUCCESS = frozenset({200, 201})
 # Failures after the request went out: the gateway may have queued it without answering.
 _UNANSWERED = (ReadTimeoutError, ProtocolError)
 _USER_AGENT = "tfa-engine"
-_MAX_REASON = 300  # characters of gateway-provided error text kept in a reason
-_REDACTED = "[redacted]"
 
 
 class MediariverError(GatewayError):
@@ -183,7 +181,7 @@ class MediariverGateway(Gateway):
             raise MediariverError(f"mediariver at {self.url} did not answer: "
                                   f"{type(exc).__name__}", status=None, attempts=1) from None
         if response.status == 401:
-            detail = _error_summary(response.data, SmsMessage("", "", "", ""))
+            detail = error_summary(response.data, SmsMessage("", "", "", ""))
             raise MediariverError(f"mediariver refused the credentials (HTTP 401{detail})",
                                   status=401, attempts=1)
         if response.status != 400:
@@ -265,7 +263,7 @@ class MediariverGateway(Gateway):
                 self._pause_or_fail(message, f"HTTP {status}", status, attempt, end)
                 continue
             # 400, 401 and anything else: the same request would get the same answer.
-            detail = _error_summary(response.data, message)
+            detail = error_summary(response.data, message)
             raise self._fail(message, f"HTTP {status}{detail}", status, attempt)
 
     # -- outcomes ---------------------------------------------------------------------------
@@ -283,10 +281,10 @@ class MediariverGateway(Gateway):
             entry
             for entry in (details if isinstance(details, list) else [])
             if isinstance(entry, dict)
-            and _count(entry.get("queued")) >= 1
+            and count(entry.get("queued")) >= 1
             and entry.get("customer_uuid", message.message_id) == message.message_id
         ]
-        if _count(answer.get("total_queued")) < 1 or not queued:
+        if count(answer.get("total_queued")) < 1 or not queued:
             # No retry: the gateway answered, and a second request could send a second SMS.
             raise self._fail(message, f"HTTP {status} but nothing queued", status, attempt)
         log.info(
@@ -300,7 +298,7 @@ class MediariverGateway(Gateway):
         self, message: SmsMessage, headers: Mapping[str, str], attempt: int, end: float
     ) -> None:
         """Wait as long as the gateway asked when that fits, else fail with ``retry_after``."""
-        wait = _retry_after_seconds(headers.get("RateLimit-Retry-After"))
+        wait = retry_after_seconds(headers.get("RateLimit-Retry-After"))
         if wait is None:
             self._pause_or_fail(message, "HTTP 429", 429, attempt, end)
             return
@@ -345,70 +343,3 @@ class MediariverGateway(Gateway):
             reason,
         )
         return MediariverError(reason, status=status, attempts=attempts, retry_after=retry_after)
-
-
-def _count(value: object) -> int:
-    """A JSON integer count, or 0 for anything else (booleans included)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _retry_after_seconds(header: str | None) -> float | None:
-    """``RateLimit-Retry-After`` is in milliseconds; None when absent or unreadable."""
-    if header is None:
-        return None
-    try:
-        millis = float(header.strip())
-    except ValueError:
-        return None
-    if millis != millis or millis in (float("inf"), float("-inf")):  # NaN or infinite
-        return None
-    return max(millis, 0.0) / 1000.0
-
-
-def _error_summary(data: bytes, message: SmsMessage) -> str:
-    """``: location: message; ...`` from a mediariver error body, scrubbed of the SMS."""
-    try:
-        answer = json.loads(data)
-    except ValueError:
-        return ""
-    errors = answer.get("errors") if isinstance(answer, dict) else None
-    if not isinstance(errors, list):
-        return ""
-    items: list[str] = []
-    for error in errors:
-        if not isinstance(error, dict):
-            continue
-        location, text = error.get("location"), error.get("message")
-        parts = [str(part) for part in (location, text) if isinstance(part, (str, int))]
-        if parts:
-            items.append(": ".join(parts))
-    summary = _scrub("; ".join(items), message)
-    if len(summary) > _MAX_REASON:
-        summary = summary[: _MAX_REASON - 3] + "..."
-    return f": {summary}" if summary else ""
-
-
-def _scrub(reason: str, message: SmsMessage) -> str:
-    """Remove the SMS text, every word of it that could be the code, and the number.
-
-    mediariver's messages are fixed phrases, but whatever a gateway says ends up in logs,
-    and the text holds the code: a gateway echoing a value must not leak it.
-    """
-    text = message.text
-    if text:
-        reason = reason.replace(text, _REDACTED)
-    # Codes are at least 4 ASCII letters or digits; take every such run, and its digit and
-    # letter runs on their own, in case the template glues the code to other characters.
-    # Innocent words of the template may go too: a less readable reason is the cheap side.
-    words = {
-        word
-        for pattern in (r"[A-Za-z0-9]{4,}", r"[0-9]{4,}", r"[A-Za-z]{4,}")
-        for word in re.findall(pattern, text)
-    }
-    for word in sorted(words, key=len, reverse=True):
-        reason = reason.replace(word, _REDACTED)
-    recipient = message.recipient
-    for spelling in (recipient, recipient.lstrip("+")):
-        if spelling:
-            reason = reason.replace(spelling, mask(recipient))
-    return reason

@@ -169,3 +169,15 @@ def test_rate_limit_str_round_trips() -> None:
     limit = RateLimit(100, 3600)
     assert str(limit) == "100/3600"
     assert RateLimit.parse(str(limit)) == limit
+
+
+@pytest.mark.parametrize(
+    "sender", ["A" * 22, "Shop!", "+1234567890123456", ""], ids=["22-letters", "punctuation",
+                                                               "16-digits", "empty"],
+)
+def test_engine_config_refuses_a_sender_id_the_gateway_would_not_take(sender: str) -> None:
+    """The default sender follows the same rule however the config is built (direct import
+    included), and the error names the setting."""
+    with pytest.raises(ConfigError) as raised:
+        EngineConfig(default_sender_id=sender)
+    assert raised.value.key == "default_sender_id"
