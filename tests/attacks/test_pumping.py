@@ -9,6 +9,10 @@ is distinct and the token's request limit is raised out of the way.
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
 from attack_collector import COLLECTED
 from attack_kit import gateway_of, issue, make_engine, send
 from fake_clock import FakeClock
@@ -85,3 +89,66 @@ def test_pumping_a_range_is_held_after_at_most_50_sms(
     # An operator vouches for the range: sends to it go out again at once.
     assert engine.release_range(issued.record.id, PUMPED_RANGE) is True
     assert send(engine, issued.token, "after-release", PUMPED[-1]).ok
+
+
+def test_a_hold_ends_with_its_window_or_by_hand(backend: Store, clock: FakeClock) -> None:
+    """After the hour the range is sent to again (fraud.released, by expiry) and its old
+    traffic no longer counts; a new hold can be lifted at once by an operator."""
+    engine = pumping_engine(backend, clock)
+    issued = issue(engine, "released")
+    sends = iter(PUMPED)
+    for number in range(MIN_SENDS):
+        clock.advance(1)
+        assert send(engine, issued.token, f"a-{number}", next(sends)).ok
+    clock.advance(1)
+    held = send(engine, issued.token, "a-held", next(sends))
+    assert held.status == catalogue.FRAUD_HELD and held.retry_after == 3600
+
+    clock.advance(3600)
+    # The hold ended: the next 50 sends go out, counted afresh (the one that found the
+    # hold over included); the 51st is held again.
+    for number in range(MIN_SENDS):
+        outcome = send(engine, issued.token, f"b-{number}", next(sends))
+        assert outcome.ok, (number, outcome.status)
+        clock.advance(1)
+    assert send(engine, issued.token, "b-held", next(sends)).status == catalogue.FRAUD_HELD
+
+    assert engine.release_range(issued.record.id, PUMPED_RANGE) is True
+    assert send(engine, issued.token, "c-0", next(sends)).ok
+    released = [r.audit for r in COLLECTED.audit_records()  # type: ignore[attr-defined]
+                if r.audit["event"] == "fraud.released"
+                and r.audit["token_id"] == issued.record.id]
+    assert [r["by"] for r in released] == ["expiry", "operator"]
+    assert gateway_of(engine).attempts == 2 * MIN_SENDS + 1
+
+
+def test_parallel_pumping_is_held_after_at_most_50_sms_too(
+    backend: Store, clock: FakeClock
+) -> None:
+    """200 unvalidated sends to one range from 16 threads at once: at most 50 reach the
+    gateway, every other one is -77, and the range is held once."""
+    engine = pumping_engine(backend, clock)
+    issued = issue(engine, "parallel-pump")
+    barrier = threading.Barrier(16, timeout=30)
+    lock = threading.Lock()
+    numbers = iter(range(200))
+
+    def worker(_: int) -> list[int]:
+        barrier.wait()
+        answers = []
+        while True:
+            with lock:
+                number = next(numbers, None)
+            if number is None:
+                return answers
+            outcome = send(engine, issued.token, f"p-{number}", PUMPED[number])
+            answers.append(outcome.status.code)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        counts = Counter(code for answers in pool.map(worker, range(16)) for code in answers)
+    assert set(counts) == {0, -77}
+    assert counts[0] == gateway_of(engine).attempts <= MIN_SENDS
+    held = [r for r in COLLECTED.audit_records()
+            if r.audit["event"] == "fraud.held"  # type: ignore[attr-defined]
+            and r.audit["token_id"] == issued.record.id]  # type: ignore[attr-defined]
+    assert len(held) == 1
