@@ -6,6 +6,10 @@ wins, in this order: destination (-75), rate limits (-70), budgets (-76), fraud 
 (-77). Counters are looked at first and counted only once every check has passed, so a
 send refused by a later check uses up no earlier allowance. Every refusal is an audit
 event. ``rate_limits=False`` (benchmarks) turns every limit, budget and the guard off.
+
+The fraud guard judges again once the code is stored, just before it is sent
+(:meth:`SendGate.fraud_recheck`): parallel requests all pass the first judgement before
+any of their codes is stored, and only the second sees them all.
 """
 
 from __future__ import annotations
@@ -133,9 +137,39 @@ class SendGate:
             if self.store.release_range(token.id, prefix, now, expired_by=now):
                 audit.event("fraud.released", token_id=token.id, range=prefix, by="expiry")
             released_at = now
+        return self._judge(token, phone, prefix, released_at, client_ip, now, stored=0)
+
+    def fraud_recheck(
+        self, token: TokenRecord, phone: str, client_ip: str | None, now: float
+    ) -> Outcome | None:
+        """The guard's judgement once this send's code is stored (not yet sent), with it
+        and every code stored meanwhile by parallel requests counted: -77 when the range
+        is held by now, or when the codes stored before this one are already as many as
+        the guard lets through unconverted. So at most ``fraud_min_sends`` unconverted
+        codes go out, however many requests race."""
+        if not (self.config.fraud_guard and self.config.rate_limits):
+            return None
+        prefix = number_range(phone)
+        held_until, released_at = self.store.range_hold(token.id, prefix)
+        if held_until is not None and held_until > now:
+            return Outcome(catalogue.FRAUD_HELD, retry_after=max(1, math.ceil(held_until - now)))
+        return self._judge(token, phone, prefix, released_at, client_ip, now, stored=1)
+
+    def _judge(
+        self, token: TokenRecord, phone: str, prefix: str, released_at: float | None,
+        client_ip: str | None, now: float, *, stored: int,
+    ) -> Outcome | None:
+        """-77 (and the hold) when the range's traffic since the window's start or the
+        last release, less the ``stored`` codes of this send, is at least ``min_sends``
+        and converts below ``min_conversion``."""
         window = self.config.fraud_window
-        since = max(now - window, released_at if released_at is not None else -math.inf)
+        since = now - window
+        if released_at is not None:
+            # Codes from the release on count: one made at that very instant (the send
+            # that found the hold over is one) must not slip through uncounted.
+            since = max(since, math.nextafter(released_at, -math.inf))
         sent, validated = self.store.range_activity(token.id, prefix, since)
+        sent -= stored
         if sent < self.config.fraud_min_sends:
             return None
         if validated * 100 >= self.config.fraud_min_conversion * sent:

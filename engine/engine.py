@@ -234,6 +234,10 @@ class Engine:
                 continue
         else:  # three random 20-digit collisions in a row: the randomness is broken
             raise RuntimeError("could not draw a free message_id")
+        held = self.gate.fraud_recheck(principal, request.phone, client_ip, now)
+        if held is not None:  # parallel sends to the range got there first
+            self.store.discard_code(code_id)
+            return held
         message = SmsMessage(new.message_id, request.phone, sender, render(request.template, code))
         try:
             self.gateway.send(message)

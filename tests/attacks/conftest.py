@@ -1,0 +1,76 @@
+"""Fixtures of the attack suite: every attack test feeds the collector that the last
+module (test_zz_no_secrets_left.py) checks.
+
+    collected       the session's :class:`attack_collector.Collector` (codes, tokens and
+                    phones issued; SQLite files written; log records and process output).
+    (autouse)       each attack test runs with the ``tfa`` loggers at DEBUG, every record
+                    they emit in this process kept by the collector.
+    backend         each store in turn: MemoryStore, SQLiteStore on a real file (reported
+                    to the collector), PostgresStore on a fresh schema (skipped without
+                    TFA_TEST_DATABASE_URL, failed under CI).
+    served          (module) ``tfa serve`` on ``tfa gateway-sim``, real processes on
+                    127.0.0.1 with default limits and JSON logs: a :class:`Served`.
+    clock           (tests/conftest.py) a settable fake clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from attack_collector import COLLECTED, Collector, keeping_logs
+from attack_kit import Served, service_env, start_service, start_simulator, stopping
+from postgres_db import postgres_store
+
+from tfa_engine import MemoryStore, SQLiteStore, Store
+
+
+@pytest.fixture(scope="session")
+def collected() -> Collector:
+    """What the attack tests issued, wrote and logged so far."""
+    return COLLECTED
+
+
+@pytest.fixture(autouse=True)
+def keep_logs() -> Iterator[None]:
+    """The ``tfa`` loggers at DEBUG during the test, their records collected."""
+    with keeping_logs():
+        yield
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each storage backend in turn."""
+    if request.param == "postgres":
+        with postgres_store() as store:
+            yield store
+        return
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    sqlite = SQLiteStore(tmp_path / "attack.db")
+    COLLECTED.database(sqlite.path)
+    try:
+        yield sqlite
+    finally:
+        sqlite.close()
+
+
+GATEWAY_USER, GATEWAY_PASSWORD = "attack", "attack-gateway-pass"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``tfa serve`` (default limits, JSON logs) on the mediariver simulator, both real
+    processes on 127.0.0.1, shared by the module's tests (each uses tokens of its own)."""
+    workdir = tmp_path_factory.mktemp("served")
+    sim = start_simulator(workdir, GATEWAY_USER, GATEWAY_PASSWORD)
+    with stopping(sim):
+        env = service_env(
+            workdir, TFA_GATEWAY="mediariver", TFA_MEDIARIVER_URL=sim.base_url,
+            TFA_MEDIARIVER_USERNAME=GATEWAY_USER, TFA_MEDIARIVER_PASSWORD=GATEWAY_PASSWORD,
+        )
+        service = start_service(workdir, env)
+        with stopping(service):
+            yield Served(service.base_url, sim.base_url, workdir, env, service)
