@@ -102,7 +102,7 @@ class CallbackSigner:
     """Derives each token's signing secret from one service key; nothing is stored.
 
     A client verifies ``X-TFA-Signature`` as the hex HMAC-SHA256 of the raw body under
-    its secret (``tfa token secret ID`` shows it).
+    its secret (``tfa token create`` shows it; :func:`verify_signature` checks it).
     """
 
     def __init__(self, key: str | bytes) -> None:
