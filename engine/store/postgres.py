@@ -108,8 +108,9 @@ class PostgresStore(SQLStore):
 
     @contextmanager
     def _write(self, durable: bool = True) -> Iterator[_Connection]:
-        # Single statements always wait for their commit to be durable: those that need not
-        # are rare (callback bookkeeping, purge) and would cost a round trip to say so.
+        # Single statements always wait for their commit to be durable: saying that one need
+        # not (a code's insert, callback bookkeeping) would cost more round trips than the
+        # commit's flush, which the server shares between concurrent commits.
         with self._connect() as conn:
             yield _Connection(conn)
 
