@@ -1,6 +1,8 @@
 """A PostgreSQL database for the benchmarks: ``$TFA_BENCH_DATABASE_URL``, or a throwaway
 cluster started for the run on 127.0.0.1 — with fsync and synchronous commits on, as a
-production database runs (a test cluster's fsync=off would flatter every figure).
+production database runs (a test cluster's fsync=off would flatter every figure). The
+tests start their clusters here too, with fsync off (``tests/support/postgres_db.py``);
+this module uses the standard library alone, so they can load it by its path.
 
 As root, PostgreSQL's programs run as the ``postgres`` user, which owns the folder.
 """
@@ -46,11 +48,25 @@ def database() -> Iterator[str]:
     if given:
         yield given
         return
+    with throwaway_cluster(durable=True) as url:
+        yield url
+
+
+def server_programs() -> Path | None:
+    """The newest installed PostgreSQL server's ``bin`` folder (Debian's layout), or None."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
-    if not found:
+    return Path(found[-1]) if found else None
+
+
+@contextmanager
+def throwaway_cluster(*, durable: bool) -> Iterator[str]:
+    """A new cluster on 127.0.0.1 and a free port, stopped and removed afterwards; its
+    superuser's URL. ``durable=False`` turns fsync off (test data only). Raises
+    :class:`Unavailable` when no server is installed or it does not start."""
+    bin_dir = server_programs()
+    if bin_dir is None:
         raise Unavailable(f"no PostgreSQL server installed and {URL_VARIABLE} not set")
-    bin_dir = Path(found[-1])
-    folder = Path(tempfile.mkdtemp(prefix="tfa-bench-pg-"))
+    folder = Path(tempfile.mkdtemp(prefix="tfa-pg-"))
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_user:
         user = pwd.getpwnam("postgres")
@@ -61,9 +77,12 @@ def database() -> Iterator[str]:
     started = False
     try:
         _run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
-              "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"])
+              "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8",
+              *([] if durable else ["--no-sync"])])
         options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c max_connections=400"
                    f" -c unix_socket_directories={folder} -c shared_buffers=128MB")
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         _run([*pg_ctl, "-l", str(folder / "server.log"), "-o", options, "start"])
         started = True
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"

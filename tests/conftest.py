@@ -6,8 +6,9 @@
                     tests/adapters/middleware/django_site.py (session-wide: Django's
                     settings can be configured once per process).
 
-Nothing here imports a web framework at module level: the engine-only environment loads
-this file too.
+At the session's end it stops the PostgreSQL cluster the session started for itself, if
+it did (tests/support/postgres_db.py). Nothing here imports a web framework at module
+level: the engine-only environment loads this file too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 from fake_clock import FakeClock
+from postgres_db import stop_session_cluster
 
 DJANGO_SITE = "tfa_middleware_django_site"
 DJANGO_SITE_FILE = Path(__file__).resolve().parent / "adapters" / "middleware" / "django_site.py"
@@ -63,3 +65,8 @@ def django_handler() -> Iterator[Callable[..., Any]]:
         django.setup()
     with override_settings(ROOT_URLCONF=DJANGO_SITE, ALLOWED_HOSTS=["*"]):
         yield get_wsgi_application()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the PostgreSQL cluster this session started for itself, if it did."""
+    stop_session_cluster()

@@ -6,8 +6,8 @@ module (test_zz_no_secrets_left.py) checks.
     (autouse)       each attack test runs with the ``tfa`` loggers at DEBUG, every record
                     they emit in this process kept by the collector.
     backend         each store in turn: MemoryStore, SQLiteStore on a real file (reported
-                    to the collector), PostgresStore on a fresh schema (skipped without
-                    TFA_TEST_DATABASE_URL, failed under CI).
+                    to the collector), PostgresStore on a fresh schema of the test
+                    database (see tests/support/postgres_db.py).
     served          (module) ``tfa serve`` on ``tfa gateway-sim``, real processes on
                     127.0.0.1 with default limits and JSON logs: a :class:`Served`.
     clock           (tests/conftest.py) a settable fake clock.

@@ -68,7 +68,7 @@ def sqlite_store(sqlite_path: Path) -> Iterator[SQLiteStore]:
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Each storage backend in turn: SQLite on a real file, PostgreSQL on a schema of the
-    test database (skipped without one, failed under CI)."""
+    test database (see tests/support/postgres_db.py)."""
     if request.param == "postgres":
         with postgres_store() as backend:
             yield backend
