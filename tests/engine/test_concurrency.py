@@ -3,11 +3,11 @@ limits. Every test runs on one real SQLite file shared by all threads, and on Me
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from races import race
 
 from tfa_engine import Engine, Store, catalogue
 from tfa_engine.store import NewCode
@@ -16,18 +16,6 @@ T = TypeVar("T")
 MakeEngine = Callable[..., Engine]  # the ``make_engine`` fixture
 SendCode = Callable[..., tuple[str, str]]  # the ``send_code`` fixture
 IP = "127.0.0.1"
-
-
-def race(count: int, action: Callable[[int], T]) -> list[T]:
-    """Run ``action(i)`` on ``count`` threads released together by a barrier."""
-    barrier = threading.Barrier(count, timeout=30)
-
-    def run(index: int) -> T:
-        barrier.wait()
-        return action(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def wrong(code: str) -> str:
