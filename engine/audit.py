@@ -21,10 +21,12 @@ EVENTS = (
     "code.sent", "code.valid", "code.declined", "code.locked", "token.invalid", "ip.refused",
     "rate.limited", "destination.refused", "budget.exhausted", "fraud.held", "fraud.released",
     "callback.refused", "token.created", "token.revoked", "token.rotated", "token.updated",
+    "code.replayed", "code.dead", "ref.unknown",
 )
 _WARNINGS = frozenset({
     "code.locked", "token.invalid", "ip.refused", "rate.limited", "destination.refused",
-    "budget.exhausted", "fraud.held", "callback.refused",
+    "budget.exhausted", "fraud.held", "callback.refused", "code.replayed", "code.dead",
+    "ref.unknown",
 })
 
 

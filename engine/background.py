@@ -14,10 +14,14 @@ class Background:
     steps (cut short by :meth:`wake`). A failing step (a busy or briefly unavailable
     store) is logged and tried again at the next one."""
 
-    def __init__(self, name: str, every: float, *, pause_first: bool = False) -> None:
+    def __init__(
+        self, name: str, every: float, *, pause_first: bool = False,
+        first_after: float | None = None,
+    ) -> None:
         self.name = name
         self.every = every
         self.pause_first = pause_first
+        self.first_after = first_after  # the first pause, when not ``every``
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -54,7 +58,7 @@ class Background:
 
     def _loop(self) -> None:
         if self.pause_first:
-            self._pause()
+            self._pause(self.first_after)
         while not self._stop.is_set():
             try:
                 self.step()
@@ -62,16 +66,20 @@ class Background:
                 log.exception("%s failed", self.name)
             self._pause()
 
-    def _pause(self) -> None:
-        self._wake.wait(self.every)
+    def _pause(self, seconds: float | None = None) -> None:
+        self._wake.wait(self.every if seconds is None else seconds)
         self._wake.clear()
 
 
 class Periodic(Background):
-    """Calls ``work`` every ``every`` seconds, the first time one pause after the start."""
+    """Calls ``work`` every ``every`` seconds, the first time ``first_after`` seconds after
+    the start (default: one pause)."""
 
-    def __init__(self, name: str, work: Callable[[], object], every: float) -> None:
-        super().__init__(name, every, pause_first=True)
+    def __init__(
+        self, name: str, work: Callable[[], object], every: float,
+        first_after: float | None = None,
+    ) -> None:
+        super().__init__(name, every, pause_first=True, first_after=first_after)
         self.work = work
 
     def step(self) -> None:

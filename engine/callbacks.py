@@ -13,8 +13,10 @@ import hmac
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -190,7 +192,14 @@ def urllib3_transport(
 
 class CallbackDispatcher(Background):
     """Delivers queued callbacks in a background thread (or step by step in tests); other
-    nodes' dispatchers claim from the same outbox."""
+    nodes' dispatchers claim from the same outbox.
+
+    Up to ``concurrency`` callbacks are posted at once, so one slow receiver does not hold
+    up every other one. A claim covers ``lease`` seconds, and each callback's claim is
+    renewed just before it is posted: a callback goes out again only when its poster died
+    or its post failed — never because a slow receiver let a claim run out while others
+    waited their turn (a renewal that finds the claim taken over skips the post).
+    """
 
     def __init__(
         self,
@@ -205,6 +214,7 @@ class CallbackDispatcher(Background):
         batch: int = 20,
         lease: float = 60.0,
         poll_interval: float = 1.0,
+        concurrency: int = 8,
         transport: Transport = urllib3_transport,
     ) -> None:
         self.store = store
@@ -213,37 +223,55 @@ class CallbackDispatcher(Background):
         self.resolver = resolver
         self.clock = clock
         self.retry = retry or RetryPolicy()
-        self.timeout = timeout
+        # A post must end well inside the claim renewed for it.
+        self.timeout = min(timeout, lease / 2)
         self.batch = batch
         self.lease = lease
+        self.concurrency = max(1, concurrency)
         self.transport = transport
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         super().__init__("tfa-callbacks", poll_interval)
 
     def run_once(self) -> int:
-        """Deliver every callback due now; return how many were tried."""
+        """Deliver every callback due now; return how many were claimed."""
         jobs = self.store.claim_callbacks(self.clock(), self.batch, self.lease)
-        for job in jobs:
-            self._attempt(job)
+        if len(jobs) <= 1 or self.concurrency == 1:
+            for job in jobs:
+                self._attempt(job)
+        else:
+            list(self._executor().map(self._attempt, jobs))  # waits for all; raises the first
         return len(jobs)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency,
+                                                thread_name_prefix="tfa-callback-post")
+            return self._pool
 
     def _attempt(self, job: CallbackJob) -> None:
         try:
-            self.deliver(job)
+            if not self.deliver(job):
+                log.info("callback for message_id=%s was taken over by another claim: "
+                         "not posted here", job.message_id)
+                return
         except DeliveryError as exc:
             failures = job.attempts + 1
             delay = None if isinstance(exc, GiveUp) else self.retry.next_delay(failures)
             retry_at = None if delay is None else self.clock() + delay
-            self.store.callback_failed(job.id, str(exc), retry_at)
+            self.store.callback_failed(job.id, str(exc), retry_at, job.claim or None)
             log.warning(
                 "callback for message_id=%s failed (attempt %d): %s%s",
                 job.message_id, failures, exc, "" if delay is not None else "; giving up",
             )
         else:
-            self.store.callback_delivered(job.id)
+            self.store.callback_delivered(job.id, job.claim or None)
             log.info("callback for message_id=%s delivered", job.message_id)
 
-    def deliver(self, job: CallbackJob) -> None:
-        """POST one callback; raise :class:`DeliveryError` unless it got a 2xx."""
+    def deliver(self, job: CallbackJob) -> bool:
+        """POST one callback; raise :class:`DeliveryError` unless it got a 2xx. False,
+        with nothing posted, when the claim on it was no longer ours to renew."""
         target = netguard.parse_callback_url(job.url)
         if target is None:
             raise DeliveryError("callback URL is invalid")
@@ -266,6 +294,8 @@ class CallbackDispatcher(Background):
             "User-Agent": "tfa-engine callbacks",
             SIGNATURE_HEADER: self.signer.sign(job.token_id, body),
         }
+        if job.claim and not self.store.renew_callback(job, self.clock() + self.lease):
+            return False
         status = self.transport(
             target.scheme, target.port, addresses[0], target.host, path, body, headers,
             self.timeout,
@@ -273,6 +303,15 @@ class CallbackDispatcher(Background):
         if not 200 <= status < 300:
             raise DeliveryError(f"HTTP {status}" + (" (redirect not followed)" if
                                                      300 <= status < 400 else ""))
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread (see :meth:`Background.stop`) and the posting threads."""
+        super().stop(timeout)
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     @property
     def poll_interval(self) -> float:

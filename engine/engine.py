@@ -5,6 +5,7 @@ its own module, every atomic step in the store, token administration in
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 import time
 import uuid
@@ -31,7 +32,7 @@ from .requests import (
     parse_code_request,
     render,
 )
-from .store import DuplicateClientRef, DuplicateMessageId, NewCode, Store
+from .store import CodeRecord, DuplicateClientRef, DuplicateMessageId, NewCode, SendPolicy, Store
 from .tokens import TokenAdmin
 
 log = logging.getLogger("tfa.engine")
@@ -40,6 +41,13 @@ Clock = Callable[[], float]
 # Seconds beyond the gateway's deadline after which a code still pending is taken for the
 # leftover of a process that died while sending it (its client_ref may then be reused).
 PENDING_MARGIN = 5.0
+
+
+def _dead_state(record: CodeRecord, now: float) -> str:
+    """Why a code can no longer be validated, for the audit trail."""
+    if record.state in ("live", "pending"):
+        return "expired" if now >= record.expires_at else record.state
+    return record.state
 
 
 def new_message_id() -> str:
@@ -103,6 +111,12 @@ class Engine:
         principal = self._authorize(token, client_ip)
         if isinstance(principal, Status):
             return Outcome(principal)
+        # Every authenticated request counts, before it costs a parse, a lookup or a hash.
+        refused = self.gate.limit_requests(principal, self.clock())
+        if refused is not None:
+            audit.event("rate.limited", token_id=principal.id, client_ip=client_ip,
+                        limit="token")
+            return refused
         if content_type is not None and not is_json_media_type(content_type):
             return Outcome(catalogue.UNSUPPORTED_MEDIA)
         if isinstance(body, (bytes, bytearray, str)):
@@ -117,17 +131,20 @@ class Engine:
                             stage="request")
             return Outcome(request)
         now = self.clock()
-        if self.store.client_ref_taken(principal.id, request.client_ref, self._stale_before(now)):
+        where = {"token_id": principal.id, "client_ip": client_ip, "phone": request.phone}
+        policy = self.gate.policy(principal, request.phone)
+        # A look that writes nothing, so that a request bound to be refused costs no hash;
+        # the transaction storing the code judges again, and alone decides.
+        preview = self.store.preview_send(principal.id, request.client_ref, policy, now,
+                                          self._stale_before(now))
+        if preview.client_ref_taken:
             return Outcome(catalogue.CLIENT_REF_EXISTS)
-        refused = self.gate.limit_requests(principal, now)
-        if refused is not None:
-            audit.event("rate.limited", token_id=principal.id, client_ip=client_ip,
-                        phone=request.phone, limit="token")
-            return refused
-        refused = self.gate.admit(principal, request.phone, client_ip, now)
-        if refused is not None:
-            return refused
-        return self._send(principal, request, client_ip, now)
+        if self.gate.destination_refused(principal, request.phone):
+            audit.event("destination.refused", **where)
+            return Outcome(catalogue.DESTINATION_REFUSED)
+        if preview.refusal is not None:
+            return self.gate.refused(preview.refusal, where)
+        return self._send(principal, request, policy, where, now)
 
     def validate_code(
         self, token: str | None, client_ip: str | None, client_ref: str, code: str | None
@@ -136,26 +153,30 @@ class Engine:
         principal = self._authorize(token, client_ip)
         if isinstance(principal, Status):
             return Outcome(principal)
-        if not code:
-            return Outcome(catalogue.NO_CODE)
         now = self.clock()
         refused = self.gate.limit_requests(principal, now)
         if refused is not None:
             audit.event("rate.limited", token_id=principal.id, client_ip=client_ip,
                         limit="token")
             return refused
+        if not code:
+            return Outcome(catalogue.NO_CODE)
         record = self.store.find_code(principal.id, client_ref) if is_text(client_ref) else None
         if record is None:
+            audit.event("ref.unknown", token_id=principal.id, client_ip=client_ip)
             return Outcome(catalogue.CODE_NOT_FOUND)
         where = {"token_id": principal.id, "client_ip": client_ip, "phone": record.phone,
                  "message_id": record.message_id}
-        failures_key = f"phone-failures:{record.phone}"
+        # One tenant's guesses never lock another tenant's users out: counted per token.
+        failures_key = f"phone-failures:{principal.id}:{record.phone}"
         refused = self.gate.peek(self.config.limit_phone_failures, failures_key, now)
         if refused is not None:
             audit.event("rate.limited", limit="phone-failures", **where)
             return refused
         # A dead code answers the same whatever was submitted, and costs no hashing.
         if not record.is_live(now):
+            audit.event("code.replayed" if record.state == "used" else "code.dead",
+                        state=_dead_state(record, now), **where)
             return Outcome(catalogue.INVALID)
         max_attempts = principal.max_attempts or self.config.max_attempts
         canonical = canonical_code(code, record.case_sensitive)
@@ -169,9 +190,11 @@ class Engine:
             if self.store.consume_code(record.id, now, max_attempts):
                 audit.event("code.valid", **where)
                 return Outcome(catalogue.VALID)
+            audit.event("code.replayed", state="used", **where)
             return Outcome(catalogue.INVALID)
         attempts = self.store.count_failure(record.id, now, max_attempts)
         if attempts is None:
+            audit.event("code.dead", state="closed", **where)
             return Outcome(catalogue.INVALID)
         # New codes for the phone never reset this count: it is the phone's, not the code's.
         self.gate.take(self.config.limit_phone_failures, failures_key, now)
@@ -203,7 +226,8 @@ class Engine:
         return now - self.gateway.deadline - PENDING_MARGIN
 
     def _send(
-        self, principal: TokenRecord, request: CodeRequest, client_ip: str | None, now: float
+        self, principal: TokenRecord, request: CodeRequest, policy: SendPolicy,
+        where: dict[str, str | None], now: float,
     ) -> Outcome:
         code = generate_code(request.code_length, request.code_type, request.case_sensitive)
         code_hash = self.hasher.hash(code)  # outside any transaction: ~30 ms
@@ -226,7 +250,7 @@ class Engine:
                 api_job_id=api_job_id,
             )
             try:
-                code_id = self.store.insert_code(new, self._stale_before(now))
+                admitted = self.store.admit_code(new, policy, self._stale_before(now))
                 break
             except DuplicateClientRef:
                 return Outcome(catalogue.CLIENT_REF_EXISTS)
@@ -234,10 +258,18 @@ class Engine:
                 continue
         else:  # three random 20-digit collisions in a row: the randomness is broken
             raise RuntimeError("could not draw a free message_id")
-        held = self.gate.fraud_recheck(principal, request.phone, client_ip, now)
-        if held is not None:  # parallel sends to the range got there first
-            self.store.discard_code(code_id)
-            return held
+        rule = policy.fraud
+        if admitted.fraud_released and rule is not None:
+            audit.event("fraud.released", token_id=principal.id, range=rule.prefix,
+                        by="expiry")
+        if admitted.fraud_held is not None and rule is not None:
+            sent, validated = admitted.fraud_held
+            audit.event("fraud.held", range=rule.prefix, sent=sent, validated=validated,
+                        **where)
+        if admitted.code_id is None:
+            assert admitted.refusal is not None
+            return self.gate.refused(admitted.refusal, where)
+        code_id = admitted.code_id
         message = SmsMessage(new.message_id, request.phone, sender, render(request.template, code))
         try:
             self.gateway.send(message)
@@ -255,8 +287,7 @@ class Engine:
         self.store.activate_code(code_id, self.clock())
         if request.callback_url:
             self.callbacks.wake()
-        audit.event("code.sent", token_id=principal.id, client_ip=client_ip,
-                    phone=request.phone, message_id=new.message_id)
+        audit.event("code.sent", message_id=new.message_id, **where)
         return Outcome(catalogue.SUCCESS, {"message_id": new.message_id}, api_job_id=api_job_id)
 
     def callback_secret(self, token_id: str) -> str | None:
@@ -338,13 +369,17 @@ class Engine:
         return released
 
     # -- background work and housekeeping --------------------------------------------------
-    def start(self, *, purge_every: float = 3600.0) -> None:
+    def start(self, *, purge_every: float = 3600.0, first_purge_within: float = 60.0) -> None:
         """Start the background work servers need: delivering callbacks, and purging
         records past retention every ``purge_every`` seconds (so client_refs come free
-        without anyone running ``tfa purge``)."""
+        without anyone running ``tfa purge``). The first purge comes at a random moment
+        within ``first_purge_within`` seconds of the start: a node restarted more often
+        than ``purge_every`` still purges, and nodes started together do not purge
+        together."""
         self.callbacks.start()
         if self._purging is None:
-            self._purging = Periodic("tfa-purge", self._purge_logged, purge_every)
+            first = random.uniform(0, min(first_purge_within, purge_every))  # noqa: S311
+            self._purging = Periodic("tfa-purge", self._purge_logged, purge_every, first)
             self._purging.start()
 
     def _purge_logged(self) -> None:

@@ -154,9 +154,10 @@ def check_max_attempts(value: Any, key: str = "max_attempts") -> int:
 
 
 def check_destinations(entries: Any, key: str = "allowed_destinations") -> tuple[str, ...]:
-    """Destination allowlist entries: ISO 3166 region codes (``GB``, upper-cased) or E.164
-    prefixes (``+4474``). A region matches the numbers libphonenumber places in it (``GB``
-    leaves out ``GG``, ``JE`` and ``IM``, which share +44)."""
+    """Destination allowlist entries: ISO 3166 region codes (``GB``, upper-cased), ``001``
+    (the country calling codes of no country: satellite and international networks) or
+    E.164 prefixes (``+4474``). A region matches the numbers libphonenumber places in it
+    (``GB`` leaves out ``GG``, ``JE`` and ``IM``, which share +44)."""
     if isinstance(entries, str) or not isinstance(entries, (tuple, list)):
         raise ConfigError(f"{key} must be a list of regions or +prefixes", key=key)
     checked = []
@@ -164,7 +165,8 @@ def check_destinations(entries: Any, key: str = "allowed_destinations") -> tuple
         text = str(entry).strip()
         if _E164_PREFIX.fullmatch(text):
             checked.append(text)
-        elif text.upper() in phonenumbers.SUPPORTED_REGIONS:
+        elif (text.upper() in phonenumbers.SUPPORTED_REGIONS
+              or text == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY):
             checked.append(text.upper())
         else:
             raise ConfigError(

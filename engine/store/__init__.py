@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from .base import (
+    FRAUD,
+    Admission,
+    Allowance,
     CallbackJob,
     CodeRecord,
     CodeState,
@@ -17,7 +20,11 @@ from .base import (
     DuplicateMessageId,
     DuplicateToken,
     DuplicateTokenName,
+    FraudRule,
     NewCode,
+    Refusal,
+    SendPolicy,
+    SendPreview,
     Store,
     StoreError,
     StoreUnavailable,
@@ -28,6 +35,9 @@ from .sqlite import SQLiteStore
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 __all__ = [
+    "FRAUD",
+    "Admission",
+    "Allowance",
     "CallbackJob",
     "CodeRecord",
     "CodeState",
@@ -35,9 +45,13 @@ __all__ = [
     "DuplicateMessageId",
     "DuplicateToken",
     "DuplicateTokenName",
+    "FraudRule",
     "MemoryStore",
     "NewCode",
+    "Refusal",
     "SQLiteStore",
+    "SendPolicy",
+    "SendPreview",
     "Store",
     "StoreError",
     "StoreUnavailable",

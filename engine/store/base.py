@@ -72,19 +72,87 @@ class NewCode:
 
 @dataclass(frozen=True)
 class CodeRecord(NewCode):
-    """A stored code, as read back."""
+    """A stored code, as read back. ``sent_at`` is when the gateway accepted its SMS (None
+    while it never did: still being sent, or left by a sender that died)."""
 
     id: int = 0
     state: CodeState = "pending"
     attempts: int = 0
     delivery_status: str | None = None
     delivered_at: float | None = None
+    sent_at: float | None = None
 
     def is_live(self, now: float) -> bool:
         """Can still be validated: unexpired, and live or pending. A pending code's SMS
         may be out already (the gateway answered, or the process sending it died): who
         holds the code got it from that SMS."""
         return self.state in ("live", "pending") and now < self.expires_at
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A sliding-window limit a send uses up: at most ``count`` sends per ``seconds`` under
+    ``key`` (``phone-sends:+44...``, ``sms-token:tok_...``, ``sms-service``)."""
+
+    key: str
+    count: int
+    seconds: int
+
+
+@dataclass(frozen=True)
+class FraudRule:
+    """The fraud guard's rule for one send: the token's traffic to the number range
+    ``prefix`` is held for ``window`` seconds once at least ``min_sends`` codes went there
+    within the window (or since the range's last release) and fewer than ``min_conversion``
+    percent of them were validated."""
+
+    prefix: str
+    window: int
+    min_sends: int
+    min_conversion: int
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    """What a send must pass, checked and taken in the one transaction storing its code:
+    the allowances in order, then the fraud guard."""
+
+    allowances: tuple[Allowance, ...] = ()
+    fraud: FraudRule | None = None
+
+
+FRAUD = "fraud"  # Refusal.by of a send the fraud guard holds
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a send may not go now: ``by`` names the allowance's key, or :data:`FRAUD`;
+    ``retry_after`` is the whole seconds until it may."""
+
+    by: str
+    retry_after: int
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What :meth:`CodeStore.admit_code` did: the stored code's id, or the refusal (nothing
+    stored, no allowance used). ``fraud_held`` is (codes sent, codes validated) when this
+    call started a hold; ``fraud_released`` when it ended one whose time was up."""
+
+    code_id: int | None = None
+    refusal: Refusal | None = None
+    fraud_held: tuple[int, int] | None = None
+    fraud_released: bool = False
+
+
+@dataclass(frozen=True)
+class SendPreview:
+    """A look, writing nothing, at what :meth:`CodeStore.admit_code` would decide now, so
+    that a request it would refuse costs no hashing: whether the client_ref is taken, and
+    the first refusal among the allowances and a hold in force."""
+
+    client_ref_taken: bool = False
+    refusal: Refusal | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +174,7 @@ class CallbackJob:
     sender: str = ""
     client_ref: str = ""
     body: str | None = None
+    claim: str = ""  # the claim that holds it: only its holder may renew or settle it
 
 
 class TokenStore(ABC):
@@ -154,24 +223,49 @@ class CodeStore(ABC):
         """A cheap pre-check; :meth:`insert_code` stays the authority. A code still pending
         from before ``stale_before`` (its sender died) does not hold its client_ref."""
 
-    @abstractmethod
     def insert_code(self, code: NewCode, stale_before: float = NEVER) -> int:
-        """Store a pending code and return its id. A code of the same (token, client_ref)
-        still pending from before ``stale_before`` is replaced.
+        """Store a pending code with no limit to pass and return its id (see
+        :meth:`admit_code`)."""
+        admitted = self.admit_code(code, SendPolicy(), stale_before)
+        assert admitted.code_id is not None  # an empty policy refuses nothing
+        return admitted.code_id
 
-        Raises :class:`DuplicateClientRef` or :class:`DuplicateMessageId`.
+    @abstractmethod
+    def preview_send(
+        self, token_id: str, client_ref: str, policy: SendPolicy, now: float,
+        stale_before: float = NEVER,
+    ) -> SendPreview:
+        """What :meth:`admit_code` would refuse now, writing nothing (a hint: the traffic
+        count of the fraud guard is left to the admission)."""
+
+    @abstractmethod
+    def admit_code(
+        self, code: NewCode, policy: SendPolicy, stale_before: float = NEVER
+    ) -> Admission:
+        """In one atomic step: check that the (token, client_ref) is free, then each of the
+        policy's allowances, then the fraud guard (which may start a hold, or end one whose
+        time is up, even when it refuses); then store the code as ``pending`` and use up one
+        of each allowance at ``code.created_at``. A refused send stores nothing and uses up
+        nothing, however many race: parallel duplicates of one client_ref use up the
+        allowances of one send. A code of the same (token, client_ref) that was never sent
+        and was made before ``stale_before`` (its sender died) is replaced.
+
+        Raises :class:`DuplicateClientRef` (before any limit is looked at) or
+        :class:`DuplicateMessageId`.
         """
 
     @abstractmethod
     def activate_code(self, code_id: int, now: float) -> CodeState:
-        """The gateway accepted the code's SMS: pending → live, superseding older live codes
-        of the same (token, phone), or born ``superseded`` when a newer code of the phone
-        went live first. A code validated (or locked) while pending keeps that state, and
-        still supersedes older ones. On leaving ``pending`` it queues the ``INTERNAL``
-        callback (at ``now``) when the code has a callback URL, then the ``SMS`` callback of
-        a delivery report that came while it was pending. Returns the code's state; an
-        activation repeated changes and queues nothing. :class:`StoreError` when the code
-        is not stored (discarded, or replaced as stale)."""
+        """The gateway accepted the code's SMS (``sent_at`` becomes ``now``): pending → live,
+        superseding every older code of the same (token, phone) that could still be
+        validated — live ones, and pending ones (still being sent, or left by a sender that
+        died) —, or born ``superseded`` when a newer code of the phone went live first. A
+        code validated, locked or superseded while pending keeps that state, and still
+        supersedes older ones. The first activation queues the ``INTERNAL`` callback (at
+        ``now``) when the code has a callback URL, then the ``SMS`` callback of a delivery
+        report that came before it. Returns the code's state; an activation repeated
+        changes and queues nothing. :class:`StoreError` when the code is not stored
+        (discarded, or replaced as stale)."""
 
     @abstractmethod
     def record_delivery(self, message_id: str, status: str, at: float) -> bool:
@@ -205,18 +299,30 @@ class OutboxStore(ABC):
     """Callbacks waiting to be delivered (queued by :class:`CodeStore`)."""
 
     @abstractmethod
-    def claim_callbacks(self, now: float, limit: int, lease: float) -> list[CallbackJob]:
+    def claim_callbacks(
+        self, now: float, limit: int, lease: float, claim: str = ""
+    ) -> list[CallbackJob]:
         """Up to ``limit`` pending callbacks due by ``now``, oldest queued first, hidden
         from every other claimer for ``lease`` seconds (a dispatcher that dies
-        mid-delivery is thus retried)."""
+        mid-delivery is thus retried) and marked with ``claim`` (each claimer's own)."""
 
     @abstractmethod
-    def callback_delivered(self, job_id: int) -> None:
-        """The receiver acknowledged the callback."""
+    def renew_callback(self, job: CallbackJob, until: float) -> bool:
+        """Extend the claim on ``job`` to ``until`` before posting it; False (nothing
+        changed) when the claim is no longer its holder's — its lease ran out and another
+        claimer took it, or it was settled: the holder must not post it then."""
 
     @abstractmethod
-    def callback_failed(self, job_id: int, error: str, retry_at: float | None) -> None:
-        """A delivery failed: count it and try again at ``retry_at``, or give up (None)."""
+    def callback_delivered(self, job_id: int, claim: str | None = None) -> None:
+        """The receiver acknowledged the callback (recorded only while ``claim``, if given,
+        still holds it)."""
+
+    @abstractmethod
+    def callback_failed(
+        self, job_id: int, error: str, retry_at: float | None, claim: str | None = None
+    ) -> None:
+        """A delivery failed: count it and try again at ``retry_at``, or give up (None);
+        recorded only while ``claim``, if given, still holds it."""
 
     @abstractmethod
     def callback_states(self, message_id: str) -> list[tuple[str, int]]:
@@ -243,17 +349,8 @@ class LimitStore(ABC):
 
 
 class FraudStore(ABC):
-    """What the fraud guard knows of a token's traffic to a number range (an E.164 prefix)
-    and of the ranges it holds."""
-
-    @abstractmethod
-    def range_activity(self, token_id: str, prefix: str, since: float) -> tuple[int, int]:
-        """(codes sent, codes validated) of a token to numbers starting with ``prefix``,
-        created after ``since``."""
-
-    @abstractmethod
-    def range_hold(self, token_id: str, prefix: str) -> tuple[float | None, float | None]:
-        """(held until, last released at) of a token's range; None for what never was."""
+    """The number ranges the fraud guard holds (it judges inside
+    :meth:`CodeStore.admit_code`)."""
 
     @abstractmethod
     def hold_range(self, token_id: str, prefix: str, until: float) -> bool:

@@ -7,14 +7,19 @@ single process owns the state (tests, a demo, a short-lived tool).
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
 from ..access import TokenRecord
+from .admission import allowance_refusal, hold_refusal, traffic_since, trips
 from .base import (
+    FRAUD,
     NEVER,
+    Admission,
+    Allowance,
     CallbackJob,
     CodeRecord,
     CodeState,
@@ -23,6 +28,9 @@ from .base import (
     DuplicateToken,
     DuplicateTokenName,
     NewCode,
+    Refusal,
+    SendPolicy,
+    SendPreview,
     Store,
     StoreError,
     retry_after,
@@ -117,8 +125,10 @@ class MemoryStore(Store):
     def _holder(self, token_id: str, client_ref: str, stale_before: float) -> CodeRecord | None:
         code_id = self._by_ref.get((token_id, client_ref))
         record = None if code_id is None else self._codes[code_id]
-        if record is not None and record.state == "pending" and record.created_at <= stale_before:
-            return None
+        if (record is not None and record.sent_at is None
+                and record.state in ("pending", "superseded")
+                and record.created_at <= stale_before):
+            return None  # never sent, and its sender died: it holds nothing
         return record
 
     def client_ref_taken(
@@ -127,25 +137,70 @@ class MemoryStore(Store):
         with self._lock:
             return self._holder(token_id, client_ref, stale_before) is not None
 
-    def insert_code(self, code: NewCode, stale_before: float = NEVER) -> int:
+    def preview_send(
+        self, token_id: str, client_ref: str, policy: SendPolicy, now: float,
+        stale_before: float = NEVER,
+    ) -> SendPreview:
+        with self._lock:
+            held = (self._holds.get((token_id, policy.fraud.prefix), (None, None))[0]
+                    if policy.fraud is not None else None)
+            return SendPreview(
+                client_ref_taken=self._holder(token_id, client_ref, stale_before) is not None,
+                refusal=allowance_refusal(policy.allowances, self._oldest_of(policy), now)
+                or hold_refusal(held, now),
+            )
+
+    def _oldest_of(self, policy: SendPolicy) -> dict[str, float | None]:
+        return {a.key: self._oldest(a.key, a.count) for a in policy.allowances}
+
+    def admit_code(
+        self, code: NewCode, policy: SendPolicy, stale_before: float = NEVER
+    ) -> Admission:
         missing = [name for name, value in asdict(code).items()
                    if value is None and name not in _OPTIONAL]
         if missing:
             raise StoreError(f"the code could not be stored: no {', '.join(missing)}")
+        now = code.created_at
         with self._lock:
+            key = (code.token_id, code.client_ref)
+            if self._holder(code.token_id, code.client_ref, stale_before) is not None:
+                raise DuplicateClientRef(code.client_ref)
+            refusal = allowance_refusal(policy.allowances, self._oldest_of(policy), now)
+            if refusal is not None:
+                return Admission(refusal=refusal)
+            released = False
+            rule = policy.fraud
+            if rule is not None:
+                held, released_at = self._holds.get((code.token_id, rule.prefix), (None, None))
+                refusal = hold_refusal(held, now)
+                if refusal is not None:
+                    return Admission(refusal=refusal)
+                if held is not None:  # its time is up: the range counts afresh
+                    self._holds[(code.token_id, rule.prefix)] = (None, now)
+                    released, released_at = True, now
+                sent, validated = self._traffic(code.token_id, rule.prefix,
+                                                traffic_since(rule, released_at, now))
+                if trips(rule, sent, validated):
+                    self._holds[(code.token_id, rule.prefix)] = (now + rule.window, released_at)
+                    return Admission(refusal=Refusal(FRAUD, rule.window),
+                                     fraud_held=(sent, validated), fraud_released=released)
             if code.message_id in self._by_message:
                 raise DuplicateMessageId(code.message_id)
-            key = (code.token_id, code.client_ref)
-            if key in self._by_ref:
-                if self._holder(code.token_id, code.client_ref, stale_before) is not None:
-                    raise DuplicateClientRef(code.client_ref)
-                self._forget(self._codes[self._by_ref[key]])  # a stale pending code
+            if key in self._by_ref:  # a code never sent, whose sender died
+                self._forget(self._codes[self._by_ref[key]])
             code_id = self._next_id
             self._next_id += 1
             self._codes[code_id] = CodeRecord(**asdict(code), id=code_id)
             self._by_ref[key] = code_id
             self._by_message[code.message_id] = code_id
-            return code_id
+            for allowance in policy.allowances:
+                self._count(allowance, now)
+            return Admission(code_id=code_id, fraud_released=released)
+
+    def _traffic(self, token_id: str, prefix: str, since: float) -> tuple[int, int]:
+        codes = [c for c in self._codes.values() if c.token_id == token_id
+                 and c.phone.startswith(prefix) and c.created_at > since]
+        return len(codes), sum(c.state == "used" for c in codes)
 
     def activate_code(self, code_id: int, now: float) -> CodeState:
         with self._lock:
@@ -154,16 +209,18 @@ class MemoryStore(Store):
                 raise StoreError(f"code {code_id} is not stored")
             newer_live = False
             for other in list(self._codes.values()):
-                if (other.state == "live" and other.token_id == mine.token_id
-                        and other.phone == mine.phone):
-                    if other.id < code_id:
-                        self._codes[other.id] = replace(other, state="superseded")
-                    elif other.id > code_id:
-                        newer_live = True
-            if mine.state != "pending":
+                if other.token_id != mine.token_id or other.phone != mine.phone:
+                    continue
+                if other.id < code_id and other.state in ("live", "pending"):
+                    self._codes[other.id] = replace(other, state="superseded")
+                elif other.id > code_id and other.state == "live":
+                    newer_live = True
+            if mine.sent_at is not None:
                 return mine.state
-            state: CodeState = "superseded" if newer_live else "live"
-            mine = self._codes[code_id] = replace(mine, state=state)
+            state: CodeState = mine.state
+            if state == "pending":
+                state = "superseded" if newer_live else "live"
+            mine = self._codes[code_id] = replace(mine, state=state, sent_at=now)
             if mine.callback_url is not None:
                 self._enqueue(mine, "INTERNAL", "ACCEPTD", now)
                 if mine.delivery_status is not None:
@@ -179,7 +236,7 @@ class MemoryStore(Store):
             record = self._codes[record.id] = replace(
                 record, delivery_status=status, delivered_at=at
             )
-            if record.state != "pending" and record.callback_url is not None:
+            if record.sent_at is not None and record.callback_url is not None:
                 self._enqueue(record, "SMS", status, at)
             return True
 
@@ -195,7 +252,8 @@ class MemoryStore(Store):
     def discard_code(self, code_id: int) -> None:
         with self._lock:
             record = self._codes.get(code_id)
-            if record is not None and record.state == "pending":
+            if (record is not None and record.sent_at is None
+                    and record.state in ("pending", "superseded")):
                 self._forget(record)
 
     def _forget(self, record: CodeRecord) -> None:
@@ -233,12 +291,16 @@ class MemoryStore(Store):
             return attempts
 
     # -- callback outbox -------------------------------------------------------------------
-    def claim_callbacks(self, now: float, limit: int, lease: float) -> list[CallbackJob]:
+    def claim_callbacks(
+        self, now: float, limit: int, lease: float, claim: str = ""
+    ) -> list[CallbackJob]:
+        claim = claim or uuid.uuid4().hex
         with self._lock:
             due = [e for e in self._outbox.values() if e.state == "pending" and e.due <= now]
             claimed = []
             for entry in due[:limit]:
                 entry.due = now + lease
+                entry.job = replace(entry.job, claim=claim)
                 code_id = self._by_message.get(entry.job.message_id)
                 code = None if code_id is None else self._codes[code_id]
                 claimed.append(entry.job if code is None else replace(
@@ -247,14 +309,31 @@ class MemoryStore(Store):
                 ))
             return claimed
 
-    def callback_delivered(self, job_id: int) -> None:
-        with self._lock:
-            if job_id in self._outbox:
-                self._outbox[job_id].state = "delivered"
+    def _held(self, job_id: int, claim: str | None) -> _Callback | None:
+        entry = self._outbox.get(job_id)
+        if entry is None or (claim is not None and entry.job.claim != claim):
+            return None
+        return entry
 
-    def callback_failed(self, job_id: int, error: str, retry_at: float | None) -> None:
+    def renew_callback(self, job: CallbackJob, until: float) -> bool:
         with self._lock:
-            entry = self._outbox.get(job_id)
+            entry = self._held(job.id, job.claim)
+            if entry is None or entry.state != "pending":
+                return False
+            entry.due = until
+            return True
+
+    def callback_delivered(self, job_id: int, claim: str | None = None) -> None:
+        with self._lock:
+            entry = self._held(job_id, claim)
+            if entry is not None:
+                entry.state = "delivered"
+
+    def callback_failed(
+        self, job_id: int, error: str, retry_at: float | None, claim: str | None = None
+    ) -> None:
+        with self._lock:
+            entry = self._held(job_id, claim)
             if entry is None:
                 return
             entry.job = replace(entry.job, attempts=entry.job.attempts + 1)
@@ -282,16 +361,19 @@ class MemoryStore(Store):
             return None
         return events[0][-limit]
 
+    def _count(self, allowance: Allowance, now: float) -> None:
+        times = self._events.get(allowance.key, (deque(), 0.0))[0]
+        times.append(now)
+        while len(times) > allowance.count:
+            times.popleft()
+        self._events[allowance.key] = (times, now + allowance.seconds)
+
     def take(self, key: str, limit: int, seconds: int, now: float) -> int | None:
         with self._lock:
             oldest = self._oldest(key, limit)
             if oldest is not None and oldest > now - seconds:
                 return retry_after(oldest, seconds, now)
-            times = self._events.get(key, (deque(), 0.0))[0]
-            times.append(now)
-            while len(times) > limit:
-                times.popleft()
-            self._events[key] = (times, now + seconds)
+            self._count(Allowance(key, limit, seconds), now)
             return None
 
     def peek(self, key: str, limit: int, seconds: int, now: float) -> int | None:
@@ -302,16 +384,6 @@ class MemoryStore(Store):
         return None
 
     # -- fraud guard -------------------------------------------------------------------------
-    def range_activity(self, token_id: str, prefix: str, since: float) -> tuple[int, int]:
-        with self._lock:
-            codes = [c for c in self._codes.values() if c.token_id == token_id
-                     and c.phone.startswith(prefix) and c.created_at > since]
-            return len(codes), sum(c.state == "used" for c in codes)
-
-    def range_hold(self, token_id: str, prefix: str) -> tuple[float | None, float | None]:
-        with self._lock:
-            return self._holds.get((token_id, prefix), (None, None))
-
     def hold_range(self, token_id: str, prefix: str, until: float) -> bool:
         with self._lock:
             held, released = self._holds.get((token_id, prefix), (None, None))
@@ -343,7 +415,9 @@ class MemoryStore(Store):
         with self._lock:
             old = [
                 r for r in self._codes.values()
-                if r.expires_at + retention <= now or (r.state == "pending" and r.expires_at <= now)
+                if r.expires_at + retention <= now or (
+                    r.sent_at is None and r.state in ("pending", "superseded")
+                    and r.expires_at <= now)
             ]
             for record in old:
                 self._forget(record)

@@ -26,7 +26,7 @@ from .sql_store import SQLStore
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _CLAIM = (
-    "WITH claimed AS (UPDATE outbox SET next_attempt_at = :until WHERE id IN"  # noqa: S608
+    "WITH claimed AS (UPDATE outbox SET next_attempt_at = :until, claim = :claim WHERE id IN"  # noqa: S608
     " (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= :now"
     " ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) RETURNING *)"
     f" SELECT {JOB_COLUMNS} FROM claimed o LEFT JOIN codes c ON c.message_id = o.message_id"
@@ -121,13 +121,21 @@ class PostgresStore(SQLStore):
                 conn.execute("SET LOCAL synchronous_commit TO OFF")
             yield _Connection(conn)
 
-    def _lock(self, conn: Any, name: str) -> None:
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(:n, 0))", {"n": name})
+    def _lock(self, conn: Any, *names: str) -> None:
+        if len(names) == 1:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(:n, 0))", {"n": names[0]})
+            return
+        # In one order (the keys' own), so that two transactions never wait on each other.
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(n, 0) AS k"
+            " FROM unnest(CAST(:names AS text[])) AS n ORDER BY k) AS ordered",
+            {"names": list(names)},
+        )
 
-    def _claim(self, conn: Any, now: float, limit: int, lease: float) -> list[Any]:
+    def _claim(self, conn: Any, now: float, limit: int, lease: float, claim: str) -> list[Any]:
         # One statement: rows another claimer holds are skipped, not waited for.
         return list(conn.execute(
-            _CLAIM, {"until": now + lease, "now": now, "n": limit}
+            _CLAIM, {"until": now + lease, "now": now, "n": limit, "claim": claim}
         ).fetchall())
 
     @contextmanager

@@ -20,3 +20,11 @@ UNIQUE_TOKEN_NAMES: tuple[str, ...] = (
     " (SELECT min(id) FROM tokens WHERE revoked_at IS NULL GROUP BY name)",
     "CREATE UNIQUE INDEX tokens_active_name_key ON tokens (name) WHERE revoked_at IS NULL",
 )
+
+# When a code's SMS was accepted (NULL while it never was: a code that went live, or was
+# settled, had been), and which claim holds a callback (only its holder may post it).
+SENT_AND_CLAIMS: tuple[str, ...] = (
+    "ALTER TABLE codes ADD COLUMN sent_at DOUBLE PRECISION",
+    "UPDATE codes SET sent_at = created_at WHERE state <> 'pending'",
+    "ALTER TABLE outbox ADD COLUMN claim TEXT",
+)

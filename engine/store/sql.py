@@ -33,11 +33,11 @@ TOKEN_COLUMNS = (
 CODE_COLUMNS = (
     "id, message_id, token_id, client_ref, phone, code_hash, code_length, case_sensitive,"
     " sender, callback_url, created_at, expires_at, state, attempts, api_job_id,"
-    " delivery_status, delivered_at"
+    " delivery_status, delivered_at, sent_at"
 )
 JOB_COLUMNS = (
     "o.id, o.token_id, o.message_id, o.url, o.attempts, o.kind, o.status, o.event_at,"
-    " c.api_job_id, c.phone, c.sender, c.client_ref, o.body"
+    " c.api_job_id, c.phone, c.sender, c.client_ref, o.body, o.claim"
 )
 # The unique constraints a write can break, by the names both backends give them.
 TOKEN_ID, TOKEN_DIGEST = "tokens_pkey", "tokens_token_hash_key"
@@ -73,11 +73,14 @@ ENQUEUE = (
     " 'pending', 0, :at, :at)"
 )
 OPEN = "state IN ('live', 'pending') AND expires_at > :now AND attempts < :max_attempts"
+# A code that was never sent, made before :stale: its sender died (its client_ref comes free).
+ABANDONED = "sent_at IS NULL AND state IN ('pending', 'superseded') AND created_at <= :stale"
 # What a purge deletes, each statement on its own (idempotent, safe on several nodes at
 # once), and whether it counts as a purged code.
 PURGE = (
     ("DELETE FROM codes WHERE expires_at <= :cutoff", True),
-    ("DELETE FROM codes WHERE state = 'pending' AND expires_at <= :now", True),
+    ("DELETE FROM codes WHERE sent_at IS NULL AND state IN ('pending', 'superseded')"
+     " AND expires_at <= :now", True),
     ("DELETE FROM outbox WHERE state <> 'pending' AND created_at <= :cutoff", False),
     ("DELETE FROM rate_slots WHERE key IN (SELECT key FROM rate_heads WHERE ends_at <= :now)",
      False),
@@ -154,6 +157,7 @@ def code_record(row: Sequence[Any]) -> CodeRecord:
         code_hash=row[5], code_length=row[6], case_sensitive=bool(row[7]), sender=row[8],
         callback_url=row[9], created_at=row[10], expires_at=row[11], state=row[12],
         attempts=row[13], api_job_id=row[14], delivery_status=row[15], delivered_at=row[16],
+        sent_at=row[17],
     )
 
 
@@ -163,6 +167,7 @@ def callback_job(row: Sequence[Any]) -> CallbackJob:
         id=row[0], token_id=row[1], message_id=row[2], url=row[3], attempts=row[4],
         kind=row[5] or "", status=row[6] or "", at=row[7] or 0.0, api_job_id=row[8],
         phone=row[9] or "", sender=row[10] or "", client_ref=row[11] or "", body=row[12],
+        claim=row[13] or "",
     )
 
 
@@ -182,10 +187,13 @@ class SQLBackend(ABC):
     def _transaction(self, durable: bool = True) -> AbstractContextManager[Connection]:
         """A connection inside a write transaction, committed when the block ends."""
 
-    def _lock(self, conn: Connection, name: str) -> None:  # noqa: B027 - optional hook
-        """Serialise transactions that name ``name`` until this one ends (no-op where every
-        write transaction excludes the others)."""
+    def _lock(self, conn: Connection, *names: str) -> None:  # noqa: B027 - optional hook
+        """Serialise transactions that name any of ``names`` until this one ends (no-op
+        where every write transaction excludes the others). Locks are taken in one order
+        whatever the caller's, so two transactions never wait on each other."""
 
     @abstractmethod
-    def _claim(self, conn: Connection, now: float, limit: int, lease: float) -> list[Any]:
+    def _claim(
+        self, conn: Connection, now: float, limit: int, lease: float, claim: str
+    ) -> list[Any]:
         """Claim due outbox rows inside a transaction: rows in :data:`JOB_COLUMNS` order."""

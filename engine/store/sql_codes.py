@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 
 from .base import (
     NEVER,
@@ -10,25 +10,24 @@ from .base import (
     CodeRecord,
     CodeState,
     CodeStore,
-    DuplicateClientRef,
-    DuplicateMessageId,
-    NewCode,
     OutboxStore,
     StoreError,
 )
 from .sql import (
-    CLIENT_REF,
+    ABANDONED,
     ENQUEUE,
-    INSERT_CODE,
-    MESSAGE_ID,
     OPEN,
     SELECT_CODES,
     Connection,
     SQLBackend,
-    Violation,
     callback_job,
     code_record,
 )
+
+
+def _fenced(claim: str | None) -> str:
+    """The condition that only a claim's holder settles a callback (none: anyone)."""
+    return "" if claim is None else " AND claim = :claim"
 
 
 class SQLCodes(SQLBackend, CodeStore, OutboxStore):
@@ -40,46 +39,10 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
     ) -> bool:
         with self._read() as conn:
             return conn.execute(
-                "SELECT 1 FROM codes WHERE token_id = :t AND client_ref = :r"
-                " AND NOT (state = 'pending' AND created_at <= :stale)",
+                "SELECT 1 FROM codes WHERE token_id = :t AND client_ref = :r"  # noqa: S608
+                f" AND NOT ({ABANDONED})",
                 {"t": token_id, "r": client_ref, "stale": stale_before},
             ).fetchone() is not None
-
-    def insert_code(self, code: NewCode, stale_before: float = NEVER) -> int:
-        values = {
-            "message_id": code.message_id, "token_id": code.token_id,
-            "client_ref": code.client_ref, "phone": code.phone, "code_hash": code.code_hash,
-            "code_length": code.code_length, "case_sensitive": code.case_sensitive,
-            "sender": code.sender, "callback_url": code.callback_url,
-            "created_at": code.created_at, "expires_at": code.expires_at,
-            "api_job_id": code.api_job_id,
-        }
-        try:
-            return self._insert_code(values)
-        except DuplicateClientRef:
-            if stale_before == NEVER:
-                raise
-        # The ref may be held by a code whose sender died before it was sent: replace it.
-        with self._write(durable=False) as conn:
-            conn.execute(
-                "DELETE FROM codes WHERE token_id = :t AND client_ref = :r"
-                " AND state = 'pending' AND created_at <= :stale",
-                {"t": code.token_id, "r": code.client_ref, "stale": stale_before},
-            )
-        return self._insert_code(values)
-
-    def _insert_code(self, values: dict[str, Any]) -> int:
-        # Need not wait for the disk: no answer rests on it alone, and the activation that
-        # comes before the 201 waits, for its own commit and every one before it.
-        try:
-            with self._write(durable=False) as conn:
-                return int(conn.execute(INSERT_CODE, values).fetchone()[0])
-        except Violation as exc:
-            if exc.constraint == MESSAGE_ID:
-                raise DuplicateMessageId(values["message_id"]) from None
-            if exc.constraint == CLIENT_REF:
-                raise DuplicateClientRef(values["client_ref"]) from None
-            raise StoreError(f"the code could not be stored: {exc}") from None
 
     def activate_code(self, code_id: int, now: float) -> CodeState:
         with self._transaction() as conn:
@@ -88,23 +51,26 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
             ).fetchone()
             if own is None:
                 raise StoreError(f"code {code_id} is not stored")
-            phone = {"id": code_id, "t": own[0], "p": own[1]}
+            phone = {"id": code_id, "t": own[0], "p": own[1], "now": now}
             self._lock(conn, f"phone:{own[0]}\x1f{own[1]}")
+            # Every older code of the phone that could still be validated dies: live ones,
+            # and pending ones, whether still being sent or left by a sender that died.
             conn.execute(
                 "UPDATE codes SET state = 'superseded' WHERE token_id = :t AND phone = :p"
-                " AND state = 'live' AND id < :id",
+                " AND state IN ('live', 'pending') AND id < :id",
                 phone,
             )
             # Re-read after the row lock: a report may have come since the first read.
             row = conn.execute(
-                "UPDATE codes SET state = CASE WHEN EXISTS (SELECT 1 FROM codes AS newer"
+                "UPDATE codes SET sent_at = :now, state = CASE WHEN state <> 'pending'"
+                " THEN state WHEN EXISTS (SELECT 1 FROM codes AS newer"
                 "   WHERE newer.token_id = :t AND newer.phone = :p AND newer.state = 'live'"
                 "   AND newer.id > :id) THEN 'superseded' ELSE 'live' END"
-                " WHERE id = :id AND state = 'pending'"
+                " WHERE id = :id AND sent_at IS NULL"
                 " RETURNING state, callback_url, delivery_status, delivered_at, message_id",
                 phone,
             ).fetchone()
-            if row is None:  # not pending: validated, locked or activated already
+            if row is None:  # activated already
                 state = conn.execute(
                     "SELECT state FROM codes WHERE id = :id", {"id": code_id}
                 ).fetchone()
@@ -129,20 +95,24 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
             row = conn.execute(
                 "UPDATE codes SET delivery_status = :s, delivered_at = :at"
                 " WHERE message_id = :m AND (delivery_status IS NULL OR delivery_status <> :s)"
-                " RETURNING token_id, state, callback_url",
+                " RETURNING token_id, sent_at, callback_url",
                 {"s": status, "at": at, "m": message_id},
             ).fetchone()
             if row is None:
                 return False
-            token_id, state, url = row
-            # A pending code keeps the report: activation queues it after INTERNAL.
-            if state != "pending" and url is not None:
+            token_id, sent_at, url = row
+            # A code not yet sent keeps the report: activation queues it after INTERNAL.
+            if sent_at is not None and url is not None:
                 self._enqueue(conn, token_id, message_id, url, "SMS", status, at)
         return True
 
     def discard_code(self, code_id: int) -> None:
         with self._write() as conn:
-            conn.execute("DELETE FROM codes WHERE id = :id AND state = 'pending'", {"id": code_id})
+            conn.execute(
+                "DELETE FROM codes WHERE id = :id AND sent_at IS NULL"
+                " AND state IN ('pending', 'superseded')",
+                {"id": code_id},
+            )
 
     def find_code(self, token_id: str, client_ref: str) -> CodeRecord | None:
         with self._read() as conn:
@@ -170,24 +140,43 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
         return None if row is None else int(row[0])
 
     # -- callback outbox -------------------------------------------------------------------
-    def claim_callbacks(self, now: float, limit: int, lease: float) -> list[CallbackJob]:
+    def claim_callbacks(
+        self, now: float, limit: int, lease: float, claim: str = ""
+    ) -> list[CallbackJob]:
+        claim = claim or uuid.uuid4().hex
         with self._transaction(durable=False) as conn:
-            rows = self._claim(conn, now, limit, lease)
+            rows = self._claim(conn, now, limit, lease, claim)
         return sorted((callback_job(row) for row in rows), key=lambda job: job.id)
 
     # Delivery bookkeeping does not wait for the disk: a mark lost to a power cut means one
-    # more delivery of a callback, which receivers must take anyway (leases can expire).
-    def callback_delivered(self, job_id: int) -> None:
+    # more delivery of a callback, which receivers must take anyway (a node can die after
+    # posting, before marking).
+    def renew_callback(self, job: CallbackJob, until: float) -> bool:
         with self._write(durable=False) as conn:
-            conn.execute("UPDATE outbox SET state = 'delivered' WHERE id = :id", {"id": job_id})
+            return conn.execute(
+                "UPDATE outbox SET next_attempt_at = :until WHERE id = :id AND claim = :claim"
+                " AND state = 'pending'",
+                {"until": until, "id": job.id, "claim": job.claim},
+            ).rowcount == 1
 
-    def callback_failed(self, job_id: int, error: str, retry_at: float | None) -> None:
+    def callback_delivered(self, job_id: int, claim: str | None = None) -> None:
         with self._write(durable=False) as conn:
             conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = :e,"
+                "UPDATE outbox SET state = 'delivered' WHERE id = :id" + _fenced(claim),  # noqa: S608
+                {"id": job_id, "claim": claim},
+            )
+
+    def callback_failed(
+        self, job_id: int, error: str, retry_at: float | None, claim: str | None = None
+    ) -> None:
+        with self._write(durable=False) as conn:
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = :e,"  # noqa: S608
                 " state = CASE WHEN :give_up THEN 'failed' ELSE state END,"
-                " next_attempt_at = COALESCE(:retry_at, next_attempt_at) WHERE id = :id",
-                {"e": error, "give_up": retry_at is None, "retry_at": retry_at, "id": job_id},
+                " next_attempt_at = COALESCE(:retry_at, next_attempt_at) WHERE id = :id"
+                + _fenced(claim),
+                {"e": error, "give_up": retry_at is None, "retry_at": retry_at, "id": job_id,
+                 "claim": claim},
             )
 
     def callback_states(self, message_id: str) -> list[tuple[str, int]]:

@@ -1,4 +1,4 @@
-"""The fraud guard's traffic counts and holds in SQL (see :mod:`.sql`), for every backend."""
+"""The fraud guard's holds in SQL (see :mod:`.sql`), for every backend."""
 
 from __future__ import annotations
 
@@ -21,26 +21,6 @@ RELEASE = (
 
 class SQLFraud(SQLBackend, FraudStore):
     """:class:`FraudStore` in SQL."""
-
-    def range_activity(self, token_id: str, prefix: str, since: float) -> tuple[int, int]:
-        low, high = prefix_bounds(prefix)
-        with self._read() as conn:
-            row = conn.execute(
-                "SELECT count(*), coalesce(sum(CASE WHEN state = 'used' THEN 1 ELSE 0 END), 0)"
-                " FROM codes WHERE token_id = :t AND phone >= :low AND phone < :high"
-                " AND created_at > :since",
-                {"t": token_id, "low": low, "high": high, "since": since},
-            ).fetchone()
-        return int(row[0]), int(row[1])
-
-    def range_hold(self, token_id: str, prefix: str) -> tuple[float | None, float | None]:
-        with self._read() as conn:
-            row = conn.execute(
-                "SELECT held_until, released_at FROM fraud_ranges"
-                " WHERE token_id = :t AND prefix = :p",
-                {"t": token_id, "p": prefix},
-            ).fetchone()
-        return (None, None) if row is None else (row[0], row[1])
 
     def hold_range(self, token_id: str, prefix: str, until: float) -> bool:
         with self._write() as conn:

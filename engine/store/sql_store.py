@@ -1,10 +1,11 @@
-"""The SQL store: codes and callbacks (:mod:`.sql_codes`), tokens, rate limits and
+"""The SQL store: codes and callbacks (:mod:`.sql_codes`), admissions and rate limits
+(:mod:`.sql_admission`), the fraud guard's holds (:mod:`.sql_fraud`), tokens and
 housekeeping, for every backend."""
 
 from __future__ import annotations
 
 from ..access import TokenRecord
-from .base import DuplicateToken, DuplicateTokenName, Store, StoreError, retry_after
+from .base import DuplicateToken, DuplicateTokenName, Store, StoreError
 from .sql import (
     PURGE,
     PUT_TOKEN,
@@ -13,16 +14,16 @@ from .sql import (
     TOKEN_ID,
     TOKEN_NAME,
     UPSERT_TOKEN,
-    Connection,
     Violation,
     token_record,
     token_row,
 )
+from .sql_admission import SQLAdmission
 from .sql_codes import SQLCodes
 from .sql_fraud import SQLFraud
 
 
-class SQLStore(SQLCodes, SQLFraud, Store):
+class SQLStore(SQLCodes, SQLAdmission, SQLFraud, Store):
     """Every store method as SQL on the connections a backend hands out."""
 
     # -- tokens ----------------------------------------------------------------------------
@@ -66,49 +67,6 @@ class SQLStore(SQLCodes, SQLFraud, Store):
                 "UPDATE tokens SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL",
                 {"now": now, "id": token_id},
             ).rowcount == 1
-
-    # -- rate limits -----------------------------------------------------------------------
-    # Each key keeps the times of its last ``limit`` admitted events in a ring of slots:
-    # event n goes to slot n % limit, so before event n is admitted, its slot holds event
-    # n - limit, which must have left the window. No window then holds more than ``limit``.
-    def take(self, key: str, limit: int, seconds: int, now: float) -> int | None:
-        # Counters are not worth an fsync: a power cut forgets a few events, never more.
-        with self._transaction(durable=False) as conn:
-            self._lock(conn, "limit:" + key)
-            taken, oldest = self._ring(conn, key, limit)
-            if oldest is not None and oldest > now - seconds:
-                return retry_after(oldest, seconds, now)
-            conn.execute(
-                "INSERT INTO rate_slots (key, slot, at) VALUES (:k, :slot, :now)"
-                " ON CONFLICT (key, slot) DO UPDATE SET at = excluded.at",
-                {"k": key, "slot": taken % limit, "now": now},
-            )
-            conn.execute(
-                "INSERT INTO rate_heads (key, taken, ends_at) VALUES (:k, 1, :ends)"
-                " ON CONFLICT (key) DO UPDATE SET taken = rate_heads.taken + 1,"
-                " ends_at = excluded.ends_at",
-                {"k": key, "ends": now + seconds},
-            )
-        return None
-
-    def peek(self, key: str, limit: int, seconds: int, now: float) -> int | None:
-        with self._read() as conn:
-            _, oldest = self._ring(conn, key, limit)
-        if oldest is not None and oldest > now - seconds:
-            return retry_after(oldest, seconds, now)
-        return None
-
-    @staticmethod
-    def _ring(conn: Connection, key: str, limit: int) -> tuple[int, float | None]:
-        """(events admitted so far, time of the one ``limit`` events back or None)."""
-        row = conn.execute(
-            "SELECT h.taken, s.at FROM rate_heads h LEFT JOIN rate_slots s"
-            " ON s.key = h.key AND s.slot = h.taken % :limit WHERE h.key = :k",
-            {"k": key, "limit": limit},
-        ).fetchone()
-        if row is None:
-            return 0, None
-        return int(row[0]), row[1] if row[0] >= limit else None
 
     # -- housekeeping ----------------------------------------------------------------------
     def purge(self, now: float, retention: float) -> int:

@@ -220,18 +220,21 @@ class SQLiteStore(SQLStore):
                     raise
                 conn.execute("COMMIT")
 
-    def _claim(self, conn: Any, now: float, limit: int, lease: float) -> list[Any]:
-        rows = conn.execute(
-            f"SELECT {JOB_COLUMNS} FROM outbox o LEFT JOIN codes c"  # noqa: S608
-            " ON c.message_id = o.message_id WHERE o.state = 'pending'"
-            " AND o.next_attempt_at <= :now ORDER BY o.id LIMIT :n",
-            {"now": now, "n": limit},
-        ).fetchall()
-        conn.executemany(
-            "UPDATE outbox SET next_attempt_at = :until WHERE id = :id",
-            [{"until": now + lease, "id": row[0]} for row in rows],
+    def _claim(self, conn: Any, now: float, limit: int, lease: float, claim: str) -> list[Any]:
+        # The write transaction excludes every other claimer: one statement claims, the
+        # next reads what it claimed.
+        conn.execute(
+            "UPDATE outbox SET next_attempt_at = :until, claim = :claim WHERE id IN"
+            " (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= :now"
+            " ORDER BY id LIMIT :n)",
+            {"until": now + lease, "claim": claim, "now": now, "n": limit},
         )
-        return list(rows)
+        return list(conn.execute(
+            f"SELECT {JOB_COLUMNS} FROM outbox o LEFT JOIN codes c"  # noqa: S608
+            " ON c.message_id = o.message_id WHERE o.state = 'pending' AND o.claim = :claim"
+            " AND o.next_attempt_at = :until ORDER BY o.id",
+            {"until": now + lease, "claim": claim},
+        ).fetchall())
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from .schema import FRAUD_SCHEMA, UNIQUE_TOKEN_NAMES
+from .schema import FRAUD_SCHEMA, SENT_AND_CLAIMS, UNIQUE_TOKEN_NAMES
 
 
 def _migration_1(conn: sqlite3.Connection) -> None:
@@ -186,6 +186,12 @@ def _migration_5(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _migration_6(conn: sqlite3.Connection) -> None:
+    """When each code's SMS was accepted; which claim holds each callback."""
+    for statement in SENT_AND_CLAIMS:
+        conn.execute(statement)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5,
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6,
 )

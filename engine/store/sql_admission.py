@@ -1,0 +1,286 @@
+"""A send's admission and the sliding-window limits in SQL (see :mod:`.sql`), for every
+backend.
+
+A send is admitted in one transaction: it locks what it will read (the limits' keys and
+the fraud guard's range, on PostgreSQL; SQLite's write transaction excludes every other
+writer anyway), reads all of it in one statement, judges (:mod:`.admission`), and then
+stores the code and uses up its allowances in three more. A refusal writes nothing but a
+hold of the fraud guard; a duplicate client_ref, found first, writes nothing at all.
+
+Each limit key keeps the times of its last ``count`` admitted events in a ring of slots:
+event n goes to slot n % count, so before event n is admitted, its slot holds event
+n - count, which must have left the window. No window then holds more than ``count``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .admission import allowance_refusal, hold_refusal, traffic_since, trips
+from .base import (
+    FRAUD,
+    NEVER,
+    Admission,
+    Allowance,
+    CodeStore,
+    DuplicateClientRef,
+    DuplicateMessageId,
+    LimitStore,
+    NewCode,
+    Refusal,
+    SendPolicy,
+    SendPreview,
+    StoreError,
+    retry_after,
+)
+from .sql import CLIENT_REF, INSERT_CODE, MESSAGE_ID, Connection, SQLBackend, Violation
+from .sql_fraud import RELEASE, prefix_bounds
+
+TRAFFIC = (
+    "SELECT count(*), coalesce(sum(CASE WHEN state = 'used' THEN 1 ELSE 0 END), 0)"
+    " FROM codes WHERE token_id = :t AND phone >= :low AND phone < :high"
+    " AND created_at > :since"
+)
+
+
+@dataclass
+class _State:
+    """What the admission reads, in one statement."""
+
+    holder: tuple[int, float, str, float | None] | None = None  # id, created, state, sent
+    oldest: dict[str, float | None] = field(default_factory=dict)
+    taken: dict[str, int] = field(default_factory=dict)
+    held_until: float | None = None
+    released_at: float | None = None
+    traffic: tuple[int, int] = (0, 0)  # (sent, validated) since the stored release
+
+
+def _range_lock(token_id: str, prefix: str) -> str:
+    return f"range:{token_id}\x1f{prefix}"
+
+
+def _limit_lock(key: str) -> str:
+    return "limit:" + key
+
+
+def _state_query(
+    token_id: str, client_ref: str | None, policy: SendPolicy, now: float, *, traffic: bool
+) -> tuple[str, dict[str, Any]]:
+    """One statement reading everything an admission judges by; each row is tagged."""
+    params: dict[str, Any] = {"t": token_id, "r": client_ref}
+    parts = []
+    if client_ref is not None:
+        parts.append(
+            "SELECT 'ref', id, created_at, state, sent_at FROM codes"
+            " WHERE token_id = :t AND client_ref = :r"
+        )
+    rule = policy.fraud
+    if rule is not None:
+        low, high = prefix_bounds(rule.prefix)
+        params.update(p=rule.prefix, low=low, high=high, since=now - rule.window)
+        parts.append(
+            "SELECT 'hold', held_until, released_at, NULL, NULL FROM fraud_ranges"
+            " WHERE token_id = :t AND prefix = :p"
+        )
+        if traffic:
+            # From the last release on (a code of that very instant included).
+            parts.append(
+                "SELECT 'traffic', count(*),"
+                " coalesce(sum(CASE WHEN state = 'used' THEN 1 ELSE 0 END), 0), NULL, NULL"
+                " FROM codes WHERE token_id = :t AND phone >= :low AND phone < :high"
+                " AND created_at > :since AND created_at >= coalesce((SELECT released_at"
+                " FROM fraud_ranges WHERE token_id = :t AND prefix = :p), :since)"
+            )
+    prefix = ""
+    if policy.allowances:
+        rows = []
+        for number, allowance in enumerate(policy.allowances):
+            params[f"k{number}"] = allowance.key
+            params[f"n{number}"] = allowance.count
+            rows.append(f"(:k{number}, :n{number})")
+        prefix = f"WITH wanted (key, n) AS (VALUES {', '.join(rows)}) "
+        parts.append(
+            "SELECT 'limit', h.taken, s.at, w.key, NULL FROM wanted w"
+            " JOIN rate_heads h ON h.key = w.key"
+            " LEFT JOIN rate_slots s ON s.key = h.key AND s.slot = h.taken % w.n"
+        )
+    return prefix + " UNION ALL ".join(parts), params
+
+
+def _read_state(
+    conn: Connection, token_id: str, client_ref: str | None, policy: SendPolicy, now: float,
+    *, traffic: bool,
+) -> _State:
+    state = _State()
+    if client_ref is None and policy.fraud is None and not policy.allowances:
+        return state
+    sql, params = _state_query(token_id, client_ref, policy, now, traffic=traffic)
+    counts = {allowance.key: allowance.count for allowance in policy.allowances}
+    for tag, first, second, third, fourth in conn.execute(sql, params).fetchall():
+        if tag == "ref":  # id, created_at, state, sent_at
+            state.holder = (int(first), float(second), str(third), fourth)
+        elif tag == "hold":  # held_until, released_at
+            state.held_until, state.released_at = first, second
+        elif tag == "traffic":  # codes sent, codes validated
+            state.traffic = (int(first), int(second))
+        else:  # "limit": events taken, time of the one `count` back, key
+            taken = int(first)
+            state.taken[third] = taken
+            state.oldest[third] = second if taken >= counts[third] else None
+    return state
+
+
+class SQLAdmission(SQLBackend, CodeStore, LimitStore):
+    """:meth:`CodeStore.admit_code`, :meth:`CodeStore.preview_send` and :class:`LimitStore`
+    in SQL."""
+
+    # -- a send's admission ----------------------------------------------------------------
+    def preview_send(
+        self, token_id: str, client_ref: str, policy: SendPolicy, now: float,
+        stale_before: float = NEVER,
+    ) -> SendPreview:
+        with self._read() as conn:
+            state = _read_state(conn, token_id, client_ref, policy, now, traffic=False)
+        return SendPreview(
+            client_ref_taken=_holds_ref(state, stale_before),
+            refusal=allowance_refusal(policy.allowances, state.oldest, now)
+            or hold_refusal(state.held_until, now),
+        )
+
+    def admit_code(
+        self, code: NewCode, policy: SendPolicy, stale_before: float = NEVER
+    ) -> Admission:
+        locks = [_limit_lock(allowance.key) for allowance in policy.allowances]
+        if policy.fraud is not None:
+            locks.append(_range_lock(code.token_id, policy.fraud.prefix))
+        try:
+            # Need not wait for the disk: no answer rests on it alone, and the activation
+            # that comes before the 201 waits, for its own commit and every one before it.
+            with self._transaction(durable=False) as conn:
+                if locks:
+                    self._lock(conn, *locks)
+                return self._admit(conn, code, policy, stale_before)
+        except Violation as exc:
+            if exc.constraint == MESSAGE_ID:
+                raise DuplicateMessageId(code.message_id) from None
+            if exc.constraint == CLIENT_REF:
+                raise DuplicateClientRef(code.client_ref) from None
+            raise StoreError(f"the code could not be stored: {exc}") from None
+
+    def _admit(
+        self, conn: Connection, code: NewCode, policy: SendPolicy, stale_before: float
+    ) -> Admission:
+        now = code.created_at
+        state = _read_state(conn, code.token_id, code.client_ref, policy, now, traffic=True)
+        if _holds_ref(state, stale_before):
+            raise DuplicateClientRef(code.client_ref)
+        refusal = allowance_refusal(policy.allowances, state.oldest, now)
+        if refusal is not None:
+            return Admission(refusal=refusal)
+        released = False
+        rule = policy.fraud
+        if rule is not None:
+            refusal = hold_refusal(state.held_until, now)
+            if refusal is not None:
+                return Admission(refusal=refusal)
+            sent, validated = state.traffic
+            if state.held_until is not None:  # its time is up: the range counts afresh
+                conn.execute(RELEASE, {"t": code.token_id, "p": rule.prefix, "now": now})
+                released = True
+                sent, validated = self._traffic(conn, code.token_id, rule.prefix,
+                                                traffic_since(rule, now, now))
+            if trips(rule, sent, validated):
+                conn.execute(
+                    "INSERT INTO fraud_ranges (token_id, prefix, held_until)"
+                    " VALUES (:t, :p, :u) ON CONFLICT (token_id, prefix)"
+                    " DO UPDATE SET held_until = excluded.held_until",
+                    {"t": code.token_id, "p": rule.prefix, "u": now + rule.window},
+                )
+                return Admission(refusal=Refusal(FRAUD, rule.window),
+                                 fraud_held=(sent, validated), fraud_released=released)
+        if state.holder is not None:  # never sent, and its sender died: replace it
+            conn.execute("DELETE FROM codes WHERE id = :id", {"id": state.holder[0]})
+        code_id = int(conn.execute(INSERT_CODE, _code_values(code)).fetchone()[0])
+        self._use(conn, policy.allowances, state.taken, now)
+        return Admission(code_id=code_id, fraud_released=released)
+
+    @staticmethod
+    def _traffic(conn: Connection, token_id: str, prefix: str, since: float) -> tuple[int, int]:
+        low, high = prefix_bounds(prefix)
+        row = conn.execute(
+            TRAFFIC, {"t": token_id, "low": low, "high": high, "since": since}
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    @staticmethod
+    def _use(
+        conn: Connection, allowances: Sequence[Allowance], taken: dict[str, int], now: float
+    ) -> None:
+        """Count one event against each allowance (whose rings were read under its lock)."""
+        if not allowances:
+            return
+        params: dict[str, Any] = {"now": now}
+        slots, heads = [], []
+        for number, allowance in enumerate(allowances):
+            params[f"k{number}"] = allowance.key
+            params[f"s{number}"] = taken.get(allowance.key, 0) % allowance.count
+            params[f"e{number}"] = now + allowance.seconds
+            slots.append(f"(:k{number}, :s{number}, :now)")
+            heads.append(f"(:k{number}, 1, :e{number})")
+        conn.execute(
+            f"INSERT INTO rate_slots (key, slot, at) VALUES {', '.join(slots)}"  # noqa: S608
+            " ON CONFLICT (key, slot) DO UPDATE SET at = excluded.at",
+            params,
+        )
+        conn.execute(
+            f"INSERT INTO rate_heads (key, taken, ends_at) VALUES {', '.join(heads)}"  # noqa: S608
+            " ON CONFLICT (key) DO UPDATE SET taken = rate_heads.taken + 1,"
+            " ends_at = excluded.ends_at",
+            params,
+        )
+
+    # -- rate limits -----------------------------------------------------------------------
+    def take(self, key: str, limit: int, seconds: int, now: float) -> int | None:
+        allowance = (Allowance(key, limit, seconds),)
+        # Counters are not worth an fsync: a power cut forgets a few events, never more.
+        with self._transaction(durable=False) as conn:
+            self._lock(conn, _limit_lock(key))
+            state = _read_state(conn, "", None, SendPolicy(allowance), now, traffic=False)
+            refusal = allowance_refusal(allowance, state.oldest, now)
+            if refusal is not None:
+                return refusal.retry_after
+            self._use(conn, allowance, state.taken, now)
+        return None
+
+    def peek(self, key: str, limit: int, seconds: int, now: float) -> int | None:
+        allowance = (Allowance(key, limit, seconds),)
+        with self._read() as conn:
+            state = _read_state(conn, "", None, SendPolicy(allowance), now, traffic=False)
+        oldest = state.oldest.get(key)
+        if oldest is not None and oldest > now - seconds:
+            return retry_after(oldest, seconds, now)
+        return None
+
+
+def _holds_ref(state: _State, stale_before: float) -> bool:
+    """True when a code holds the client_ref: any but one never sent, made before
+    ``stale_before`` (its sender died)."""
+    if state.holder is None:
+        return False
+    _, created_at, code_state, sent_at = state.holder
+    abandoned = (sent_at is None and code_state in ("pending", "superseded")
+                 and created_at <= stale_before)
+    return not abandoned
+
+
+def _code_values(code: NewCode) -> dict[str, Any]:
+    return {
+        "message_id": code.message_id, "token_id": code.token_id,
+        "client_ref": code.client_ref, "phone": code.phone, "code_hash": code.code_hash,
+        "code_length": code.code_length, "case_sensitive": code.case_sensitive,
+        "sender": code.sender, "callback_url": code.callback_url,
+        "created_at": code.created_at, "expires_at": code.expires_at,
+        "api_job_id": code.api_job_id,
+    }
