@@ -644,3 +644,24 @@ def test_started_engine_purges_past_retention_by_itself(
             time.sleep(0.02)
     finally:
         engine.close()
+
+
+def test_the_first_purge_comes_soon_after_the_start_not_after_a_whole_interval(
+    make_engine: Any, clock: Any, send_code: SendCode
+) -> None:
+    """A node restarted more often than the purge interval still purges: the first purge
+    runs within ``first_purge_within`` of the start, then every ``purge_every``."""
+    import time
+
+    engine = make_engine(retention=60)
+    issued = engine.create_token("restarted-often")
+    send_code(engine, issued.token, "old-ref")
+    clock.advance(300 + 60)
+    engine.start(purge_every=3600, first_purge_within=0.5)
+    try:
+        deadline = time.monotonic() + 5
+        while engine.store.client_ref_taken(issued.record.id, "old-ref"):
+            assert time.monotonic() < deadline, "no purge soon after the start"
+            time.sleep(0.02)
+    finally:
+        engine.close()
