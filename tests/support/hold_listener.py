@@ -4,6 +4,7 @@ Importable from every test directory. While ``holding`` is set, each request tha
 waits (at most ``HOLD_LIMIT`` seconds) until :meth:`HoldListener.release` lets the requests
 held so far go; every request is answered 200 in the end. A held sender sees a callback
 that neither succeeds nor fails: that is how a test makes a server keep callbacks claimed.
+``delay`` makes every answer take that many seconds (a slow receiver).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class HoldListener:
 
     def __init__(self) -> None:
         self.holding = False
+        self.delay = 0.0  # seconds each answer takes
         self.received: list[Callback] = []
         self._changed = threading.Condition()
         self._gate = threading.Event()
@@ -72,6 +74,8 @@ class HoldListener:
                     listener._changed.notify_all()
                 if held:
                     gate.wait(HOLD_LIMIT)
+                if listener.delay:
+                    time.sleep(listener.delay)
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
