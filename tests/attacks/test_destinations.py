@@ -3,7 +3,9 @@ and satellite ranges), and draining a token's SMS budget.
 
 A token limited to ``GB`` gets -75 (HTTP 422) for US, satellite (+881) and Guernsey
 numbers, with no gateway call and its client_ref still free; a token whose budget is
-3 SMS a day gets -76 (HTTP 429, Retry-After) for the fourth, with no gateway call.
+3 SMS a day gets -76 (HTTP 429, Retry-After) for the fourth, with no gateway call. With
+no allowlist at all, numbers of no country (satellite and international networks,
+libphonenumber's region ``001``) are -75 until an allowlist names them.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ FOREIGN = [
     pytest.param("+447911123456", id="GG-shares-44"),
 ]
 DAY = 86400
+# Numbers libphonenumber takes for mobiles of no country (region 001).
+NO_COUNTRY = [
+    pytest.param("+881612345678", id="iridium-8816"),
+    pytest.param("+881712345678", id="iridium-8817"),
+    pytest.param("+881212345678", id="globalstar-8812"),
+    pytest.param("+870773111632", id="inmarsat-870"),
+]
 
 
 class Api:
@@ -62,6 +71,45 @@ def test_gb_token_cannot_send_abroad(backend: Store, clock: FakeClock, phone: st
     assert gateway_of(engine).attempts == 0
     assert outcome(api.request("abroad", GB_MOBILE)) == (201, 0)
     assert gateway_of(engine).attempts == 1
+
+
+@pytest.mark.parametrize("phone", NO_COUNTRY)
+def test_numbers_of_no_country_are_refused_without_an_allowlist(
+    backend: Store, clock: FakeClock, phone: str
+) -> None:
+    """With the defaults (no allowlist anywhere), a satellite or international-network
+    number is -75 with no gateway call; a number of a country is sent."""
+    assert to_e164(phone) == phone
+    engine = make_engine(backend, clock=clock)
+    api = Api(engine, issue(engine, "defaults").token)
+    assert outcome(api.request("no-country", phone)) == (422, -75)
+    assert gateway_of(engine).attempts == 0
+    assert outcome(api.request("country", "+12015550123")) == (201, 0)
+
+
+@pytest.mark.parametrize(("entries", "phone"), [
+    pytest.param(["+8816"], "+881612345678", id="token-prefix"),
+    pytest.param(["001"], "+870773111632", id="token-001"),
+    pytest.param(["GB", "+881"], "+881212345678", id="beside-a-country"),
+])
+def test_an_allowlist_naming_numbers_of_no_country_admits_them(
+    backend: Store, clock: FakeClock, entries: list[str], phone: str
+) -> None:
+    """A token whose allowlist names the range (a prefix, or ``001``) sends there."""
+    engine = make_engine(backend, clock=clock)
+    api = Api(engine, issue(engine, "satellite", allowed_destinations=entries).token)
+    assert outcome(api.request("named", phone)) == (201, 0)
+    assert gateway_of(engine).attempts == 1
+
+
+def test_the_service_allowlist_can_name_numbers_of_no_country(
+    backend: Store, clock: FakeClock
+) -> None:
+    """TFA_ALLOWED_DESTINATIONS=+870: every token may send to Inmarsat, to nowhere else."""
+    engine = make_engine(backend, clock=clock, allowed_destinations=("+870",))
+    api = Api(engine, issue(engine, "any").token)
+    assert outcome(api.request("inmarsat", "+870773111632")) == (201, 0)
+    assert outcome(api.request("iridium", "+881612345678")) == (422, -75)
 
 
 def test_service_allowlist_holds_for_every_token(backend: Store, clock: FakeClock) -> None:

@@ -68,9 +68,15 @@ def produce_every_event(workdir: Path) -> None:
         sent = send(engine, token, "right", "+447400900001")  # code.sent
         code = gateway_of(engine).code_of(sent.result["message_id"])
         assert engine.validate_code(token, IP, "right", code).ok  # code.valid
+        assert engine.validate_code(token, IP, "right", code).status == (
+            catalogue.INVALID)  # code.replayed
+        assert engine.validate_code(token, IP, "nowhere", code).status == (
+            catalogue.CODE_NOT_FOUND)  # ref.unknown
         send(engine, token, "guessed", "+447400900002")
         for _ in range(2):  # code.declined, then code.locked
             engine.validate_code(token, IP, "guessed", "A" * 12)
+        assert engine.validate_code(token, IP, "guessed", "A" * 12).status == (
+            catalogue.INVALID)  # code.dead
         assert send(engine, token, "again", "+447400900002").status == (
             catalogue.RATE_LIMITED)  # rate.limited
         assert engine.validate_code("not-a-token", IP, "x", "y").status == (
