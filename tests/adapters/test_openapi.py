@@ -396,7 +396,7 @@ ANSWERS = [
                  id="request-73"),
     pytest.param(lambda c: c.request(content_type="text/plain"), REQUEST,
                  catalogue.UNSUPPORTED_MEDIA, id="request-74"),
-    pytest.param(_store_fails("client_ref_taken", "/1/2fa",
+    pytest.param(_store_fails("preview_send", "/1/2fa",
                               json_body={"client_ref": "r", "phone_number": UK_MOBILE}),
                  REQUEST, catalogue.INTERNAL_ERROR, id="request-65-500"),
     pytest.param(_store_down(lambda c: c.request()), REQUEST, catalogue.UNAVAILABLE,

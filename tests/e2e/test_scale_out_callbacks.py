@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -149,7 +150,7 @@ def leases(database: Database, message_ids: list[str]) -> dict[str, float]:
 def test_callbacks_claimed_by_a_killed_node_are_delivered_by_another_after_the_lease(
     tmp_path: Path, listener: HoldListener
 ) -> None:
-    """Node A claims 10 callbacks and is SIGKILLed while delivering the first: node B
+    """Node A claims 10 callbacks and is SIGKILLed while its posts are held: node B
     delivers all 10, none before its lease ended, none lost."""
     with ExitStack() as stack:
         database = stack.enter_context(postgres_schema())
@@ -161,15 +162,16 @@ def test_callbacks_claimed_by_a_killed_node_are_delivered_by_another_after_the_l
         fleet = Fleet("node A", [node_a], Database(database), tokens)
 
         # A's dispatcher is held on a first callback while 10 more codes are sent, then
-        # released: it claims the 10 in one batch and is held on the first of them.
+        # released: it claims the 10 in one batch and its posts of them are held.
         listener.holding = True
         blocker = request_with_callback(fleet, 0, listener.url)
         listener.wait_until(lambda got: len(got) == 1, "A's first delivery", CALLBACK_TIMEOUT)
         message_ids = [request_with_callback(fleet, n, listener.url) for n in range(10)]
         listener.release()
-        held = listener.wait_until(lambda got: len(got) == 2, "A's next delivery",
+        held = listener.wait_until(lambda got: len(got) >= 2, "A's next delivery",
                                    CALLBACK_TIMEOUT)[1]
         claimed = leases(fleet.database, message_ids)
+        read_at = time.time()
         assert sorted(claimed) == sorted(message_ids), "A did not claim the 10 callbacks"
 
         node_b = stack.enter_context(node(tmp_path, env, "node B"))
@@ -189,8 +191,9 @@ def test_callbacks_claimed_by_a_killed_node_are_delivered_by_another_after_the_l
         by_b = delivered_by(node_b)
 
     assert Counter(c.message_id for c in redelivered) == Counter(message_ids)
-    # A claimed them just before its held delivery arrived, each for the lease.
-    assert all(held.arrived - 1.0 <= until - LEASE <= held.arrived for until in claimed.values())
+    # A claimed them (or renewed its claim, posting) as its held deliveries arrived, each
+    # for the lease.
+    assert all(held.arrived - 1.0 <= until - LEASE <= read_at for until in claimed.values())
     for callback in redelivered:
         assert callback.arrived >= claimed[callback.message_id], "delivered before its lease"
     assert sorted(by_b) == sorted(message_ids)
