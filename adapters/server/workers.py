@@ -13,7 +13,9 @@ dies after it served crashed: another takes its place after a pause that grows w
 keep dying (:class:`~.restarts.RestartPolicy`), and the other workers serve on meanwhile.
 A worker that exits before it served could not start; when starts keep failing with no
 worker serving in between, the configuration or the machine is wrong, and the service
-stops with one line that gives the worker's reason.
+stops with one line that gives the worker's reason. And each worker watches its parent
+(:func:`watch_parent`): when the supervisor dies, even of SIGKILL, the workers stop as on
+SIGTERM rather than keep the port as orphans.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import selectors
 import signal
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +40,7 @@ log = logging.getLogger("tfa.server")
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's, read at import
 STOP_TIMEOUT = 20.0  # seconds the workers get to finish before they are killed
+PARENT_POLL = 0.25  # seconds between a worker's checks that its supervisor still lives
 READY = b"R"  # what a worker writes on its pipe once it serves
 FAILED = b"F"  # what a worker writes before the reason it could not start (UTF-8)
 MAX_REASON = 2000  # bytes of a reason the parent keeps
@@ -80,6 +84,25 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def watch_parent(parent: int, interval: float = PARENT_POLL) -> threading.Thread:
+    """In a worker: a thread that, once ``parent`` (the supervisor's pid) is no longer this
+    process's parent, sends this process SIGTERM: the worker answers the requests in hand
+    and exits, as when the supervisor stops it. Polling works on every system and, unlike
+    ``PR_SET_PDEATHSIG``, neither kills abruptly nor fires when a thread of the parent
+    ends."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        log.warning("the supervisor (pid %d) is gone: stopping worker pid %d",
+                    parent, os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="tfa-supervisor-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 class _Report:
@@ -243,6 +266,7 @@ class Supervisor:
 
     def _start(self, number: int) -> None:
         self.policy.started(number)
+        supervisor = os.getpid()
         read_end, write_end = os.pipe()
         try:
             pid = os.fork()
@@ -255,7 +279,7 @@ class Supervisor:
             return
         if pid == 0:
             os.close(read_end)
-            self._serve(number, _Report(write_end))  # never returns
+            self._serve(number, supervisor, _Report(write_end))  # never returns
         os.close(write_end)
         os.set_blocking(read_end, False)
         worker = _Worker(number, read_end)
@@ -263,7 +287,7 @@ class Supervisor:
         self._selector.register(read_end, selectors.EVENT_READ, worker)
         log.info("worker %d started (pid %d)", number, pid)
 
-    def _serve(self, number: int, report: _Report) -> None:
+    def _serve(self, number: int, supervisor: int, report: _Report) -> None:
         """The worker process: run ``work`` and exit with its status."""
         status = 1
         try:
@@ -271,6 +295,7 @@ class Supervisor:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
             self._close_inherited()
+            watch_parent(supervisor)  # its pid from before the fork: it may be gone now
             status = self.work(number, report.ready)
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else 1
