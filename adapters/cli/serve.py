@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tfa_engine import Engine
-from tfa_engine.store import is_postgres
+from tfa_engine.config import ConfigError
+from tfa_engine.store import StoreError, is_postgres
 
 from ..server import Settings, build_engine, load_settings
 from ..server.logs import configure_logging
@@ -109,11 +110,30 @@ def _serve_workers(settings: Settings, config: str | None) -> int:
         finally:
             engine.close()
 
-        def work(number: int) -> int:
-            _serve(settings, lambda server, engine: None, declare=False, sockets=[sock])
+        def work(number: int, ready: Callable[[], None]) -> int:
+            _serve(settings, lambda server, engine: ready(), declare=False, sockets=[sock])
             return 0
 
-        return Supervisor(settings.workers, work).run()
+        return Supervisor(settings.workers, work, explain=_worker_failure(settings)).run()
+
+
+def _worker_failure(settings: Settings) -> Callable[[BaseException], str | None]:
+    """The line that says why a worker ended, in the words of the one-process server's
+    error line for the errors an operator can fix; None for a fault of the program."""
+
+    def explain(exc: BaseException) -> str | None:
+        if isinstance(exc, ConfigError):
+            return f"configuration error: {exc}"
+        if isinstance(exc, StoreError):
+            return f"database error: {exc}"
+        if isinstance(exc, ListenError):
+            return str(exc)
+        if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+            return (f"{type(exc).__name__}: {exc} (TFA_THREADS={settings.threads}: lower it, "
+                    "or raise the memory limit)")
+        return None
+
+    return explain
 
 
 def _announce(urls: list[str], settings: Settings, engine: Engine, config: str | None) -> None:

@@ -6,6 +6,16 @@ engine (its own database connections) and serves the inherited socket with waitr
 parent only supervises: it passes SIGTERM and SIGINT on to the workers, waits for them, and
 starts a new worker when one dies on its own. Every invariant is the database's, so the
 workers need no other coordination.
+
+Partial failure. Each worker has a pipe to the parent on which it says once that it serves
+(its engine is built and its server made), or why it could not get there. A worker that
+dies after it served crashed: another takes its place after a pause that grows while they
+keep dying (:class:`~.restarts.RestartPolicy`), and the other workers serve on meanwhile.
+A worker that exits before it served could not start; when starts keep failing with no
+worker serving in between, the configuration or the machine is wrong, and the service
+stops with one line that gives the worker's reason. And each worker watches its parent
+(:func:`watch_parent`): when the supervisor dies, even of SIGKILL, the workers stop as on
+SIGTERM rather than keep the port as orphans.
 """
 
 from __future__ import annotations
@@ -13,21 +23,34 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import selectors
 import signal
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
+
+from .restarts import RestartPolicy
 
 log = logging.getLogger("tfa.server")
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's, read at import
-RESPAWN_PAUSE = 1.0  # seconds between restarts of a worker that died, against crash loops
-EARLY_DEATH = 5.0  # a worker dying this soon after its start failed to start
-EARLY_DEATHS = 3  # that many in a row: the workers cannot start, give up
 STOP_TIMEOUT = 20.0  # seconds the workers get to finish before they are killed
+PARENT_POLL = 0.25  # seconds between a worker's checks that its supervisor still lives
+READY = b"R"  # what a worker writes on its pipe once it serves
+FAILED = b"F"  # what a worker writes before the reason it could not start (UTF-8)
+MAX_REASON = 2000  # bytes of a reason the parent keeps
+# Signals someone sends (an operator, the OOM killer): a worker they end before it served
+# did not fail to start, and its death says nothing about the configuration.
+SENT_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+
+Work = Callable[[int, Callable[[], None]], int]
+"""What a worker runs: ``work(number, ready)`` serves until told to stop and returns the
+exit status; it calls ``ready()`` once it serves."""
 
 
 @contextmanager
@@ -63,89 +86,303 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-class Supervisor:
-    """Forks ``count`` workers running ``work(number)`` (which returns an exit status) and
-    keeps them running until told to stop."""
+def watch_parent(parent: int, interval: float = PARENT_POLL) -> threading.Thread:
+    """In a worker: a thread that, once ``parent`` (the supervisor's pid) is no longer this
+    process's parent, sends this process SIGTERM: the worker answers the requests in hand
+    and exits, as when the supervisor stops it. Polling works on every system and, unlike
+    ``PR_SET_PDEATHSIG``, neither kills abruptly nor fires when a thread of the parent
+    ends."""
 
-    def __init__(self, count: int, work: Callable[[int], int]) -> None:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        log.warning("the supervisor (pid %d) is gone: stopping worker pid %d",
+                    parent, os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="tfa-supervisor-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+class _Report:
+    """A worker's end of its pipe to the supervisor: it says one thing, once."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @property
+    def told(self) -> bool:
+        """Whether the worker said something already."""
+        return self._fd < 0
+
+    def ready(self) -> None:
+        """The worker serves."""
+        self._say(READY)
+
+    def failed(self, reason: str) -> None:
+        """The worker could not start, because of ``reason`` (nothing once it said ready)."""
+        self._say(FAILED + reason.encode("utf-8", "replace")[:MAX_REASON])
+
+    def _say(self, message: bytes) -> None:
+        if self._fd < 0:
+            return
+        try:
+            os.write(self._fd, message)  # under PIPE_BUF: one write, whole
+        except OSError:  # the supervisor is gone: no one to tell
+            pass
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+
+
+@dataclass
+class _Worker:
+    """What the supervisor knows of one worker process."""
+
+    number: int
+    pipe: int  # the read end of its pipe, -1 once closed
+    said: bytes = b""
+
+    @property
+    def booted(self) -> bool:
+        """Whether it said that it serves."""
+        return self.said.startswith(READY)
+
+    @property
+    def reason(self) -> str:
+        """Why it could not start, on one line ("" when it did not say)."""
+        if not self.said.startswith(FAILED):
+            return ""
+        return " ".join(self.said[1:].decode("utf-8", "replace").split())
+
+
+def _ending(status: int) -> tuple[str, bool]:
+    """How a worker ended, as a log says it, and whether someone sent the signal."""
+    code = os.waitstatus_to_exitcode(status)
+    if code >= 0:
+        return f"exited with status {code}", False
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f"was killed by {name}", -code in SENT_SIGNALS
+
+
+class Supervisor:
+    """Forks ``count`` workers running ``work`` and keeps them running until told to stop.
+
+    ``explain(exc)`` puts an exception that ended a worker into a line for the operator, or
+    returns None when it is unexpected (its traceback is logged, and its type and message
+    are the reason)."""
+
+    def __init__(
+        self,
+        count: int,
+        work: Work,
+        *,
+        explain: Callable[[BaseException], str | None] = lambda exc: None,
+        policy: RestartPolicy | None = None,
+    ) -> None:
         if not hasattr(os, "fork"):
             raise OSError("several workers need a system with fork()")
         self.count = count
         self.work = work
-        self.workers: dict[int, tuple[int, float]] = {}  # pid -> (worker number, started at)
+        self.explain = explain
+        self.policy = policy or RestartPolicy()
+        self.workers: dict[int, _Worker] = {}  # pid -> worker
+        self._due: dict[int, float] = {}  # worker number -> when to start it again
+        self._signal: int | None = None  # SIGTERM or SIGINT, once one came
         self._stopping = False
-        self._early_deaths = 0
         self._failed = False
-
-    def _fork(self, number: int) -> None:
-        pid = os.fork()
-        if pid == 0:  # the worker: never returns into the parent's code
-            status = 1
-            try:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(sig, signal.SIG_DFL)
-                status = self.work(number)
-            except BaseException:
-                log.exception("worker %d failed", number)
-            finally:
-                os._exit(status)
-        self.workers[pid] = (number, time.monotonic())
-        log.info("worker %d started (pid %d)", number, pid)
-
-    def _stop(self, signum: int, frame: FrameType | None) -> None:
-        if not self._stopping:
-            self._stopping = True
-            log.info("%s: stopping %d workers", signal.Signals(signum).name, len(self.workers))
-        for pid in self.workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+        self._selector = selectors.DefaultSelector()
+        self._wakeup = (-1, -1)  # the pipe signal.set_wakeup_fd writes to
 
     def run(self) -> int:
         """Start the workers and supervise them until a signal: 0 once all have stopped, 1
-        when they keep dying as they start (the reason is in their log)."""
-        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        when workers cannot start (the reason is logged on one line)."""
+        self._wakeup = os.pipe()
+        for fd in self._wakeup:
+            os.set_blocking(fd, False)
+        self._selector.register(self._wakeup[0], selectors.EVENT_READ)
+        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+        previous_wakeup = signal.set_wakeup_fd(self._wakeup[1])  # a signal wakes select()
         try:
             for number in range(1, self.count + 1):
-                self._fork(number)
-            while self.workers:
-                try:
-                    pid, status = os.wait()
-                except ChildProcessError:
-                    break
-                except InterruptedError:  # pragma: no cover - PEP 475 retries for us
-                    continue
-                number, started = self.workers.pop(pid, (0, 0.0))
-                if not number or self._stopping:
-                    continue
-                early = time.monotonic() - started < EARLY_DEATH
-                self._early_deaths = self._early_deaths + 1 if early else 0
-                log.warning("worker %d (pid %d) ended with status %d", number, pid,
-                            os.waitstatus_to_exitcode(status))
-                if self._early_deaths >= EARLY_DEATHS:
-                    log.error("workers keep failing as they start: stopping")
-                    self._stop(signal.SIGTERM, None)
-                    self._failed = True
-                    continue
-                time.sleep(RESPAWN_PAUSE)
-                if not self._stopping:
-                    self._fork(number)
+                self._start(number)
+            while self.workers or self._due:
+                self._wait()
+                if self._signal is not None and not self._stopping:
+                    log.info("%s: stopping %d workers", signal.Signals(self._signal).name,
+                             len(self.workers))
+                    self._stop()
+                self._reap()
+                self._start_due()
         finally:
+            signal.set_wakeup_fd(previous_wakeup)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self._kill_stragglers()
+            self._selector.close()
+            for fd in self._wakeup:
+                os.close(fd)
         return 1 if self._failed else 0
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # SIGCHLD only wakes the loop (through the wakeup pipe); the loop does the rest.
+        if signum != signal.SIGCHLD and self._signal is None:
+            self._signal = signum
+
+    def _wait(self) -> None:
+        """Until a signal, a word from a worker, or the next start that is due."""
+        timeout = None
+        if self._due:
+            timeout = max(0.0, min(self._due.values()) - self.policy.clock())
+        for key, _ in self._selector.select(timeout):
+            if key.fd == self._wakeup[0]:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(key.fd, 512):
+                        pass
+            else:
+                self._listen(key.data)
+
+    def _listen(self, worker: _Worker) -> None:
+        """Read what ``worker`` said on its pipe; close the pipe at its end."""
+        while worker.pipe >= 0:
+            try:
+                data = os.read(worker.pipe, 512)
+            except BlockingIOError:
+                return
+            if not data:
+                self._selector.unregister(worker.pipe)
+                os.close(worker.pipe)
+                worker.pipe = -1
+                return
+            was_booted = worker.booted
+            worker.said = (worker.said + data)[: MAX_REASON + 1]
+            if worker.booted and not was_booted:
+                self.policy.booted()
+
+    def _start(self, number: int) -> None:
+        self.policy.started(number)
+        supervisor = os.getpid()
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # no memory or processes left for now: try again later
+            os.close(read_end)
+            os.close(write_end)
+            pause = self.policy.ended(number)
+            log.error("cannot start worker %d: %s; trying again in %g s", number, exc, pause)
+            self._due[number] = self.policy.clock() + pause
+            return
+        if pid == 0:
+            os.close(read_end)
+            self._serve(number, supervisor, _Report(write_end))  # never returns
+        os.close(write_end)
+        os.set_blocking(read_end, False)
+        worker = _Worker(number, read_end)
+        self.workers[pid] = worker
+        self._selector.register(read_end, selectors.EVENT_READ, worker)
+        log.info("worker %d started (pid %d)", number, pid)
+
+    def _serve(self, number: int, supervisor: int, report: _Report) -> None:
+        """The worker process: run ``work`` and exit with its status."""
+        status = 1
+        try:
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            self._close_inherited()
+            watch_parent(supervisor)  # its pid from before the fork: it may be gone now
+            status = self.work(number, report.ready)
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else 1
+        except BaseException as exc:
+            reason = self.explain(exc)
+            if reason is None:
+                log.exception("worker %d failed", number)
+                reason = f"{type(exc).__name__}: {exc}"
+            elif report.told:  # before that, the supervisor's line gives the reason
+                log.error("worker %d failed: %s", number, reason)
+            report.failed(reason)
+        finally:
+            os._exit(status)
+
+    def _close_inherited(self) -> None:
+        """In a worker: close the supervisor's descriptors (other workers' pipes)."""
+        self._selector.close()
+        for fd in (*self._wakeup, *(worker.pipe for worker in self.workers.values())):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _reap(self) -> None:
+        """Collect every worker that ended, and decide what follows."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None)
+            if worker is None:
+                continue
+            self._listen(worker)  # what it wrote before it died is in the pipe still
+            if worker.pipe >= 0:
+                self._selector.unregister(worker.pipe)
+                os.close(worker.pipe)
+            pause = self.policy.ended(worker.number)
+            if not self._stopping:
+                self._ended(pid, worker, status, pause)
+
+    def _ended(self, pid: int, worker: _Worker, status: int, pause: float) -> None:
+        how, sent = _ending(status)
+        number = worker.number
+        if worker.booted or sent or os.waitstatus_to_exitcode(status) == 0:
+            log.warning("worker %d (pid %d) %s; starting another in %g s",
+                        number, pid, how, pause)
+        else:
+            reason = worker.reason or how
+            if self.policy.boot_failed():
+                log.error("workers cannot start: %s; stopping", reason)
+                self._failed = True
+                self._stop()
+                return
+            log.warning("worker %d (pid %d) could not start: %s; trying again in %g s",
+                        number, pid, reason, pause)
+        self._due[number] = self.policy.clock() + pause
+
+    def _start_due(self) -> None:
+        now = self.policy.clock()
+        for number, when in sorted(self._due.items()):
+            if when <= now and not self._stopping:
+                del self._due[number]
+                self._start(number)
+
+    def _stop(self) -> None:
+        """Stop every worker; start none again."""
+        self._stopping = True
+        self._due.clear()
+        for pid in self.workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
     def _kill_stragglers(self) -> None:
         """After a failure of the supervisor itself: end the workers it leaves behind."""
         deadline = time.monotonic() + STOP_TIMEOUT
         for pid in list(self.workers):
-            os.kill(pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         while self.workers and time.monotonic() < deadline:
             for pid in list(self.workers):
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
                     self.workers.pop(pid)
             time.sleep(0.05)
         for pid in list(self.workers):
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             self.workers.pop(pid)
