@@ -113,10 +113,11 @@ def phone(number: int) -> str:
     return f"+4474006{number:05d}"
 
 
-def request_code(url: str, token: str, client_ref: str, phone: str) -> Reply:
-    """``POST /1/2fa`` with long codes, waiting as long as a send may take."""
-    COLLECTED.phone(phone)
-    body = {"client_ref": client_ref, "phone_number": phone, **CODE_FIELDS}
+def request_code(url: str, token: str, client_ref: str, to: str) -> Reply:
+    """``POST /1/2fa`` for phone ``to`` with long codes, waiting as long as a send may
+    take."""
+    COLLECTED.phone(to)
+    body = {"client_ref": client_ref, "phone_number": to, **CODE_FIELDS}
     return call(url, "POST", "/1/2fa", token=token, body=body, timeout=SEND_TIMEOUT)
 
 
@@ -188,7 +189,7 @@ def play(service: TfaProcess, counted: CountingSimulator, token: str) -> Burst:
     sends, probes = hang_and_probe(url, token, refs)
     reached = len(counted.received() - before)
     service.wait_for(rf"failed {BREAKER_FAILURES} times in a row: failing fast", since=mark)
-    hang_lines = service.lines[mark:service.mark()]
+    hang_lines = service.output().splitlines()[mark:]
 
     before = counted.received()
     fail_fast = [request_code(url, token, f"fast-{number}", phone(80000 + number))
