@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tfa_engine import Engine
 from tfa_engine.config import ConfigError
 from tfa_engine.gateways import ConsoleGateway, Gateway, MediariverGateway, MemoryGateway
-from tfa_engine.gateways.resilience import CircuitBreaker, Failover
+from tfa_engine.gateways.resilience import Bulkhead, CircuitBreaker, Failover
 from tfa_engine.store import Store, StoreError, is_postgres
 from tfa_engine.store import open_store as store_at
 
@@ -19,7 +19,9 @@ log = logging.getLogger("tfa.service")
 
 
 def make_gateway(settings: Settings) -> Gateway:
-    """The SMS gateway named by ``settings.gateway``."""
+    """The SMS gateway named by ``settings.gateway``; mediariver behind a breaker each
+    (primary and fallback) and one bulkhead around them all. Console and memory answer
+    at once: no thread ever waits on them."""
     if settings.gateway == "memory":
         return MemoryGateway()
     if settings.gateway == "console":
@@ -35,8 +37,8 @@ def make_gateway(settings: Settings) -> Gateway:
                 settings, settings.mediariver_fallback_url,
                 settings.mediariver_fallback_username, settings.mediariver_fallback_password,
             ))
-            return Failover(gateway, fallback)
-        return gateway
+            gateway = Failover(gateway, fallback)
+        return _bounded(settings, gateway)
     raise ConfigError(f"gateway {settings.gateway!r} is not available")  # Settings checked it
 
 
@@ -54,6 +56,19 @@ def _guarded(settings: Settings, name: str, gateway: Gateway) -> Gateway:
         return gateway
     failures, seconds = settings.gateway_breaker.split("/")
     return CircuitBreaker(gateway, failures=int(failures), pause=float(seconds), name=name)
+
+
+def _bounded(settings: Settings, gateway: Gateway) -> Gateway:
+    """``gateway`` behind a bulkhead of ``TFA_GATEWAY_SLOTS`` slots.
+
+    Outside the breakers, so that a send refused for want of a slot never counts as a
+    gateway failure. One bulkhead for the primary and its fallback together: what it
+    protects is the server's threads, and a send holds one thread through both; while the
+    primary hangs, sends are held there before any could reach the fallback, so slots of
+    the fallback's own would stand idle, and once the primary's breaker opens every slot
+    serves the fallback.
+    """
+    return Bulkhead(gateway, settings.gateway_slots_in_effect, name="mediariver")
 
 
 def open_store(settings: Settings) -> Store:

@@ -63,6 +63,8 @@ class Settings:
     mediariver_fallback_password: str | None = field(default=None, repr=False)
     # FAILURES/SECONDS: after that many failed sends in a row, fail fast for that long.
     gateway_breaker: str = "5/30"
+    # Server threads that may wait on the gateway at once; None: half of ``threads``.
+    gateway_slots: int | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     threads: int = 32
@@ -122,6 +124,12 @@ class Settings:
             "no client can verify"
         )
 
+    @property
+    def gateway_slots_in_effect(self) -> int:
+        """How many sends may wait on the gateway at once: ``gateway_slots``, else half the
+        threads (at least one), so that validations always have threads left."""
+        return self.gateway_slots or max(1, self.threads // 2)
+
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given settings changed; None means "keep" (unset CLI flags)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -139,7 +147,17 @@ class Settings:
     def warnings(self) -> list[str]:
         """Everything worth telling an operator at start-up that does not stop the service."""
         ignored = [f"{name} is not a tfa setting; ignored" for name in self.unknown_variables]
-        return self.token_warnings() + ignored
+        return self.token_warnings() + self.slot_warnings() + ignored
+
+    def slot_warnings(self) -> list[str]:
+        """A line when the gateway may hold every server thread."""
+        if self.gateway_slots is None or self.gateway_slots < self.threads:
+            return []
+        return [
+            f"TFA_GATEWAY_SLOTS ({self.gateway_slots}) is not below TFA_THREADS "
+            f"({self.threads}): a stalled gateway can hold every thread, and validations "
+            "then wait for it"
+        ]
 
 
 # -- converters: (raw value, label naming where it came from) -> checked value ------------
@@ -195,6 +213,7 @@ _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "mediariver_fallback_username": optional_text,
     "mediariver_fallback_password": secret_text,
     "gateway_breaker": lambda raw, label: _breaker(raw, label),
+    "gateway_slots": lambda raw, label: None if raw is None else whole_number(raw, label, 1),
     "host": non_empty_text,
     "port": lambda raw, label: whole_number(raw, label, 0, MAX_PORT),
     "threads": lambda raw, label: whole_number(raw, label, 1),

@@ -13,7 +13,7 @@ from tfa_engine.adapters.server.service import build_engine
 from tfa_engine.adapters.server.settings import DeclaredToken, Settings, load_settings
 from tfa_engine.config import ConfigError
 from tfa_engine.gateways import MediariverGateway
-from tfa_engine.gateways.resilience import CircuitBreaker
+from tfa_engine.gateways.resilience import Bulkhead, CircuitBreaker, Failover
 
 UK_MOBILE = "+447911123456"
 SHOP_TOKEN = "8f6b2c9e-0d6a-4a37-9a51-0c7f5d3e2b11"
@@ -80,6 +80,8 @@ EVERY_SETTING = [
     pytest.param("TFA_HOST", "0.0.0.0", lambda s: s.host, "0.0.0.0", id="host"),
     pytest.param("TFA_PORT", "9000", lambda s: s.port, 9000, id="port"),
     pytest.param("TFA_THREADS", "8", lambda s: s.threads, 8, id="threads"),
+    pytest.param("TFA_GATEWAY_SLOTS", "12", lambda s: s.gateway_slots_in_effect, 12,
+                 id="gateway_slots"),
     pytest.param("TFA_MAX_BODY", "4096", lambda s: s.max_body, 4096, id="max_body"),
     pytest.param("TFA_CONNECTION_LIMIT", "2000", lambda s: s.connection_limit, 2000,
                  id="connection_limit"),
@@ -95,6 +97,8 @@ BAD_VALUES = [
     pytest.param("TFA_PORT", "70000", id="port-too-high"),
     pytest.param("TFA_PORT", "８０８０", id="port-non-ascii-digits"),
     pytest.param("TFA_THREADS", "0", id="threads-zero"),
+    pytest.param("TFA_GATEWAY_SLOTS", "0", id="gateway_slots-zero"),
+    pytest.param("TFA_GATEWAY_SLOTS", "half", id="gateway_slots-not-a-number"),
     pytest.param("TFA_MAX_BODY", "-1", id="max_body-negative"),
     pytest.param("TFA_CONNECTION_LIMIT", "0", id="connection_limit-zero"),
     pytest.param("TFA_CHANNEL_TIMEOUT", "0", id="channel_timeout-zero"),
@@ -256,11 +260,67 @@ def test_built_engine_sends_through_mediariver(tmp_path: Path) -> None:
                "TFA_MEDIARIVER_PASSWORD": "p"}
     engine = build_engine(load_settings(None, environ))
     try:
-        assert isinstance(engine.gateway, CircuitBreaker)
-        assert isinstance(engine.gateway.gateway, MediariverGateway)
-        assert engine.gateway.deadline == engine.gateway.gateway.deadline == 10
+        bulkhead = engine.gateway
+        assert isinstance(bulkhead, Bulkhead)
+        assert isinstance(bulkhead.gateway, CircuitBreaker)
+        assert isinstance(bulkhead.gateway.gateway, MediariverGateway)
+        assert bulkhead.gateway.deadline == bulkhead.gateway.gateway.deadline == 10
     finally:
         engine.close()
+
+
+def test_mediariver_sends_share_half_the_threads_by_default(tmp_path: Path) -> None:
+    """By default as many sends may wait on mediariver at once as half the server's
+    threads, the bulkhead outside the breaker (a refusal for want of a slot is no
+    gateway failure)."""
+    environ = {"TFA_DATABASE": str(tmp_path / "tfa.db"), "TFA_GATEWAY": "mediariver",
+               "TFA_MEDIARIVER_URL": "http://127.0.0.1:9/", "TFA_MEDIARIVER_USERNAME": "u",
+               "TFA_MEDIARIVER_PASSWORD": "p", "TFA_THREADS": "10"}
+    engine = build_engine(load_settings(None, environ))
+    try:
+        assert isinstance(engine.gateway, Bulkhead)
+        assert engine.gateway.slots == 5
+        assert isinstance(engine.gateway.gateway, CircuitBreaker)
+    finally:
+        engine.close()
+
+
+def test_mediariver_and_its_fallback_share_one_bulkhead(tmp_path: Path) -> None:
+    """With a fallback, TFA_GATEWAY_SLOTS bounds the sends waiting on both together: one
+    bulkhead around the failover, a breaker for each gateway inside it."""
+    environ = {"TFA_DATABASE": str(tmp_path / "tfa.db"), "TFA_GATEWAY": "mediariver",
+               "TFA_MEDIARIVER_URL": "http://127.0.0.1:9/", "TFA_MEDIARIVER_USERNAME": "u",
+               "TFA_MEDIARIVER_PASSWORD": "p", "TFA_GATEWAY_SLOTS": "6",
+               "TFA_MEDIARIVER_FALLBACK_URL": "http://127.0.0.1:10/",
+               "TFA_MEDIARIVER_FALLBACK_USERNAME": "f",
+               "TFA_MEDIARIVER_FALLBACK_PASSWORD": "q"}
+    engine = build_engine(load_settings(None, environ))
+    try:
+        bulkhead = engine.gateway
+        assert isinstance(bulkhead, Bulkhead)
+        assert bulkhead.slots == 6
+        failover = bulkhead.gateway
+        assert isinstance(failover, Failover)
+        assert isinstance(failover.primary, CircuitBreaker)
+        assert isinstance(failover.fallback, CircuitBreaker)
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize(("threads", "slots"), [(32, 16), (9, 4), (1, 1)])
+def test_gateway_slots_default_to_half_the_threads(threads: int, slots: int) -> None:
+    """Unset, TFA_GATEWAY_SLOTS is half of TFA_THREADS (at least one)."""
+    settings = load_settings(None, {"TFA_THREADS": str(threads)})
+    assert settings.gateway_slots_in_effect == slots
+
+
+def test_gateway_slots_not_below_the_threads_is_a_warning() -> None:
+    """As many slots as threads lets a stalled gateway hold them all: the service says so."""
+    settings = load_settings(None, {"TFA_THREADS": "8", "TFA_GATEWAY_SLOTS": "8"})
+    assert settings.warnings() == [
+        "TFA_GATEWAY_SLOTS (8) is not below TFA_THREADS (8): a stalled gateway can hold "
+        "every thread, and validations then wait for it"
+    ]
 
 
 def test_mediariver_deadline_is_configurable(tmp_path: Path) -> None:
@@ -270,8 +330,9 @@ def test_mediariver_deadline_is_configurable(tmp_path: Path) -> None:
                "TFA_MEDIARIVER_PASSWORD": "p", "TFA_MEDIARIVER_DEADLINE": "3"}
     engine = build_engine(load_settings(None, environ))
     try:
-        assert isinstance(engine.gateway, CircuitBreaker)
-        sender = engine.gateway.gateway
+        assert isinstance(engine.gateway, Bulkhead)
+        assert isinstance(engine.gateway.gateway, CircuitBreaker)
+        sender = engine.gateway.gateway.gateway
         assert isinstance(sender, MediariverGateway)
         assert (sender.deadline, sender.read_timeout) == (3, 3.0)
     finally:
