@@ -8,6 +8,7 @@ Constraint names are the ones :mod:`.sql` maps unique violations by.
 from __future__ import annotations
 
 from .schema import FRAUD_SCHEMA, UNIQUE_TOKEN_NAMES
+from .sql_meta import META_SCHEMA
 
 # The advisory lock every migration runs under (an arbitrary constant: "tfa" in ASCII).
 SCHEMA_LOCK = 0x746661
@@ -87,4 +88,6 @@ _MIGRATION_1 = (
     "CREATE TABLE probes (id integer PRIMARY KEY, at double precision)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_MIGRATION_1, FRAUD_SCHEMA, UNIQUE_TOKEN_NAMES)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _MIGRATION_1, FRAUD_SCHEMA, UNIQUE_TOKEN_NAMES, META_SCHEMA,
+)

@@ -20,9 +20,10 @@ from .sql import (
 )
 from .sql_codes import SQLCodes
 from .sql_fraud import SQLFraud
+from .sql_meta import SQLMeta
 
 
-class SQLStore(SQLCodes, SQLFraud, Store):
+class SQLStore(SQLCodes, SQLFraud, SQLMeta, Store):
     """Every store method as SQL on the connections a backend hands out."""
 
     # -- tokens ----------------------------------------------------------------------------
