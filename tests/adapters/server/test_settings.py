@@ -14,6 +14,7 @@ from tfa_engine.adapters.server.settings import DeclaredToken, Settings, load_se
 from tfa_engine.config import ConfigError
 from tfa_engine.gateways import MediariverGateway
 from tfa_engine.gateways.resilience import CircuitBreaker
+from tfa_engine.store import StoreError
 
 UK_MOBILE = "+447911123456"
 SHOP_TOKEN = "8f6b2c9e-0d6a-4a37-9a51-0c7f5d3e2b11"
@@ -450,10 +451,10 @@ def test_engine_settings_reach_the_engine(tmp_path: Path) -> None:
         engine.close()
 
 
-def test_unopenable_database_is_a_config_error(tmp_path: Path) -> None:
-    """A database path in a missing directory is a ConfigError naming the path."""
+def test_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
+    """A database path in a missing directory is a StoreError naming the path and why."""
     settings = memory_settings(tmp_path).with_overrides(database=str(tmp_path / "no" / "x.db"))
-    with pytest.raises(ConfigError, match=r"x\.db"):
+    with pytest.raises(StoreError, match=r"x\.db: its folder .*/no does not exist"):
         build_engine(settings)
 
 
