@@ -48,7 +48,8 @@ EVERY_SETTING = [
                  "s3cret", id="mediariver_password"),
     pytest.param("TFA_DLR_SECRET", "dlr-secret", lambda s: s.engine.dlr_secret, "dlr-secret",
                  id="dlr_secret"),
-    pytest.param("TFA_PEPPER", "pepper!", lambda s: s.engine.pepper, "pepper!", id="pepper"),
+    pytest.param("TFA_PEPPER", "pepper!-16-bytes", lambda s: s.engine.pepper, "pepper!-16-bytes",
+                 id="pepper"),
     pytest.param("TFA_ARGON2_PROFILE", "test", lambda s: s.engine.argon2_profile, "test",
                  id="argon2_profile"),
     pytest.param("TFA_CODE_TTL", "120", lambda s: s.engine.code_ttl, 120, id="code_ttl"),
@@ -318,10 +319,10 @@ def test_secrets_stay_out_of_repr() -> None:
     settings = load_settings(
         None,
         {"TFA_MEDIARIVER_PASSWORD": "pw-123456", "TFA_DLR_SECRET": "dlr-654321",
-         "TFA_PEPPER": "pep-999999"},
+         "TFA_PEPPER": "pep-999999-999999"},
     )
     text = repr(settings)
-    assert not any(secret in text for secret in ("pw-123456", "dlr-654321", "pep-999999"))
+    assert not any(secret in text for secret in ("pw-123456", "dlr-654321", "pep-999999-999999"))
 
 
 # -- declared tokens -------------------------------------------------------------------
