@@ -12,7 +12,7 @@ from tfa_engine import Engine
 
 from ..server import Settings, build_engine, load_settings
 from ..server.logs import configure_logging
-from ..server.service import database_location
+from ..server.service import PepperCheck, database_location
 
 CREATE_HINT = "tfa token create --name NAME"
 
@@ -51,12 +51,16 @@ def open_engine(args: argparse.Namespace) -> Iterator[Engine]:
 
 
 @contextmanager
-def open_configured(args: argparse.Namespace) -> Iterator[tuple[Settings, Engine]]:
-    """The settings and the engine they describe, closed afterwards."""
+def open_configured(
+    args: argparse.Namespace, pepper: PepperCheck = "verify"
+) -> Iterator[tuple[Settings, Engine]]:
+    """The settings and the engine they describe, closed afterwards. A pepper other than
+    the database's is refused (``pepper="verify"``) but not recorded: only what hashes
+    codes records it, so a command run with a forgotten pepper cannot decide it."""
     settings = load_settings(args.config)
     warn_unknown_variables(settings)
     configure_logging(settings.log_format)  # audit records of what the command does
-    engine = build_engine(settings, declare=False)
+    engine = build_engine(settings, declare=False, pepper=pepper)
     try:
         yield settings, engine
     finally:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, Literal
 
 from tfa_engine import Engine
 from tfa_engine.config import ConfigError
 from tfa_engine.gateways import ConsoleGateway, Gateway, MediariverGateway, MemoryGateway
 from tfa_engine.gateways.resilience import CircuitBreaker, Failover
+from tfa_engine.pepper import settle_pepper, verify_pepper
 from tfa_engine.store import Store, StoreUnavailable, is_postgres, redact_url
 from tfa_engine.store import open_store as store_at
 
 from .settings import Settings
 
-__all__ = ["build_engine", "database_location", "make_gateway", "open_store", "redact_url"]
+__all__ = [
+    "PepperCheck", "build_engine", "database_location", "make_gateway", "open_store",
+    "redact_url",
+]
 
 log = logging.getLogger("tfa.service")
 
@@ -88,13 +92,31 @@ def database_location(database: str) -> str:
     return redact_url(database) if is_postgres(database) else os.path.abspath(database)
 
 
-def build_engine(settings: Settings, *, declare: bool = True) -> Engine:
+PepperCheck = Literal["settle", "verify", "skip"]
+
+
+def build_engine(
+    settings: Settings, *, declare: bool = True, pepper: PepperCheck = "settle"
+) -> Engine:
     """An engine on the configured store and gateway.
 
     With ``declare`` (what the server does) the configuration file's tokens are installed
-    and earlier declarations no longer in it are revoked.
+    and earlier declarations no longer in it are revoked. ``pepper`` says how the
+    configured pepper is held against the one the database records (see
+    :mod:`tfa_engine.pepper`): ``settle`` (whatever hashes or verifies codes: recorded on
+    the first start, compared after), ``verify`` (compared only if recorded: commands
+    that hash no code) or ``skip``; a mismatch raises
+    :class:`~tfa_engine.pepper.PepperMismatch`.
     """
     store = open_store(settings)
+    try:
+        if pepper == "settle":
+            settle_pepper(store, settings.engine.pepper)
+        elif pepper == "verify":
+            verify_pepper(store, settings.engine.pepper)
+    except BaseException:
+        store.close()
+        raise
     engine = Engine(store, make_gateway(settings), settings.engine)
     if declare:
         try:
