@@ -42,6 +42,7 @@ MIN_CODE_LENGTH_FLOOR = 4
 PLACEHOLDER = "{#TFA_CODE}"
 DEFAULT_TEMPLATE = "Your authentication code is: " + PLACEHOLDER
 SECRET_FIELDS = frozenset({"pepper", "callback_key", "dlr_secret"})
+MIN_KEY_BYTES = 16  # the least a pepper or callback key may have
 
 
 
@@ -135,8 +136,13 @@ class EngineConfig:
                               key="fraud_min_conversion")
         if not 5 <= _int(self, "callback_lease") <= 3600:
             raise ConfigError("callback_lease must be 5..3600 seconds", key="callback_lease")
-        if self.callback_key is not None and len(self.callback_key.encode()) < 16:
-            raise ConfigError("callback_key must have at least 16 bytes", key="callback_key")
+        # Keys short enough to guess would undo what they protect: a pepper is what stops
+        # a stolen database's codes from being brute-forced, and a stored fingerprint of it
+        # (see tfa_engine.pepper) must not be cheap to invert.
+        for name in ("pepper", "callback_key"):
+            value = getattr(self, name)
+            if value is not None and len(value.encode()) < MIN_KEY_BYTES:
+                raise ConfigError(f"{name} must have at least {MIN_KEY_BYTES} bytes", key=name)
 
     def with_changes(self, **changes: Any) -> EngineConfig:
         """A copy with some settings changed (validated again)."""

@@ -14,7 +14,7 @@ from tfa_engine import __version__
 from tfa_engine.config import ConfigError
 from tfa_engine.store import StoreError
 
-from . import check, fraud, serve, tokens
+from . import check, fraud, pepper, serve, tokens
 from .common import CREATE_HINT, error
 
 __all__ = ["CREATE_HINT", "build_parser", "main"]
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_commands(commands, config)
     fraud.add_commands(commands, config)
     check.add_commands(commands, config)
+    pepper.add_commands(commands, config)
     return parser
 
 

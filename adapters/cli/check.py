@@ -1,34 +1,68 @@
-"""``tfa check``: is the configured store writable and does the gateway take our
-credentials? Sends no SMS; for deploy scripts (exit 0 only when both hold)."""
+"""``tfa check``: is the configured store writable, is the pepper the database's, and does
+the gateway take our credentials? Sends no SMS; for deploy scripts (exit 0 only when all
+hold)."""
 
 from __future__ import annotations
 
 import argparse
 
-from tfa_engine.gateways import GatewayError
+from tfa_engine import Engine
+from tfa_engine.gateways import Gateway, GatewayError
+from tfa_engine.pepper import PepperMismatch, verify_pepper
 from tfa_engine.store import StoreError
 
-from .common import open_engine
+from ..server import Settings, build_engine, load_settings, make_gateway
+from ..server.logs import configure_logging
+from .common import warn_unknown_variables
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Check the store (a round trip that writes) and the gateway's credentials."""
-    failed = False
-    with open_engine(args) as engine:
-        try:
-            engine.ping()
-            print("store: ok")
-        except StoreError as exc:
-            print(f"store: FAILED: {exc}")
-            failed = True
-        name = engine.gateway.label
-        try:
-            engine.gateway.check()
-            print(f"gateway {name}: ok")
-        except GatewayError as exc:
-            print(f"gateway {name}: FAILED: {exc.reason}")
-            failed = True
-    return 1 if failed else 0
+    """Check the store (a round trip that writes), the pepper, and the gateway's
+    credentials. A store that cannot be opened is one failed check, named as such: the
+    gateway is checked all the same."""
+    settings = load_settings(args.config)
+    warn_unknown_variables(settings)
+    configure_logging(settings.log_format)
+    engine: Engine | None = None
+    try:
+        engine = build_engine(settings, declare=False, pepper="skip")
+    except StoreError as exc:
+        print(f"store: FAILED: {exc}")
+    gateway = engine.gateway if engine is not None else make_gateway(settings)
+    try:
+        store_ok = engine is not None and _check_store(engine, settings)
+        gateway_ok = _check_gateway(gateway)
+    finally:
+        if engine is not None:
+            engine.close()
+        else:
+            gateway.close()
+    return 0 if store_ok and gateway_ok else 1
+
+
+def _check_store(engine: Engine, settings: Settings) -> bool:
+    try:
+        engine.ping()
+        print("store: ok")
+        verify_pepper(engine.store, settings.engine.pepper)
+    except StoreError as exc:
+        print(f"store: FAILED: {exc}")
+        return False
+    except PepperMismatch as exc:
+        print(f"pepper: FAILED: {exc}")
+        return False
+    print("pepper: ok")
+    return True
+
+
+def _check_gateway(gateway: Gateway) -> bool:
+    try:
+        gateway.check()
+    except GatewayError as exc:
+        print(f"gateway {gateway.label}: FAILED: {exc.reason}")
+        return False
+    print(f"gateway {gateway.label}: ok")
+    return True
 
 
 def add_commands(
@@ -38,6 +72,6 @@ def add_commands(
     """Add ``check`` to the ``tfa`` parser."""
     check = commands.add_parser(
         "check", parents=[config],
-        help="check the store and the gateway's credentials (sends no SMS)",
+        help="check the store, the pepper and the gateway's credentials (sends no SMS)",
     )
     check.set_defaults(handler=cmd_check)

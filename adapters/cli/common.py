@@ -12,8 +12,14 @@ from tfa_engine import Engine
 
 from ..server import Settings, build_engine, load_settings
 from ..server.logs import configure_logging
+from ..server.service import PepperCheck, database_location
 
 CREATE_HINT = "tfa token create --name NAME"
+
+__all__ = [
+    "CREATE_HINT", "database_location", "error", "open_configured", "open_engine",
+    "timestamp", "warn_unknown_variables",
+]
 
 
 def error(message: str, code: int = 2) -> int:
@@ -40,11 +46,22 @@ def warn_unknown_variables(settings: Settings) -> None:
 def open_engine(args: argparse.Namespace) -> Iterator[Engine]:
     """The engine the settings describe, closed afterwards. Declared tokens are left alone:
     only the server installs the file's set."""
+    with open_configured(args) as (_, engine):
+        yield engine
+
+
+@contextmanager
+def open_configured(
+    args: argparse.Namespace, pepper: PepperCheck = "verify"
+) -> Iterator[tuple[Settings, Engine]]:
+    """The settings and the engine they describe, closed afterwards. A pepper other than
+    the database's is refused (``pepper="verify"``) but not recorded: only what hashes
+    codes records it, so a command run with a forgotten pepper cannot decide it."""
     settings = load_settings(args.config)
     warn_unknown_variables(settings)
     configure_logging(settings.log_format)  # audit records of what the command does
-    engine = build_engine(settings, declare=False)
+    engine = build_engine(settings, declare=False, pepper=pepper)
     try:
-        yield engine
+        yield settings, engine
     finally:
         engine.close()

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shlex
 from collections.abc import Callable
 from typing import Any
 
 from tfa_engine import Engine
 from tfa_engine.config import ConfigError
-from tfa_engine.store import StoreError, is_postgres
+from tfa_engine.store import StoreError
 
 from ..server import Settings, build_engine, load_settings
 from ..server.logs import configure_logging
-from ..server.service import redact_url
 from ..server.serving import ListenError, create_server, listening, run_until_signal, url
-from .common import CREATE_HINT, error
+from .common import CREATE_HINT, database_location, error
 
 log = logging.getLogger("tfa.cli")
 BACKLOG = 1024  # connections the kernel queues for the workers to accept (waitress's own)
@@ -143,14 +141,8 @@ def _announce(urls: list[str], settings: Settings, engine: Engine, config: str |
              "" if settings.workers == 1 else "s", database_location(settings.database))
     if not any(not record.revoked for record in engine.list_tokens()):
         hint = CREATE_HINT + (f" --config {shlex.quote(config)}" if config else "")
-        print(f"No API token yet. Create one with: {hint}", flush=True)
-
-
-def database_location(database: str) -> str:
-    """Where the database is, as an operator can find it: a file as an absolute path
-    (the working directory of a service is rarely where one looks), a URL without its
-    password."""
-    return redact_url(database) if is_postgres(database) else os.path.abspath(database)
+        print(f"No API token yet in {database_location(settings.database)}. "
+              f"Create one with: {hint}", flush=True)
 
 
 def cmd_gateway_sim(args: argparse.Namespace) -> int:

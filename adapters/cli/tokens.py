@@ -11,7 +11,14 @@ from tfa_engine import TokenRecord
 from tfa_engine.config import ConfigError, RateLimit
 
 from . import token_edit
-from .common import CREATE_HINT, error, open_engine, timestamp
+from .common import (
+    CREATE_HINT,
+    database_location,
+    error,
+    open_configured,
+    open_engine,
+    timestamp,
+)
 
 # The option of `token create` that gives each token setting.
 FLAGS = {
@@ -76,13 +83,14 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 def cmd_token_list(args: argparse.Namespace) -> int:
     """List tokens (never the tokens themselves)."""
-    with open_engine(args) as engine:
+    with open_configured(args) as (settings, engine):
         records = engine.list_tokens()
     if args.json:
         print(json.dumps([_token_json(record) for record in records]))
         return 0
     if not records:
-        print(f"No tokens yet. Create one with: {CREATE_HINT}")
+        where = database_location(settings.database)
+        print(f"No tokens yet in {where}. Create one with: {CREATE_HINT}")
         return 0
     rows = [("ID", "NAME", "ALLOWED IPS", "DESTINATIONS", "SENDER", "CREATED", "LAST USED",
              "REVOKED", "SOURCE")]

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+import os
+from typing import Any, Literal
 
 from tfa_engine import Engine
 from tfa_engine.config import ConfigError
 from tfa_engine.gateways import ConsoleGateway, Gateway, MediariverGateway, MemoryGateway
 from tfa_engine.gateways.resilience import Bulkhead, CircuitBreaker, Failover
-from tfa_engine.store import Store, StoreError, is_postgres
+from tfa_engine.pepper import settle_pepper, verify_pepper
+from tfa_engine.store import Store, StoreUnavailable, is_postgres, redact_url
 from tfa_engine.store import open_store as store_at
 
 from .settings import Settings
+
+__all__ = [
+    "PepperCheck", "build_engine", "database_location", "make_gateway", "open_store",
+    "redact_url",
+]
 
 log = logging.getLogger("tfa.service")
 
@@ -73,39 +79,59 @@ def _bounded(settings: Settings, gateway: Gateway) -> Gateway:
 
 def open_store(settings: Settings) -> Store:
     """The store at ``settings.database``: an SQLite file, or a PostgreSQL database for a
-    ``postgresql://`` URL (created and migrated on first use)."""
+    ``postgresql://`` URL (created and migrated on first use). Raises
+    :class:`~tfa_engine.store.StoreError` naming the database (its password hidden) and
+    the cause when it cannot be opened."""
     if is_postgres(settings.database):
         options: dict[str, Any] = {"max_size": settings.threads + 8}
-        shown = redact_url(settings.database)
     else:
         options = {"synchronous": settings.sqlite_synchronous}
-        shown = repr(settings.database)
     try:
         return store_at(settings.database, **options)
     except ImportError as exc:
         raise ConfigError(
             f"a PostgreSQL database needs the postgres extra (pip install '.[postgres]'): {exc}"
         ) from None
-    except (StoreError, OSError) as exc:
-        raise ConfigError(f"database {shown} cannot be opened: {exc}") from None
+    except ValueError as exc:  # a location of no supported kind (Settings refuses those)
+        raise ConfigError(f"TFA_DATABASE: {exc}") from None
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"cannot open the database {database_location(settings.database)}: {exc}"
+        ) from None
 
 
-def redact_url(url: str) -> str:
-    """A database URL fit for logs: any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+def database_location(database: str) -> str:
+    """Where the database is, as an operator can find it: a file as an absolute path
+    (the working directory of a service is rarely where one looks), a URL without its
+    password."""
+    return redact_url(database) if is_postgres(database) else os.path.abspath(database)
 
 
-def build_engine(settings: Settings, *, declare: bool = True) -> Engine:
+PepperCheck = Literal["settle", "verify", "skip"]
+
+
+def build_engine(
+    settings: Settings, *, declare: bool = True, pepper: PepperCheck = "settle"
+) -> Engine:
     """An engine on the configured store and gateway.
 
     With ``declare`` (what the server does) the configuration file's tokens are installed
-    and earlier declarations no longer in it are revoked.
+    and earlier declarations no longer in it are revoked. ``pepper`` says how the
+    configured pepper is held against the one the database records (see
+    :mod:`tfa_engine.pepper`): ``settle`` (whatever hashes or verifies codes: recorded on
+    the first start, compared after), ``verify`` (compared only if recorded: commands
+    that hash no code) or ``skip``; a mismatch raises
+    :class:`~tfa_engine.pepper.PepperMismatch`.
     """
     store = open_store(settings)
+    try:
+        if pepper == "settle":
+            settle_pepper(store, settings.engine.pepper)
+        elif pepper == "verify":
+            verify_pepper(store, settings.engine.pepper)
+    except BaseException:
+        store.close()
+        raise
     engine = Engine(store, make_gateway(settings), settings.engine)
     if declare:
         try:

@@ -30,7 +30,7 @@ from tfa_engine.config import (
     whole_number,
 )
 from tfa_engine.declared import DeclaredToken
-from tfa_engine.store import is_postgres
+from tfa_engine.store import is_postgres, location_problem
 
 from .declared import declared_tokens, optional_text
 
@@ -195,6 +195,14 @@ def _gateway(raw: Any, label: str) -> str:
     return name
 
 
+def _database(raw: Any, label: str) -> str:
+    location = non_empty_text(raw, label)
+    problem = location_problem(location)
+    if problem is not None:
+        raise ConfigError(f"{label}: {problem}")
+    return location
+
+
 def _forwarded_header(raw: Any, label: str) -> str:
     name = non_empty_text(raw, label).lower()
     if name not in FORWARDED_HEADERS:
@@ -203,7 +211,7 @@ def _forwarded_header(raw: Any, label: str) -> str:
 
 
 _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
-    "database": non_empty_text,
+    "database": _database,
     "gateway": _gateway,
     "mediariver_url": optional_text,
     "mediariver_username": optional_text,

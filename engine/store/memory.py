@@ -35,6 +35,7 @@ from .base import (
     StoreError,
     retry_after,
 )
+from .meta import MetaStore
 
 _OPTIONAL = frozenset({"callback_url"})  # the only NewCode field that may be None
 
@@ -49,7 +50,7 @@ class _Callback:
     created_at: float
 
 
-class MemoryStore(Store):
+class MemoryStore(MetaStore, Store):
     """Keeps everything in dictionaries; thread-safe, single-process."""
 
     def __init__(self) -> None:
@@ -65,6 +66,7 @@ class MemoryStore(Store):
         self._events: dict[str, tuple[deque[float], float]] = {}
         # (token id, prefix) -> (held until, released at)
         self._holds: dict[tuple[str, str], tuple[float | None, float | None]] = {}
+        self._meta: dict[str, str] = {}
 
     # -- tokens ----------------------------------------------------------------------------
     def add_token(self, record: TokenRecord) -> None:
@@ -429,3 +431,18 @@ class MemoryStore(Store):
             ]:
                 del self._outbox[job_id]
             return len(old)
+
+    # -- named values ----------------------------------------------------------------------
+    def settle_meta(self, name: str, value: str) -> str:
+        with self._lock:
+            return self._meta.setdefault(name, value)
+
+    def read_meta(self, name: str) -> str | None:
+        with self._lock:
+            return self._meta.get(name)
+
+    def replace_meta(self, name: str, value: str) -> str | None:
+        with self._lock:
+            previous = self._meta.get(name)
+            self._meta[name] = value
+            return previous

@@ -8,6 +8,7 @@ Constraint names are the ones :mod:`.sql` maps unique violations by.
 from __future__ import annotations
 
 from .schema import FRAUD_SCHEMA, SENT_AND_CLAIMS, UNIQUE_TOKEN_NAMES
+from .sql_meta import META_SCHEMA
 
 # The advisory lock every migration runs under (an arbitrary constant: "tfa" in ASCII).
 SCHEMA_LOCK = 0x746661
@@ -88,5 +89,5 @@ _MIGRATION_1 = (
 )
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    _MIGRATION_1, FRAUD_SCHEMA, UNIQUE_TOKEN_NAMES, SENT_AND_CLAIMS,
+    _MIGRATION_1, FRAUD_SCHEMA, UNIQUE_TOKEN_NAMES, SENT_AND_CLAIMS, META_SCHEMA,
 )

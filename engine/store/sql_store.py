@@ -21,9 +21,10 @@ from .sql import (
 from .sql_admission import SQLAdmission
 from .sql_codes import SQLCodes
 from .sql_fraud import SQLFraud
+from .sql_meta import SQLMeta
 
 
-class SQLStore(SQLCodes, SQLAdmission, SQLFraud, Store):
+class SQLStore(SQLCodes, SQLAdmission, SQLFraud, SQLMeta, Store):
     """Every store method as SQL on the connections a backend hands out."""
 
     # -- tokens ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from .schema import FRAUD_SCHEMA, SENT_AND_CLAIMS, UNIQUE_TOKEN_NAMES
+from .sql_meta import META_SCHEMA
 
 
 def _migration_1(conn: sqlite3.Connection) -> None:
@@ -192,6 +193,13 @@ def _migration_6(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _migration_7(conn: sqlite3.Connection) -> None:
+    """Named values about the database itself (the pepper's fingerprint)."""
+    for statement in META_SCHEMA:
+        conn.execute(statement)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6,
+    _migration_7,
 )

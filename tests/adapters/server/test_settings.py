@@ -14,6 +14,7 @@ from tfa_engine.adapters.server.settings import DeclaredToken, Settings, load_se
 from tfa_engine.config import ConfigError
 from tfa_engine.gateways import MediariverGateway
 from tfa_engine.gateways.resilience import Bulkhead, CircuitBreaker, Failover
+from tfa_engine.store import StoreError
 
 UK_MOBILE = "+447911123456"
 SHOP_TOKEN = "8f6b2c9e-0d6a-4a37-9a51-0c7f5d3e2b11"
@@ -47,7 +48,8 @@ EVERY_SETTING = [
                  "s3cret", id="mediariver_password"),
     pytest.param("TFA_DLR_SECRET", "dlr-secret", lambda s: s.engine.dlr_secret, "dlr-secret",
                  id="dlr_secret"),
-    pytest.param("TFA_PEPPER", "pepper!", lambda s: s.engine.pepper, "pepper!", id="pepper"),
+    pytest.param("TFA_PEPPER", "pepper!-16-bytes", lambda s: s.engine.pepper, "pepper!-16-bytes",
+                 id="pepper"),
     pytest.param("TFA_ARGON2_PROFILE", "test", lambda s: s.engine.argon2_profile, "test",
                  id="argon2_profile"),
     pytest.param("TFA_CODE_TTL", "120", lambda s: s.engine.code_ttl, 120, id="code_ttl"),
@@ -378,10 +380,10 @@ def test_secrets_stay_out_of_repr() -> None:
     settings = load_settings(
         None,
         {"TFA_MEDIARIVER_PASSWORD": "pw-123456", "TFA_DLR_SECRET": "dlr-654321",
-         "TFA_PEPPER": "pep-999999"},
+         "TFA_PEPPER": "pep-999999-999999"},
     )
     text = repr(settings)
-    assert not any(secret in text for secret in ("pw-123456", "dlr-654321", "pep-999999"))
+    assert not any(secret in text for secret in ("pw-123456", "dlr-654321", "pep-999999-999999"))
 
 
 # -- declared tokens -------------------------------------------------------------------
@@ -511,10 +513,10 @@ def test_engine_settings_reach_the_engine(tmp_path: Path) -> None:
         engine.close()
 
 
-def test_unopenable_database_is_a_config_error(tmp_path: Path) -> None:
-    """A database path in a missing directory is a ConfigError naming the path."""
+def test_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
+    """A database path in a missing directory is a StoreError naming the path and why."""
     settings = memory_settings(tmp_path).with_overrides(database=str(tmp_path / "no" / "x.db"))
-    with pytest.raises(ConfigError, match=r"x\.db"):
+    with pytest.raises(StoreError, match=r"x\.db: its folder .*/no does not exist"):
         build_engine(settings)
 
 
