@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tfa_engine import Engine
@@ -14,6 +14,9 @@ from tfa_engine.store import Store, StoreError, is_postgres
 from tfa_engine.store import open_store as store_at
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from ..metrics import Metrics
 
 log = logging.getLogger("tfa.service")
 
@@ -84,14 +87,22 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def build_engine(settings: Settings, *, declare: bool = True) -> Engine:
+def build_engine(
+    settings: Settings, *, declare: bool = True, metrics: Metrics | None = None
+) -> Engine:
     """An engine on the configured store and gateway.
 
     With ``declare`` (what the server does) the configuration file's tokens are installed
-    and earlier declarations no longer in it are revoked.
+    and earlier declarations no longer in it are revoked. With ``metrics`` the gateway
+    counts and times its sends there (:class:`~tfa_engine.adapters.metrics.CountedGateway`).
     """
     store = open_store(settings)
-    engine = Engine(store, make_gateway(settings), settings.engine)
+    gateway = make_gateway(settings)
+    if metrics is not None:
+        from ..metrics import CountedGateway
+
+        gateway = CountedGateway(gateway, metrics)
+    engine = Engine(store, gateway, settings.engine)
     if declare:
         try:
             engine.declare_tokens(settings.tokens)
