@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .admin import AdminEvent
 from .base import (
     CallbackJob,
     CodeRecord,
@@ -28,6 +29,7 @@ from .sqlite import SQLiteStore
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 __all__ = [
+    "AdminEvent",
     "CallbackJob",
     "CodeRecord",
     "CodeState",

@@ -18,11 +18,12 @@ from .sql import (
     token_record,
     token_row,
 )
+from .sql_admin import SQLAdminEvents
 from .sql_codes import SQLCodes
 from .sql_fraud import SQLFraud
 
 
-class SQLStore(SQLCodes, SQLFraud, Store):
+class SQLStore(SQLCodes, SQLFraud, SQLAdminEvents, Store):
     """Every store method as SQL on the connections a backend hands out."""
 
     # -- tokens ----------------------------------------------------------------------------
