@@ -12,6 +12,7 @@ from tfa_engine import Engine
 
 from ..server import Settings, build_engine, load_settings
 from ..server.logs import configure_logging
+from ..server.service import local_actor
 
 CREATE_HINT = "tfa token create --name NAME"
 
@@ -39,11 +40,12 @@ def warn_unknown_variables(settings: Settings) -> None:
 @contextmanager
 def open_engine(args: argparse.Namespace) -> Iterator[Engine]:
     """The engine the settings describe, closed afterwards. Declared tokens are left alone:
-    only the server installs the file's set."""
+    only the server installs the file's set. Its administrative changes are made by
+    ``cli:<host>:<user>`` in the audit trail."""
     settings = load_settings(args.config)
     warn_unknown_variables(settings)
     configure_logging(settings.log_format)  # audit records of what the command does
-    engine = build_engine(settings, declare=False)
+    engine = build_engine(settings, declare=False, actor=local_actor("cli"))
     try:
         yield engine
     finally:

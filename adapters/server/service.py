@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
+import os
+import socket
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -87,14 +90,37 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def local_actor(role: str) -> str:
+    """Who makes administrative changes from this process, for the audit trail:
+    ``<role>:<host>:<user>``, the user being the one the process runs as (not what
+    ``$USER`` says)."""
+    try:
+        import pwd
+
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):  # no pwd module (Windows), or no passwd entry
+        try:
+            user = getpass.getuser()
+        except (ImportError, KeyError, OSError):  # nothing names the user at all
+            user = "unknown"
+    return f"{role}:{socket.gethostname()}:{user}"
+
+
 def build_engine(
-    settings: Settings, *, declare: bool = True, metrics: Metrics | None = None
+    settings: Settings,
+    *,
+    declare: bool = True,
+    metrics: Metrics | None = None,
+    actor: str | None = None,
 ) -> Engine:
     """An engine on the configured store and gateway.
 
     With ``declare`` (what the server does) the configuration file's tokens are installed
     and earlier declarations no longer in it are revoked. With ``metrics`` the gateway
     counts and times its sends there (:class:`~tfa_engine.adapters.metrics.CountedGateway`).
+    ``actor`` names who makes administrative changes in the audit trail (default
+    ``server:<host>:<user>``: a server revokes the tokens its settings file no longer
+    declares).
     """
     store = open_store(settings)
     gateway = make_gateway(settings)
@@ -102,7 +128,8 @@ def build_engine(
         from ..metrics import CountedGateway
 
         gateway = CountedGateway(gateway, metrics)
-    engine = Engine(store, gateway, settings.engine)
+    engine = Engine(store, gateway, settings.engine,
+                    actor=actor if actor is not None else local_actor("server"))
     if declare:
         try:
             engine.declare_tokens(settings.tokens)
