@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tfa_processes import COMMAND_TIMEOUT, local_environ, tfa_command
+from tfa_processes import COMMAND_TIMEOUT, local_environ, start_serve, tfa_command
 
 from tfa_engine import SQLiteStore
 from tfa_engine.store import AdminEvent
@@ -25,6 +25,8 @@ DAY = 86400
 RANGE = "+44791"
 ELSEWHERE = "cli:elsewhere:bob"
 ACTOR = f"cli:{socket.gethostname()}:{pwd.getpwuid(os.geteuid()).pw_name}"
+SERVER = f"server:{socket.gethostname()}:{pwd.getpwuid(os.geteuid()).pw_name}"
+DECLARED = '[[tokens]]\nname = "shop"\ntoken = "7d1f0c2a-5b8e-4f3a-9c6d-2e1b0a9f8c7d"\n'
 
 
 def tfa(workdir: Path, env: Mapping[str, str], *argv: str) -> str:
@@ -152,3 +154,15 @@ def test_text_output_has_one_line_per_event_naming_its_actor(
     assert [line.split()[1] for line in lines] == [
         "token.created", "token.rotated", "token.updated", "fraud.released", "token.revoked"]
     assert all(f"'shop' ({token_id})" in line and f"by {ACTOR}" in line for line in lines)
+
+
+def test_a_server_revoking_an_undeclared_token_is_the_actor(tmp_path: Path) -> None:
+    """`tfa serve` started on a settings file that no longer declares a token revokes it,
+    and the event names server:<host>:<user>."""
+    config = tmp_path / "tfa.toml"
+    env = local_environ(tmp_path, TFA_CONFIG=str(config))
+    for declared in (DECLARED, ""):
+        config.write_text(declared, encoding="utf-8")
+        start_serve(tmp_path, env).stop()
+    assert [(e["event"], e["token_name"], e["actor"]) for e in audit(tmp_path, env)] == [
+        ("token.revoked", "shop", SERVER)]
