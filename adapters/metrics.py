@@ -143,7 +143,8 @@ class AnsweredSends:
         """Count the SMS a request-code answer stands for."""
         if req.method != "POST" or req.uri_template != "/1/2fa":
             return
-        answer = (resp.status_code, getattr(resp.context, "status_code", None))
+        http = resp.status if isinstance(resp.status, int) else int(str(resp.status)[:3])
+        answer = (http, getattr(resp.context, "status_code", None))
         if answer == (catalogue.SUCCESS.http, catalogue.SUCCESS.code):
             self.metrics.sms_sent.labels(self.gateway).inc()
         elif answer == (catalogue.SYSTEM_ERROR.http, catalogue.SYSTEM_ERROR.code):
