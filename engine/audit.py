@@ -95,16 +95,20 @@ class AdminTrail:
         """Log and store one event of ``kind`` (one of :data:`ADMIN_EVENTS`), right after
         the change it tells of. ``name`` is looked up when not given; ``fields`` go to the
         log record only."""
-        if name is None:
-            name = next((t.name for t in self.store.list_tokens() if t.id == token_id), None)
+        # The change is made: a store failing now must not fail the command, which would
+        # hide what it did (a token created but never shown). The log keeps the event.
+        try:
+            if name is None:
+                name = next((t.name for t in self.store.list_tokens() if t.id == token_id),
+                            None)
+        except StoreError:
+            pass  # the event is recorded without the name
         event(kind, token_id=token_id, name=name, actor=self.actor, **fields)
         stored = AdminEvent(at=self.clock(), event=kind, actor=self.actor, token_id=token_id,
                             token_name=name, detail=detail)
         try:
             self.store.add_admin_event(stored)
         except StoreError as exc:
-            # The change is made and its record logged: failing the command now would only
-            # hide what it did (a token created but never shown).
             log.error("%s of token %s is not in the stored audit trail: %s",
                       kind, clean(token_id), exc)
 
