@@ -85,9 +85,10 @@ def started(face: str, workdir: Path) -> Iterator[tuple[TfaProcess, str]]:
         script = readme_gunicorn_script()
         assert BIND in script
         script = script.replace(BIND, f"127.0.0.1:{free_port()}")
+        listening = r"Listening at: (http://\S+) \((\d+)\)"  # the URL and the master's pid
         server = TfaProcess.announced(["bash", "-c", script], cwd=workdir, env=env,
-                                      name="gunicorn", pattern=r"Listening at: (http://\S+)")
-        master = int(server.wait_for(r"Listening at: \S+ \((\d+)\)")[1])
+                                      name="gunicorn", pattern=listening)
+        master = int(server.wait_for(listening)[2])  # the line announced found: no wait
     else:
         env["TFA_CALLBACK_KEY"] = CALLBACK_KEY
         workers = ["--workers", "2"] if face == "serve --workers 2" else []
