@@ -5,15 +5,18 @@ Each record carries its fields in ``record.audit`` (a dict: ``event``, ``token_i
 JSON formatter writes as one object per line; its message is the same as ``key=value``
 text. Nothing secret is ever a field: no code, no token, no full phone number, no header.
 Values are the service's own (ids, parsed addresses, masked numbers), and any control
-character is escaped, so no input can split a record or forge another.
+character is escaped, so no input can split a record or forge another. Administrative
+events are also stored in the database, with who made them (:class:`AdminTrail`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection
 from typing import Any
 
 from .phones import mask
+from .store import AdminEvent, Store, StoreError
 
 log = logging.getLogger("tfa.audit")
 
@@ -66,3 +69,52 @@ def event(
     )
     level = logging.WARNING if kind in _WARNINGS else logging.INFO
     log.log(level, "%s %s", kind, text, extra={"audit": fields})
+
+
+ADMIN_EVENTS = ("token.created", "token.rotated", "token.updated", "token.revoked",
+                "fraud.released")
+"""The events that are also stored in the database, with who made them (:class:`AdminTrail`)."""
+
+
+class AdminTrail:
+    """Administrative events: each is an audit record, as every event is, and is stored
+    (:class:`~tfa_engine.store.AdminEvent`) so that every node's and every command's
+    changes can be listed in one place (``tfa audit``).
+
+    ``actor`` names who makes the changes: ``cli:<host>:<user>`` for the ``tfa`` command,
+    ``api`` by default (see :class:`~tfa_engine.Engine`'s ``actor``).
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], float], actor: str) -> None:
+        if not isinstance(actor, str) or not actor.strip():
+            raise ValueError("an actor must be a non-blank string")
+        self.store = store
+        self.clock = clock
+        self.actor = actor.strip()
+
+    def record(self, kind: str, *, token_id: str, name: str | None = None,
+               detail: str | None = None, **fields: Any) -> None:
+        """Log and store one event of ``kind`` (one of :data:`ADMIN_EVENTS`), right after
+        the change it tells of. ``name`` is looked up when not given; ``fields`` go to the
+        log record only."""
+        # The change is made: a store failing now must not fail the command, which would
+        # hide what it did (a token created but never shown). The log keeps the event.
+        try:
+            if name is None:
+                name = next((t.name for t in self.store.list_tokens() if t.id == token_id),
+                            None)
+        except StoreError:
+            pass  # the event is recorded without the name
+        event(kind, token_id=token_id, name=name, actor=self.actor, **fields)
+        stored = AdminEvent(at=self.clock(), event=kind, actor=self.actor, token_id=token_id,
+                            token_name=name, detail=detail)
+        try:
+            self.store.add_admin_event(stored)
+        except StoreError as exc:
+            log.error("%s of token %s is not in the stored audit trail: %s",
+                      kind, clean(token_id), exc)
+
+    def events(self, since: float | None = None, kinds: Collection[str] = ()) -> list[AdminEvent]:
+        """The stored events at or after ``since`` of ``kinds`` (any when empty), oldest
+        first."""
+        return self.store.admin_events(since, kinds)

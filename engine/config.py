@@ -55,6 +55,7 @@ class EngineConfig:
     min_code_length: int = 6
     default_code_length: int = 6
     retention: int = 7 * 24 * 3600
+    admin_audit_retention: int = 400 * 24 * 3600  # seconds administrative events are kept
     argon2_profile: str = "owasp"
     pepper: str | None = field(default=None, repr=False)
     default_sender_id: str = "TFA"
@@ -99,6 +100,9 @@ class EngineConfig:
             )
         if _int(self, "retention") < 0:
             raise ConfigError("retention must not be negative", key="retention")
+        if _int(self, "admin_audit_retention") < 0:
+            raise ConfigError("admin_audit_retention must not be negative",
+                              key="admin_audit_retention")
         if self.argon2_profile not in PROFILES:
             raise ConfigError(
                 f"argon2_profile must be one of {', '.join(sorted(PROFILES))}, "

@@ -71,14 +71,24 @@ class Engine:
         clock: Clock = time.time,
         hasher: CodeHasher | None = None,
         resolver: netguard.Resolver | None = netguard.system_resolver,
+        actor: str = "api",
     ) -> None:
+        """An engine on ``store`` sending through ``gateway``.
+
+        ``actor`` names who makes the administrative changes through this engine (token
+        creation, rotation, update, revocation, a range released) in the audit trail the
+        database keeps (``tfa audit``): ``api`` unless the embedding app names itself, as
+        in ``Engine(store, gateway, actor="admin-ui:alice")``; the ``tfa`` command is
+        ``cli:<host>:<user>``.
+        """
         self.store = store
         self.gateway = gateway
         self.config = config or EngineConfig()
         self.clock = clock
         self.hasher = hasher or CodeHasher(self.config.argon2_profile, self.config.pepper)
         self._resolver = resolver
-        self.tokens = TokenAdmin(store, clock)
+        self.admin_trail = audit.AdminTrail(store, clock, actor)
+        self.tokens = TokenAdmin(store, clock, self.admin_trail)
         self.gate = SendGate(store, self.config)
         key, self._stable_signing_key = callbacks.signing_key(
             self.config.callback_key, self.config.pepper
@@ -365,7 +375,8 @@ class Engine:
         held. Its earlier traffic no longer counts against it."""
         released = self.store.release_range(token_id, prefix, self.clock())
         if released:
-            audit.event("fraud.released", token_id=token_id, range=prefix, by="operator")
+            self.admin_trail.record("fraud.released", token_id=token_id, detail=prefix,
+                                    range=prefix, by="operator")
         return released
 
     # -- background work and housekeeping --------------------------------------------------
@@ -393,8 +404,11 @@ class Engine:
         self.store.ping(self.clock())
 
     def purge(self) -> int:
-        """Delete codes past retention (their client_refs become free); return the count."""
-        return self.store.purge(self.clock(), self.config.retention)
+        """Delete codes past retention (their client_refs become free) and administrative
+        events past theirs (``admin_audit_retention``); return how many of both went."""
+        now = self.clock()
+        removed = self.store.purge(now, self.config.retention)
+        return removed + self.store.purge_admin_events(now - self.config.admin_audit_retention)
 
     def close(self) -> None:
         """Stop background work and release the store's and the gateway's connections."""
@@ -414,4 +428,5 @@ class Engine:
             self.config.with_changes(**changes),
             clock=self.clock,
             resolver=self._resolver,
+            actor=self.admin_trail.actor,
         )

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from . import audit
 from .access import (
     IssuedToken,
     TokenRecord,
@@ -21,6 +20,7 @@ from .access import (
     new_token_id,
     token_digest,
 )
+from .audit import AdminTrail
 from .config import (
     ConfigError,
     RateLimit,
@@ -85,11 +85,14 @@ def check_name(name: Any) -> str:
 
 
 class TokenAdmin:
-    """Token administration on a store (``Engine.tokens``)."""
+    """Token administration on a store (``Engine.tokens``). Each change is an
+    administrative event of ``trail`` (default: one whose actor is ``api``)."""
 
-    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float],
+                 trail: AdminTrail | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.trail = trail if trail is not None else AdminTrail(store, clock, "api")
 
     def record(self, token_id: str, name: str, token: str, source: str,
                options: TokenOptions) -> TokenRecord:
@@ -111,7 +114,7 @@ class TokenAdmin:
         record = self.record(new_token_id(), name, token, "api",
                              TokenOptions(**options).check_allowlist())
         self._store(self.store.add_token, record)
-        audit.event("token.created", token_id=record.id, name=record.name)
+        self.trail.record("token.created", token_id=record.id, name=record.name)
         return IssuedToken(token, record)
 
     def _store(self, write: Callable[[TokenRecord], None], record: TokenRecord) -> None:
@@ -146,7 +149,7 @@ class TokenAdmin:
         token = new_token()
         rotated = replace(record, token_hash=token_digest(token))
         self.store.put_token(rotated)
-        audit.event("token.rotated", token_id=record.id, name=record.name)
+        self.trail.record("token.rotated", token_id=record.id, name=record.name)
         return IssuedToken(token, rotated)
 
     def update(self, name_or_id: str, *, name: str | None = None,
@@ -160,7 +163,9 @@ class TokenAdmin:
         updated = replace(record, name=check_name(name if name is not None else record.name),
                           **{f.name: getattr(options, f.name) for f in fields(TokenOptions)})
         self._store(self.store.put_token, updated)
-        audit.event("token.updated", token_id=record.id, name=updated.name)
+        changed = ",".join(sorted([*changes, *(["name"] if name is not None else [])]))
+        self.trail.record("token.updated", token_id=record.id, name=updated.name,
+                          detail=changed, changed=changed)
         return updated
 
     def list(self) -> list[TokenRecord]:
@@ -172,7 +177,7 @@ class TokenAdmin:
         record = self.find(name_or_id)
         if record is None or not self.store.revoke_token(record.id, self.clock()):
             return False
-        audit.event("token.revoked", token_id=record.id, name=record.name)
+        self.trail.record("token.revoked", token_id=record.id, name=record.name)
         return True
 
     def note_use(self, record: TokenRecord, now: float) -> None:

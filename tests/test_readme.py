@@ -35,7 +35,7 @@ def test_configuration_table_documents_setting(key: str) -> None:
 
 @pytest.mark.parametrize(
     "command", ["tfa serve", "tfa token create", "tfa token list", "tfa token revoke",
-                "tfa purge", "tfa gateway-sim", "tfa --version"],
+                "tfa purge", "tfa gateway-sim", "tfa audit", "tfa --version"],
 )
 def test_command_table_lists_command(command: str) -> None:
     """Every command of `tfa` has a row of the command table."""

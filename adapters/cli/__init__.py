@@ -14,7 +14,7 @@ from tfa_engine import __version__
 from tfa_engine.config import ConfigError
 from tfa_engine.store import StoreError
 
-from . import check, fraud, pepper, serve, tokens
+from . import audit, check, fraud, pepper, serve, tokens
 from .common import CREATE_HINT, error
 
 __all__ = ["CREATE_HINT", "build_parser", "main"]
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_commands(commands, config)
     tokens.add_commands(commands, config)
     fraud.add_commands(commands, config)
+    audit.add_commands(commands, config)
     check.add_commands(commands, config)
     pepper.add_commands(commands, config)
     return parser

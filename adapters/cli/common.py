@@ -12,7 +12,7 @@ from tfa_engine import Engine
 
 from ..server import Settings, build_engine, load_settings
 from ..server.logs import configure_logging
-from ..server.service import PepperCheck, database_location
+from ..server.service import PepperCheck, database_location, local_actor
 
 CREATE_HINT = "tfa token create --name NAME"
 
@@ -56,11 +56,12 @@ def open_configured(
 ) -> Iterator[tuple[Settings, Engine]]:
     """The settings and the engine they describe, closed afterwards. A pepper other than
     the database's is refused (``pepper="verify"``) but not recorded: only what hashes
-    codes records it, so a command run with a forgotten pepper cannot decide it."""
+    codes records it, so a command run with a forgotten pepper cannot decide it. Its
+    administrative changes are made by ``cli:<host>:<user>`` in the audit trail."""
     settings = load_settings(args.config)
     warn_unknown_variables(settings)
     configure_logging(settings.log_format)  # audit records of what the command does
-    engine = build_engine(settings, declare=False, pepper=pepper)
+    engine = build_engine(settings, declare=False, pepper=pepper, actor=local_actor("cli"))
     try:
         yield settings, engine
     finally:

@@ -57,33 +57,26 @@ def _serve(
     declare: bool = True,
     **options: Any,
 ) -> None:
-    """Serve the API in this process until a signal: build the engine, the app and the
-    waitress server (``options`` go to waitress), start the background work."""
-    from ..falcon import create_app
+    """Serve the API in this process until a signal: the engine and the app that
+    :func:`~tfa_engine.adapters.server.app.build_service` makes of the settings, on a
+    waitress server (``options`` go to waitress)."""
+    from ..server.app import build_service
     from ..server.connections import guard_connections, waitress_options
 
     engines: list[Engine] = []
 
     def create(sockets: dict[int, Any]) -> Any:
-        engine = build_engine(settings, declare=declare)
-        engines.append(engine)
-        app = create_app(
-            engine,
-            trusted_proxies=settings.trusted_proxies,
-            forwarded_header=settings.forwarded_header,
-            max_body=settings.max_body,
-            metrics=settings.metrics,
-            access_log=settings.access_log,
-        )
+        service = build_service(settings, declare=declare)
+        engines.append(service.engine)
         server = create_server(
-            app, sockets, settings.host, settings.port, **waitress_options(settings), **options
+            service.app, sockets, settings.host, settings.port, **waitress_options(settings),
+            **options,
         )
         guard_connections(sockets)
         return server
 
     def on_start(server: Any) -> None:
         started(server, engines[0])
-        engines[0].start()  # the callback dispatcher: pending callbacks go out after a restart
 
     def cleanup() -> None:
         for engine in engines:

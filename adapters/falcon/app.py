@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import falcon
 
@@ -30,6 +30,9 @@ from .resources import (
     ValidateCode,
 )
 from .wire import render
+
+if TYPE_CHECKING:
+    from ..metrics import Metrics
 
 DEFAULT_MAX_BODY = 16 * 1024  # bytes; larger bodies are -73
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
@@ -90,7 +93,7 @@ def create_app(
     trusted_proxies: Iterable[str] | TrustedProxies = (),
     forwarded_header: str = X_FORWARDED_FOR,
     max_body: int = DEFAULT_MAX_BODY,
-    metrics: bool = False,
+    metrics: bool | Metrics = False,
     access_log: bool = True,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """The WSGI app serving the Fortytwo-compatible API on ``engine``.
@@ -107,7 +110,13 @@ def create_app(
     ``forwarded_header``: the one header read behind such a proxy, ``x-forwarded-for``
     or ``forwarded`` (RFC 7239). ``max_body``: the largest body accepted, in bytes.
     ``metrics``: serve Prometheus metrics at ``GET /metrics`` (counts of this app's
-    requests, SMS and validations; the prometheus-client package). ``access_log``: one
+    requests, SMS and validations; the prometheus-client package). ``True`` counts into
+    metrics of the app's own, the SMS from its request-code answers
+    (:class:`~tfa_engine.adapters.metrics.AnsweredSends`); a
+    :class:`~tfa_engine.adapters.metrics.Metrics` counts into those, its SMS counted by the
+    :class:`~tfa_engine.adapters.metrics.CountedGateway` the engine was built with (as
+    :func:`~tfa_engine.adapters.server.app.build_service` does). The engine is never
+    changed. ``access_log``: one
     record per request on the ``tfa.access`` logger (never the path: it holds the code).
     Raises ValueError for a bad proxy entry, header name or size.
     """
@@ -122,14 +131,18 @@ def create_app(
         raise ValueError("max_body must not be negative")
     client_address = ClientAddress(trusted, forwarded_header)
 
-    counters = None
-    if metrics:
-        from ..metrics import Metrics, count_sends
+    counters: Metrics | None = None
+    sends: list[Any] = []
+    if metrics is True:
+        from ..metrics import AnsweredSends, Metrics
 
         counters = Metrics()
-        count_sends(engine, counters)
-    observer = Observer(client_address, counters, access_log)
-    middleware: list[Any] = [observer, RequestGuard(max_body)]
+        sends.append(AnsweredSends(counters, engine.gateway.label))
+    elif metrics is not False:
+        counters = metrics
+    middleware: list[Any] = [
+        Observer(client_address, counters, access_log), RequestGuard(max_body), *sends
+    ]
     app = falcon.App(middleware=middleware)
     # "/1/2fa/" is the request route, "/1/2fa/{ref}/" the validate route without a code.
     app.req_options.strip_url_path_trailing_slash = True

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
-from typing import Any, Literal
+import socket
+from typing import TYPE_CHECKING, Any, Literal
 
 from tfa_engine import Engine
 from tfa_engine.config import ConfigError
@@ -16,9 +18,12 @@ from tfa_engine.store import open_store as store_at
 
 from .settings import Settings
 
+if TYPE_CHECKING:
+    from ..metrics import Metrics
+
 __all__ = [
-    "PepperCheck", "build_engine", "database_location", "make_gateway", "open_store",
-    "redact_url",
+    "PepperCheck", "build_engine", "database_location", "local_actor", "make_gateway",
+    "open_store", "redact_url",
 ]
 
 log = logging.getLogger("tfa.service")
@@ -110,8 +115,29 @@ def database_location(database: str) -> str:
 PepperCheck = Literal["settle", "verify", "skip"]
 
 
+def local_actor(role: str) -> str:
+    """Who makes administrative changes from this process, for the audit trail:
+    ``<role>:<host>:<user>``, the user being the one the process runs as (not what
+    ``$USER`` says)."""
+    try:
+        import pwd
+
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):  # no pwd module (Windows), or no passwd entry
+        try:
+            user = getpass.getuser()
+        except (ImportError, KeyError, OSError):  # nothing names the user at all
+            user = "unknown"
+    return f"{role}:{socket.gethostname()}:{user}"
+
+
 def build_engine(
-    settings: Settings, *, declare: bool = True, pepper: PepperCheck = "settle"
+    settings: Settings,
+    *,
+    declare: bool = True,
+    pepper: PepperCheck = "settle",
+    metrics: Metrics | None = None,
+    actor: str | None = None,
 ) -> Engine:
     """An engine on the configured store and gateway.
 
@@ -121,7 +147,11 @@ def build_engine(
     :mod:`tfa_engine.pepper`): ``settle`` (whatever hashes or verifies codes: recorded on
     the first start, compared after), ``verify`` (compared only if recorded: commands
     that hash no code) or ``skip``; a mismatch raises
-    :class:`~tfa_engine.pepper.PepperMismatch`.
+    :class:`~tfa_engine.pepper.PepperMismatch`. With ``metrics`` the gateway counts and
+    times its sends there (:class:`~tfa_engine.adapters.metrics.CountedGateway`).
+    ``actor`` names who makes administrative changes in the audit trail (default
+    ``server:<host>:<user>``: a server revokes the tokens its settings file no longer
+    declares).
     """
     store = open_store(settings)
     try:
@@ -132,7 +162,13 @@ def build_engine(
     except BaseException:
         store.close()
         raise
-    engine = Engine(store, make_gateway(settings), settings.engine)
+    gateway = make_gateway(settings)
+    if metrics is not None:
+        from ..metrics import CountedGateway
+
+        gateway = CountedGateway(gateway, metrics)
+    engine = Engine(store, gateway, settings.engine,
+                    actor=actor if actor is not None else local_actor("server"))
     if declare:
         try:
             engine.declare_tokens(settings.tokens)

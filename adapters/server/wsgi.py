@@ -2,27 +2,34 @@
 
     gunicorn --workers 4 --bind 127.0.0.1:8080 'tfa_engine.adapters.server.wsgi:application'
 
-It is configured exactly as ``tfa serve`` is: ``TFA_*`` variables and the file named by
-``$TFA_CONFIG``, read when this module is imported (a bad setting stops the worker there,
-with its message). The engine is built on a process's first request, so a server that
-imports the application before forking its workers (gunicorn's ``--preload``) shares no
-connection or thread between them. Every worker signs callbacks alike only with a shared
-key: ``TFA_CALLBACK_KEY`` (or ``TFA_PEPPER``) is required.
+It is configured exactly as ``tfa serve`` is, and built by the same function
+(:func:`~tfa_engine.adapters.server.app.build_service`): ``TFA_*`` variables and the file
+named by ``$TFA_CONFIG``, read when this module is imported (a bad setting stops the
+worker there, with its message), give the log format, ``/metrics``, the access log, the
+trusted proxies and the body limit. The service is built on a process's first request,
+so a server that imports the application before forking its workers (gunicorn's
+``--preload``) shares no connection or thread between them. Every worker signs callbacks
+alike only with a shared key: ``TFA_CALLBACK_KEY`` (or ``TFA_PEPPER``) is required. For
+``/metrics`` to sum every worker's counts, start the server with
+``PROMETHEUS_MULTIPROC_DIR`` naming an empty directory.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from tfa_engine.config import ConfigError
 
-from .service import build_engine
+from .app import build_service
 from .settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger("tfa.server")
 
 
 class Application:
@@ -39,18 +46,12 @@ class Application:
         self._lock = threading.Lock()
 
     def _build(self) -> WSGIApplication:
-        from ..falcon import create_app
-
         with self._lock:
             if self._app is None:
-                engine = build_engine(self.settings)
-                engine.start()
-                app: Any = create_app(
-                    engine,
-                    trusted_proxies=self.settings.trusted_proxies,
-                    forwarded_header=self.settings.forwarded_header,
-                    max_body=self.settings.max_body,
-                )
+                service = build_service(self.settings)
+                for warning in self.settings.warnings():
+                    log.warning("%s", warning)
+                app: Any = service.app
                 self._app = app
             return self._app
 

@@ -13,6 +13,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .admin import AdminEvent
 from .base import (
     FRAUD,
     Admission,
@@ -43,6 +44,7 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 __all__ = [
     "FRAUD",
+    "AdminEvent",
     "Admission",
     "Allowance",
     "CallbackJob",

@@ -8,8 +8,9 @@ hashes or talks to a gateway, and no method calls back into engine code: the out
 records what happened (the event and where to tell it) and callback bodies are built
 when they are delivered.
 
-The contract comes in concerns — tokens, codes, the callback outbox, rate limits — that
-one :class:`Store` carries together.
+The contract comes in concerns — tokens, codes, the callback outbox, rate limits, the
+fraud guard, administrative events (:mod:`.admin`) — that one :class:`Store` carries
+together.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..access import TokenRecord
+from .admin import AdminEventStore
 
 CodeState = Literal["pending", "live", "used", "locked", "superseded"]
 NEVER = float("-inf")  # a ``stale_before`` no pending code is older than
@@ -369,8 +371,9 @@ class FraudStore(ABC):
         """(token id, prefix, held until) of every hold still in force, soonest end first."""
 
 
-class Store(TokenStore, CodeStore, OutboxStore, LimitStore, FraudStore):
-    """Persistent state of the engine: tokens, codes, callbacks and rate-limit counters."""
+class Store(TokenStore, CodeStore, OutboxStore, LimitStore, FraudStore, AdminEventStore):
+    """Persistent state of the engine: tokens, codes, callbacks, rate-limit counters, the
+    fraud guard's holds and administrative events."""
 
     @abstractmethod
     def purge(self, now: float, retention: float) -> int:

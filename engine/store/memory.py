@@ -9,11 +9,12 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
 from ..access import TokenRecord
+from .admin import AdminEvent
 from .admission import allowance_refusal, hold_refusal, traffic_since, trips
 from .base import (
     FRAUD,
@@ -67,6 +68,7 @@ class MemoryStore(MetaStore, Store):
         # (token id, prefix) -> (held until, released at)
         self._holds: dict[tuple[str, str], tuple[float | None, float | None]] = {}
         self._meta: dict[str, str] = {}
+        self._admin_events: list[AdminEvent] = []  # in the order they were added
 
     # -- tokens ----------------------------------------------------------------------------
     def add_token(self, record: TokenRecord) -> None:
@@ -411,6 +413,26 @@ class MemoryStore(MetaStore, Store):
                  if held is not None and held > now),
                 key=lambda hold: (hold[2], hold[0], hold[1]),
             )
+
+    # -- administrative events -------------------------------------------------------------
+    def add_admin_event(self, event: AdminEvent) -> None:
+        with self._lock:
+            self._admin_events.append(event)
+
+    def admin_events(
+        self, since: float | None = None, events: Collection[str] = ()
+    ) -> list[AdminEvent]:
+        with self._lock:
+            found = [e for e in self._admin_events
+                     if (since is None or e.at >= since) and (not events or e.event in events)]
+        return sorted(found, key=lambda e: e.at)  # stable: ties stay in the order added
+
+    def purge_admin_events(self, before: float) -> int:
+        with self._lock:
+            kept = [e for e in self._admin_events if e.at >= before]
+            removed = len(self._admin_events) - len(kept)
+            self._admin_events = kept
+            return removed
 
     # -- housekeeping ----------------------------------------------------------------------
     def purge(self, now: float, retention: float) -> int:

@@ -88,6 +88,20 @@ _MIGRATION_1 = (
     "CREATE TABLE probes (id integer PRIMARY KEY, at double precision)",
 )
 
+# Administrative events, append-only.
+_ADMIN_EVENTS = (
+    """CREATE TABLE admin_events (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at double precision NOT NULL,
+        event text NOT NULL,
+        actor text NOT NULL,
+        token_id text,
+        token_name text,
+        detail text
+    )""",
+    "CREATE INDEX admin_events_at ON admin_events (at)",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    _MIGRATION_1, FRAUD_SCHEMA, UNIQUE_TOKEN_NAMES, SENT_AND_CLAIMS, META_SCHEMA,
+    _MIGRATION_1, FRAUD_SCHEMA, UNIQUE_TOKEN_NAMES, SENT_AND_CLAIMS, META_SCHEMA, _ADMIN_EVENTS,
 )

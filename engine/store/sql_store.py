@@ -18,13 +18,14 @@ from .sql import (
     token_record,
     token_row,
 )
+from .sql_admin import SQLAdminEvents
 from .sql_admission import SQLAdmission
 from .sql_codes import SQLCodes
 from .sql_fraud import SQLFraud
 from .sql_meta import SQLMeta
 
 
-class SQLStore(SQLCodes, SQLAdmission, SQLFraud, SQLMeta, Store):
+class SQLStore(SQLCodes, SQLAdmission, SQLFraud, SQLMeta, SQLAdminEvents, Store):
     """Every store method as SQL on the connections a backend hands out."""
 
     # -- tokens ----------------------------------------------------------------------------

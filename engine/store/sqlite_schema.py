@@ -199,7 +199,17 @@ def _migration_7(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _migration_8(conn: sqlite3.Connection) -> None:
+    """Administrative events, append-only (ids never reused, so ties keep their order)."""
+    conn.execute(
+        "CREATE TABLE admin_events (id INTEGER PRIMARY KEY AUTOINCREMENT, at FLOAT NOT NULL,"
+        " event TEXT NOT NULL, actor TEXT NOT NULL, token_id TEXT, token_name TEXT,"
+        " detail TEXT)"
+    )
+    conn.execute("CREATE INDEX admin_events_at ON admin_events (at)")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6,
-    _migration_7,
+    _migration_7, _migration_8,
 )

@@ -1,0 +1,136 @@
+"""Every server is the service its settings describe: `tfa serve`, `tfa serve --workers 2`
+and gunicorn started with the README's command (real processes on 127.0.0.1) answer alike,
+count alike at /metrics and log alike (TFA_LOG_FORMAT=json)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from loopback import free_port
+from prometheus_client.parser import text_string_to_metric_families
+from tfa_processes import TfaProcess, create_token_json, local_environ, tfa_command
+
+pytestmark = pytest.mark.network
+
+README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+UK = "+447911123456"
+CALLBACK_KEY = "one-app-callback-key-0123456789"
+TIMEOUT = 10.0
+BIND = "127.0.0.1:8080"  # where the README's gunicorn command listens
+
+
+def readme_gunicorn_script() -> str:
+    """The README's gunicorn commands as written, but for ``pip install`` (the gunicorn of
+    this environment is installed already)."""
+    block = next(
+        b for b in re.findall(r"^```sh\n(.*?)^```$", README, flags=re.S | re.M)
+        if "gunicorn " in b and "wsgi:application" in b
+    )
+    lines = block.splitlines()
+    assert "pip install gunicorn" in lines
+    return "\n".join(line for line in lines if not line.startswith("pip install"))
+
+
+def post(base_url: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+    """POST to the server: (HTTP status, decoded JSON answer)."""
+    data = b"" if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - the test server's http:// URL
+        base_url + path, data=data, method="POST",
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def scrape(base_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of GET /metrics (an HTTPError when there is no such page)."""
+    with urllib.request.urlopen(base_url + "/metrics", timeout=TIMEOUT) as answer:  # noqa: S310
+        text = answer.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def json_records(lines: list[str]) -> list[dict[str, Any]]:
+    """The JSON log records among output lines (gunicorn's own lines are text)."""
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+@contextmanager
+def started(face: str, workdir: Path) -> Iterator[tuple[TfaProcess, str]]:
+    """The server ``face`` names, on a database with one token: (process, token)."""
+    env = local_environ(workdir, TFA_GATEWAY="console", TFA_LOG_FORMAT="json")
+    token = create_token_json(workdir, env, "shop")["token"]
+    if face == "gunicorn":
+        # The README's command, run as a user would, with this environment's gunicorn
+        # and python3 first on the PATH.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+        env["HOME"] = str(workdir)  # where gunicorn keeps its control socket
+        script = readme_gunicorn_script()
+        assert BIND in script
+        script = script.replace(BIND, f"127.0.0.1:{free_port()}")
+        listening = r"Listening at: (http://\S+) \((\d+)\)"  # the URL and the master's pid
+        server = TfaProcess.announced(["bash", "-c", script], cwd=workdir, env=env,
+                                      name="gunicorn", pattern=listening)
+        master = int(server.wait_for(listening)[2])  # the line announced found: no wait
+    else:
+        env["TFA_CALLBACK_KEY"] = CALLBACK_KEY
+        workers = ["--workers", "2"] if face == "serve --workers 2" else []
+        server = TfaProcess.announced(
+            [*tfa_command(), "serve", "--host", "127.0.0.1", "--port", "0", *workers],
+            cwd=workdir, env=env,
+        )
+        master = None
+    try:
+        yield server, token
+    finally:
+        if master is not None:  # bash runs gunicorn: its master stops the workers
+            os.kill(master, signal.SIGTERM)
+        server.stop()
+
+
+@pytest.mark.parametrize("face", ["serve", "serve --workers 2", "gunicorn"])
+def test_every_server_counts_and_logs_alike(tmp_path: Path, face: str) -> None:
+    """A code sent and validated moves /metrics' counters by one each and leaves JSON
+    access and audit records of both requests; no log line holds the validated path."""
+    with started(face, tmp_path) as (server, token):
+        status, _ = post(server.base_url, "/1/2fa", token, {"client_ref": "a", "phone_number": UK})
+        assert status == 201
+        code = server.wait_for(rf"SMS to \{UK} from .*: .*\b(\d{{6}})\b")[1]
+        status, answer = post(server.base_url, f"/1/2fa/a/{code}", token)
+        assert (status, answer["result_info"]["status_code"]) == (200, 0)
+        found = scrape(server.base_url)
+        server.wait_until(
+            lambda lines: len([r for r in json_records(lines)
+                               if r["logger"] == "tfa.access"]) >= 3 or None,
+            "three access records",
+        )
+        lines = list(server.lines)
+    assert found[("tfa_sms_sent_total", (("gateway", "console"),))] == 1
+    assert found[("tfa_validations_total", (("outcome", "valid"),))] == 1
+    assert found[("tfa_requests_total", (("endpoint", "request_code"), ("http_status", "201"),
+                                         ("status_code", "0")))] == 1
+    records = json_records(lines)
+    access = [(r["method"], r["route"], r["http_status"]) for r in records
+              if r["logger"] == "tfa.access"]
+    assert access[:3] == [("POST", "/1/2fa", 201), ("POST", "/1/2fa/{client_ref}/{code}", 200),
+                          ("GET", "/metrics", 200)]
+    assert [r["event"] for r in records if r["logger"] == "tfa.audit"] == [
+        "code.sent", "code.valid"]
+    assert not any(f"/a/{code}" in line for line in lines)
