@@ -163,6 +163,17 @@ class PostgresStore(SQLStore):
             else:
                 conn.execute("UPDATE tfa_schema SET version = %s", (len(MIGRATIONS),))
 
+    # -- readiness -------------------------------------------------------------------------
+    def ping(self, now: float) -> None:
+        # Without writing: a connection that may write (not a standby, not a read-only
+        # default).
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
+            ).fetchone()
+        if row is None or row[0]:
+            raise StoreUnavailable("the database cannot serve now: it is read-only")
+
     def schema_version(self) -> int:
         """The migration level of the database."""
         with self._read() as conn:
