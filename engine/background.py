@@ -6,13 +6,16 @@ import logging
 import threading
 from collections.abc import Callable
 
+from .store.base import StoreUnavailable
+
 log = logging.getLogger("tfa.engine")
 
 
 class Background:
     """A daemon thread running :meth:`step` until stopped, pausing ``every`` seconds between
-    steps (cut short by :meth:`wake`). A failing step (a busy or briefly unavailable
-    store) is logged and tried again at the next one."""
+    steps (cut short by :meth:`wake`). A failing step is logged and tried again at the
+    next one; a store that cannot serve is logged once (one line, no traceback) until a
+    step succeeds."""
 
     def __init__(self, name: str, every: float, *, pause_first: bool = False) -> None:
         self.name = name
@@ -55,9 +58,15 @@ class Background:
     def _loop(self) -> None:
         if self.pause_first:
             self._pause()
+        waiting = False  # for the store: said once per outage (the HTTP side logs it)
         while not self._stop.is_set():
             try:
                 self.step()
+                waiting = False
+            except StoreUnavailable as exc:
+                if not waiting:
+                    log.info("%s waits for the store: %s", self.name, exc)
+                waiting = True
             except Exception:
                 log.exception("%s failed", self.name)
             self._pause()

@@ -14,12 +14,13 @@ from typing import Any
 import falcon
 
 from tfa_engine import Engine, StoreUnavailable, catalogue
+from tfa_engine.readiness import READY_TTL
 
 from ..client_ip import X_FORWARDED_FOR, TrustedProxies, client_ip
 from .docs import DocsFile, DocsPage
 from .errors import handle_http_error, handle_unexpected
 from .observe import Observer
-from .outages import OutageLog, StoreUnavailableHandler
+from .outages import OutageLog, RecoveryWatch, StoreUnavailableHandler
 from .resources import (
     DeliveryReports,
     Health,
@@ -129,7 +130,11 @@ def create_app(
         counters = Metrics()
         count_sends(engine, counters)
     observer = Observer(client_address, counters, access_log)
-    middleware: list[Any] = [observer, RequestGuard(max_body)]
+    outages = OutageLog(logging.getLogger("tfa.http"))
+    # A code stored, or a readiness verdict computed after the outage began (verdicts are
+    # reused for READY_TTL): the store takes writes again.
+    served = {RequestCode: 0.0, Readiness: READY_TTL}
+    middleware: list[Any] = [observer, RecoveryWatch(outages, served), RequestGuard(max_body)]
     app = falcon.App(middleware=middleware)
     # "/1/2fa/" is the request route, "/1/2fa/{ref}/" the validate route without a code.
     app.req_options.strip_url_path_trailing_slash = True
@@ -147,6 +152,5 @@ def create_app(
         app.add_route("/metrics", MetricsPage(engine, counters))
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(falcon.HTTPError, handle_http_error)
-    outages = OutageLog(logging.getLogger("tfa.http"))
     app.add_error_handler(StoreUnavailable, StoreUnavailableHandler(outages))
     return app
