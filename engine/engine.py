@@ -399,8 +399,9 @@ class Engine:
             log.info("purged %d records past retention", removed)
 
     def ping(self) -> None:
-        """Check that the store can serve requests now (a round trip that writes); raises
-        :class:`~tfa_engine.store.StoreUnavailable` when it cannot. For readiness probes."""
+        """Check that the store would take a request-code now, without writing to it;
+        raises :class:`~tfa_engine.store.StoreUnavailable` when it would not. For readiness
+        probes, which should ask through a :class:`~tfa_engine.readiness.ReadinessCache`."""
         self.store.ping(self.clock())
 
     def purge(self) -> int:

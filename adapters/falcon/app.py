@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 import falcon
 
 from tfa_engine import Engine, StoreUnavailable, catalogue
+from tfa_engine.readiness import READY_TTL
 
 from ..client_ip import X_FORWARDED_FOR, TrustedProxies, client_ip
 from .docs import DocsFile, DocsPage
 from .errors import handle_http_error, handle_unexpected
 from .observe import Observer
-from .outages import OutageLog, StoreUnavailableHandler
+from .outages import OutageLog, RecoveryWatch, StoreUnavailableHandler
 from .resources import (
     DeliveryReports,
     Health,
@@ -140,8 +141,13 @@ def create_app(
         sends.append(AnsweredSends(counters, engine.gateway.label))
     elif metrics is not False:
         counters = metrics
+    observer = Observer(client_address, counters, access_log)
+    outages = OutageLog(logging.getLogger("tfa.http"))
+    # A code stored, or a readiness verdict computed after the outage began (verdicts are
+    # reused for READY_TTL): the store takes writes again.
+    served = {RequestCode: 0.0, Readiness: READY_TTL}
     middleware: list[Any] = [
-        Observer(client_address, counters, access_log), RequestGuard(max_body), *sends
+        observer, RecoveryWatch(outages, served), RequestGuard(max_body), *sends
     ]
     app = falcon.App(middleware=middleware)
     # "/1/2fa/" is the request route, "/1/2fa/{ref}/" the validate route without a code.
@@ -160,6 +166,5 @@ def create_app(
         app.add_route("/metrics", MetricsPage(engine, counters))
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(falcon.HTTPError, handle_http_error)
-    outages = OutageLog(logging.getLogger("tfa.http"))
     app.add_error_handler(StoreUnavailable, StoreUnavailableHandler(outages))
     return app

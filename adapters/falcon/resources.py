@@ -13,6 +13,7 @@ from typing import Any
 import falcon
 
 from tfa_engine import Engine, catalogue, token_from_header
+from tfa_engine.readiness import ReadinessCache
 
 from ..openapi import render_openapi, render_openapi_at
 from .docs import mount_path
@@ -168,21 +169,24 @@ class Health:
 
 
 class Readiness:
-    """``GET /health/ready``: 200 ``{"status": "ready"}`` when the store takes a write now.
+    """``GET /health/ready``: 200 ``{"status": "ready"}`` when a request-code would be
+    stored now.
 
-    Unauthenticated, for load balancers. When the store cannot serve, the engine raises
-    :class:`~tfa_engine.StoreUnavailable` and the app answers -78 (HTTP 503) with
-    ``Retry-After``, as it does for every other request meanwhile.
+    Unauthenticated, for load balancers, and so cheap whatever the call rate: the store is
+    asked (without writing) at most once a second per process, every call in between
+    shares that verdict (:class:`~tfa_engine.readiness.ReadinessCache`). When the store
+    cannot serve, the app answers -78 (HTTP 503) with ``Retry-After``, as it does for
+    every other request meanwhile.
     """
 
     methods = ("GET", "HEAD")
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._verdict = ReadinessCache(engine.ping, engine.clock)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Ask the store for a round trip that writes."""
-        self._engine.ping()
+        """Answer the verdict of the last second."""
+        self._verdict.check()
         write_json(resp, 200, {"status": "ready"})
         resp.cache_control = ["no-store"]
 

@@ -382,8 +382,9 @@ class Store(TokenStore, CodeStore, OutboxStore, LimitStore, FraudStore, AdminEve
         many codes went. Safe to run on several nodes at once."""
 
     def ping(self, now: float) -> None:
-        """A round trip that writes, for readiness probes: raises :class:`StoreUnavailable`
-        when the store cannot take the writes requests need (a no-op where it always can)."""
+        """For readiness probes, without writing: raises :class:`StoreUnavailable` when the
+        store could not take the writes a request-code needs now (a no-op where it always
+        can)."""
 
     def close(self) -> None:
         """Release connections (a no-op where there are none)."""

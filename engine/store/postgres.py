@@ -1,7 +1,8 @@
 """The store on PostgreSQL, for several processes and hosts sharing one database.
 
 The statements are :mod:`.sql`'s; this module is PostgreSQL's connections (a psycopg 3
-pool, checked on checkout so it recovers by itself after the server restarts),
+pool, see :mod:`.postgres_pool`, each connection checked on checkout so requests recover by
+themselves within a second of the server's return),
 transactions, locks, error mapping and migrations. Connections run at READ COMMITTED in
 autocommit mode: a single statement is atomic, a conditional UPDATE re-checks its WHERE on
 the row version it waited for, and every read-then-write runs in a transaction that first
@@ -12,18 +13,25 @@ key). Needs the ``postgres`` extra (psycopg and psycopg_pool), imported only her
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .base import StoreError, StoreUnavailable
+from .postgres_pool import Pool, PooledConnection
 from .postgres_schema import MIGRATIONS, SCHEMA_LOCK
 from .sql import JOB_COLUMNS, Cursor, Violation, pyformat
 from .sql_store import SQLStore
 
+# Seconds one connection attempt may take, unless the URL says (libpq waits forever by
+# default: an unreachable host would hold a pool worker for minutes of TCP retries).
+CONNECT_TIMEOUT = 3
+READY_WAIT = 1.0  # seconds a readiness check waits for a connection
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _CLAIM = (
     "WITH claimed AS (UPDATE outbox SET next_attempt_at = :until, claim = :claim WHERE id IN"  # noqa: S608
@@ -76,13 +84,16 @@ class PostgresStore(SQLStore):
             raise ValueError(f"schema {schema!r} is not a plain lower-case SQL name")
         self.url = url
         self.schema = schema
+        self._timeout = timeout
         kwargs: dict[str, Any] = {"autocommit": True}
         if schema is not None:
             kwargs["options"] = f"-c search_path={schema}"
         try:
-            self._pool = ConnectionPool(
+            if "connect_timeout" not in conninfo_to_dict(url):
+                kwargs["connect_timeout"] = CONNECT_TIMEOUT
+            self._pool = Pool(
                 url, kwargs=kwargs, min_size=min_size, max_size=max_size, timeout=timeout,
-                check=ConnectionPool.check_connection, open=True, name="tfa",
+                open=True,
             )
         except (psycopg.Error, PoolTimeout) as exc:
             raise translate(exc) from None
@@ -94,12 +105,42 @@ class PostgresStore(SQLStore):
 
     # -- connections -----------------------------------------------------------------------
     @contextmanager
-    def _connect(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connect(self, wait: float | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """A working connection, waited for ``wait`` seconds at most (the store's
+        ``timeout`` by default), given back to the pool afterwards."""
+        wait = self._timeout if wait is None else wait
         try:
-            with self._pool.connection() as conn:
-                yield conn
-        except (psycopg.Error, PoolTimeout) as exc:
+            conn = self._checkout(wait)
+            try:
+                with conn:  # commits or rolls back; a pooled connection stays open
+                    yield conn
+            finally:
+                self._pool.putconn(conn)
+        except PoolTimeout:
+            cause = self._pool.cause
+            raise StoreUnavailable(
+                f"the database cannot serve now: no connection within {wait:g} s"
+                + (f"; connecting fails: {cause}" if cause else "")
+            ) from None
+        except psycopg.Error as exc:
             raise translate(exc) from None
+
+    def _checkout(self, wait: float) -> PooledConnection:
+        """A connection from the pool that answers, within ``wait`` seconds (PoolTimeout
+        otherwise). One that does not is handed back (the pool replaces it at once) and,
+        since whatever broke it (a restart of the server) broke the idle ones too, they are
+        swept out then: the pool's own check on checkout would pause a second or more
+        after each dead connection it met."""
+        deadline = time.monotonic() + wait
+        while True:
+            conn = self._pool.getconn(max(deadline - time.monotonic(), 0.0))
+            try:
+                ConnectionPool.check_connection(conn)
+            except psycopg.Error:
+                self._pool.putconn(conn)
+                self._pool.check()
+                continue
+            return conn
 
     @contextmanager
     def _read(self) -> Iterator[_Connection]:
@@ -170,6 +211,17 @@ class PostgresStore(SQLStore):
                 conn.execute("INSERT INTO tfa_schema (version) VALUES (%s)", (len(MIGRATIONS),))
             else:
                 conn.execute("UPDATE tfa_schema SET version = %s", (len(MIGRATIONS),))
+
+    # -- readiness -------------------------------------------------------------------------
+    def ping(self, now: float) -> None:
+        # Without writing: a connection within READY_WAIT that may write (not a standby,
+        # not a read-only default).
+        with self._connect(READY_WAIT) as conn:
+            row = conn.execute(
+                "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
+            ).fetchone()
+        if row is None or row[0]:
+            raise StoreUnavailable("the database cannot serve now: it is read-only")
 
     def schema_version(self) -> int:
         """The migration level of the database."""

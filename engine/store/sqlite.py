@@ -57,6 +57,29 @@ _UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_NOMEM", "SQLITE_READONLY
                 "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL")
 _UNAVAILABLE_TEXT = ("locked", "out of memory", "readonly", "disk i/o error",
                      "database or disk is full", "unable to open")
+# Free space readiness asks for on the database's file system, beyond what the next
+# checkpoint adds to the database file (read at each check, see SQLiteStore.ping).
+# Measured: one request-code appends 23 WAL frames (94,760 bytes; a frame is a page and a
+# 24-byte header); 24 leave room for deeper indexes as tables grow. A verdict is reused for
+# a second, in which several threads may each store one: the margin holds 8 request-codes,
+# so that readiness turns 503 a few request-codes before they start failing. The WAL-index
+# (-shm) takes another 32 KiB per 4096 frames, which a WAL that cannot be checkpointed
+# reaches. At the default 4 KiB page: 804 KiB. A margin fixed for the worst checkpoint
+# instead (the WAL is checkpointed at 1000 pages, SQLite's default: up to 4 MiB of new
+# pages) would call a small disk full while it serves; the pages the WAL holds beyond the
+# end of the file are what that checkpoint adds, and they are counted as they are.
+REQUEST_CODE_FRAMES = 24
+REQUEST_CODES_AHEAD = 8
+WAL_FRAME_HEADER = 24
+WAL_INDEX_BLOCK = 32 * 1024
+
+
+def free_space_margin(page_size: int) -> int:
+    """Bytes readiness keeps free for request-codes, with pages of ``page_size`` bytes."""
+    return REQUEST_CODES_AHEAD * REQUEST_CODE_FRAMES * (page_size + WAL_FRAME_HEADER) \
+        + WAL_INDEX_BLOCK
+
+
 _CONSTRAINTS = {
     "codes.message_id": MESSAGE_ID,
     "codes.token_id, codes.client_ref": CLIENT_REF,
@@ -76,6 +99,13 @@ def translate(exc: sqlite3.Error) -> StoreError:
     if name.startswith(_UNAVAILABLE) or any(t in text.lower() for t in _UNAVAILABLE_TEXT):
         return StoreUnavailable(f"the database cannot serve now: {text}")
     return StoreError(f"database error: {text}")
+
+
+def _writable(path: str) -> bool:
+    """False when ``path`` exists and this process may not write it (by its effective ids,
+    as the kernel judges an open: root may write a file whose mode says read-only)."""
+    effective = os.access in os.supports_effective_ids
+    return not os.path.exists(path) or os.access(path, os.W_OK, effective_ids=effective)
 
 
 class SQLiteStore(SQLStore):
@@ -260,6 +290,36 @@ class SQLiteStore(SQLStore):
             for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
                 migration(conn)
                 conn.execute(f"PRAGMA user_version={number}")
+
+    # -- readiness -------------------------------------------------------------------------
+    def ping(self, now: float) -> None:
+        # Ready means a request-code would be stored now, found without writing: the file
+        # system takes writes, the files may be written, and there is room for the
+        # request-code's WAL frames plus what the next checkpoint adds to the database file.
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            disk = os.statvfs(directory)
+        except OSError as exc:
+            raise StoreUnavailable(f"the database cannot serve now: {exc}") from None
+        if disk.f_flag & os.ST_RDONLY:
+            raise StoreUnavailable(
+                f"the database cannot serve now: {directory} is on a read-only file system")
+        for name in (directory, self.path, self.path + "-wal", self.path + "-shm"):
+            if not _writable(name):
+                raise StoreUnavailable(f"the database cannot serve now: {name} is read-only")
+        with self._read() as conn:
+            page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+            pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+        try:
+            on_disk = os.stat(self.path).st_size
+        except OSError as exc:
+            raise StoreUnavailable(f"the database cannot serve now: {exc}") from None
+        needed = free_space_margin(page_size) + max(0, pages * page_size - on_disk)
+        free = disk.f_bavail * disk.f_frsize
+        if free < needed:
+            raise StoreUnavailable(
+                f"the database cannot serve now: {free} bytes free on its disk,"
+                f" readiness asks for {needed}")
 
     def schema_version(self) -> int:
         """The migration level of the file."""

@@ -1,6 +1,6 @@
 """A real `tfa serve` whose disk fills up: 503 -78 with Retry-After while it is full, the
-readiness probe says so, one log line instead of a traceback per request, no 201 lost, and
-service again by itself once space is freed.
+readiness probe says so (before request-codes start failing), one log line instead of a
+traceback per request, no 201 lost, and service again by itself once space is freed.
 
 The disk is a small tmpfs the test mounts (the tests run as root, as CI does).
 """
@@ -8,7 +8,9 @@ The disk is a small tmpfs the test mounts (the tests run as root, as CI does).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,10 +20,18 @@ from typing import Any
 import pytest
 from tfa_processes import TfaProcess, create_token_json, local_environ, start_serve
 
+from tfa_engine.store.sqlite import free_space_margin
+
 pytestmark = pytest.mark.network
 
 TIMEOUT = 10.0
 PHONES = [f"+4479111234{n:02d}" for n in range(40)]
+READY_TTL = 1.0  # seconds the server reuses a readiness verdict
+# Free space left when the disk is filled step by step: about 4 request-codes (each
+# appends about 95 KB to the WAL) more than readiness keeps free (free_space_margin, plus
+# the pages the next checkpoint adds to the database file).
+HEADROOM = free_space_margin(4096) + 4 * 95_000
+MAX_STEPS = 20  # request-codes before the disk must have filled
 
 
 @pytest.fixture
@@ -49,6 +59,19 @@ def fill(directory: Path) -> Path:
                 handle.flush()
         except OSError:
             pass
+    return filler
+
+
+def fill_leaving(directory: Path, free: int) -> Path:
+    """Fill the file system holding ``directory`` until about ``free`` bytes are left; the
+    filler file."""
+    disk = os.statvfs(directory)
+    size = disk.f_bavail * disk.f_frsize - free
+    assert size > 0, f"only {disk.f_bavail * disk.f_frsize} bytes free"
+    filler = directory / "filler"
+    with open(filler, "wb") as handle:
+        for offset in range(0, size, 65536):
+            handle.write(b"\0" * min(65536, size - offset))
     return filler
 
 
@@ -81,6 +104,24 @@ def send(server: TfaProcess, token: str, ref: str, phone: str) -> tuple[int, int
     return status, answer["result_info"]["status_code"], code
 
 
+def readiness(server: TfaProcess) -> tuple[int, int | None]:
+    """(HTTP status, status_code or None) of ``/health/ready`` once the verdict the server
+    holds is older than its time to live, so that it reflects the disk as it is now."""
+    time.sleep(READY_TTL + 0.1)  # a real process: its clock cannot be advanced
+    status, answer, _ = call(server, "GET", "/health/ready")
+    return status, answer.get("result_info", {}).get("status_code")
+
+
+def ready_again(server: TfaProcess, timeout: float = TIMEOUT) -> bool:
+    """Poll ``/health/ready`` until it answers 200, for ``timeout`` seconds at most."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if call(server, "GET", "/health/ready")[0] == 200:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_a_full_disk_is_503_78_then_service_returns_by_itself(small_disk: Path) -> None:
     """While the disk is full every request is 503 -78 with Retry-After (health still 200,
     readiness 503), no traceback is logged, and once space is freed requests succeed and
@@ -110,7 +151,7 @@ def test_a_full_disk_is_503_78_then_service_returns_by_itself(small_disk: Path) 
                    for line in during) <= 2
 
         filler.unlink()
-        assert call(server, "GET", "/health/ready")[0] == 200
+        assert ready_again(server)
         status, _, code = send(server, token, "after", PHONES[30])
         assert status == 201
         sent["after"] = code
@@ -119,3 +160,35 @@ def test_a_full_disk_is_503_78_then_service_returns_by_itself(small_disk: Path) 
             assert answer["result_info"]["status_code"] == 0, ref
     finally:
         server.stop()
+
+
+def test_readiness_says_503_before_request_codes_fail(small_disk: Path) -> None:
+    """Filling the disk step by step: /health/ready says 200 only while request-codes are
+    stored, turns 503 -78 before the first one fails and still says so then, and says 200
+    again once space is freed."""
+    env = local_environ(small_disk, TFA_GATEWAY="console", TFA_LIMIT_PHONE_SENDS="50/600")
+    token = create_token_json(small_disk, env, "disk")["token"]
+    server = start_serve(small_disk, env)
+    phones = iter(PHONES)
+    try:
+        assert send(server, token, "warm", next(phones))[0] == 201
+        filler = fill_leaving(small_disk, HEADROOM)
+        while_ready = []  # each request-code sent right after a 200 verdict
+        verdict = readiness(server)
+        while verdict[0] == 200 and len(while_ready) < MAX_STEPS:
+            while_ready.append(send(server, token, f"ready-{len(while_ready)}", next(phones))[0])
+            verdict = readiness(server)
+        after_503 = []  # request-codes sent once it said 503, until one fails
+        while (not after_503 or after_503[-1] == 201) and len(after_503) < MAX_STEPS:
+            after_503.append(send(server, token, f"full-{len(after_503)}", next(phones))[0])
+        at_failure = readiness(server)
+        filler.unlink()
+        freed_ready = ready_again(server)
+        after = send(server, token, "after", next(phones))[0]
+    finally:
+        server.stop()
+    assert while_ready and set(while_ready) == {201}, while_ready
+    assert verdict == (503, -78)
+    assert after_503[0] == 201 and after_503[-1] == 503, after_503  # 503 came first
+    assert at_failure == (503, -78)
+    assert freed_ready and after == 201

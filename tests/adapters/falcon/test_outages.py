@@ -106,3 +106,50 @@ def test_outage_log_starts_again_after_a_quiet_interval(
     assert "disk full" in messages(caplog)[0]
     assert "1 more requests answered -78" in messages(caplog)[1]
     assert "database is locked" in messages(caplog)[2]
+
+
+def test_recovery_is_logged_once_with_how_long_the_outage_lasted(
+    caplog: pytest.LogCaptureFixture, clock: FakeClock
+) -> None:
+    """The first request served after an outage writes one line: how long it lasted and
+    how many requests it refused since the last line; later ones write nothing."""
+    caplog.set_level(logging.WARNING, logger="tfa.test.outages")
+    outages = OutageLog(logging.getLogger("tfa.test.outages"), interval=60, clock=clock)
+    for _ in range(4):
+        outages.failed(StoreUnavailable(CAUSE))
+        clock.advance(3)
+    outages.recovered()
+    outages.recovered()
+    assert messages(caplog)[1:] == [
+        "store available again after 12.0 s (3 more requests answered -78)"]
+
+
+def test_a_request_under_way_when_the_outage_began_does_not_end_it(
+    caplog: pytest.LogCaptureFixture, clock: FakeClock
+) -> None:
+    """A request that arrived before the first failure and was served proves nothing: the
+    outage goes on, and its next failure writes no new line."""
+    caplog.set_level(logging.WARNING, logger="tfa.test.outages")
+    outages = OutageLog(logging.getLogger("tfa.test.outages"), interval=60, clock=clock)
+    arrived = outages.now()
+    clock.advance(0.1)
+    outages.failed(StoreUnavailable(CAUSE))
+    outages.recovered(arrived)
+    outages.failed(StoreUnavailable(CAUSE))
+    assert len(messages(caplog)) == 1 and outages.ongoing
+
+
+def test_a_code_stored_after_an_outage_logs_the_return(
+    api: Any, store: OutageStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Through the app: -78 while the store is down, then a 201 writes one line saying the
+    store is available again."""
+    with caplog.at_level(logging.WARNING, logger="tfa.http"):
+        store.down = True
+        assert api.request("ref-1").status_code == 503
+        store.down = False
+        assert api.request("ref-2").status_code == 201
+        assert api.request("ref-3").status_code == 201
+    lines = [r.getMessage() for r in caplog.records if r.name == "tfa.http"]
+    assert len(lines) == 2
+    assert lines[1].startswith("store available again after ")
