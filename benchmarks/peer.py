@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tfa_engine.hashing import PROFILES
+from tfa_engine._hashing import PROFILES
 
 from .loadgen import Fixed, Request
 from .procs import REPO, Server, ServerFailed, clean_environ

@@ -15,12 +15,16 @@ Every call returns an :class:`Outcome` whose :class:`Status` carries the Fortytw
 """
 
 from . import catalogue
-from .access import IssuedToken, TokenRecord, token_from_header
-from .callbacks import verify_signature
+from ._access import IssuedToken, TokenRecord, token_from_header
+from ._callbacks import verify_signature
+from ._codes import canonical_code, generate_code
+from ._engine import Engine
+from ._hashing import PROFILES, CodeHasher
+from ._outcome import Outcome
+from ._phones import to_e164
+from ._segments import SegmentCount, segments
 from .catalogue import Status
-from .codes import canonical_code, generate_code
 from .config import ConfigError, EngineConfig, RateLimit
-from .engine import Engine
 from .gateways import (
     ConsoleGateway,
     Gateway,
@@ -29,10 +33,6 @@ from .gateways import (
     MemoryGateway,
     SmsMessage,
 )
-from .hashing import PROFILES, CodeHasher
-from .outcome import Outcome
-from .phones import to_e164
-from .segments import SegmentCount, segments
 from .store import MemoryStore, SQLiteStore, Store, StoreError, StoreUnavailable
 
 __version__ = "0.1.0"  # the one place the version is written (setup.py reads it here)

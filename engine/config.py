@@ -1,7 +1,7 @@
 """Engine settings: one frozen value built at the entry points and passed down.
 
 :class:`EngineConfig` owns every rule of the engine's settings, with the rules of
-:mod:`tfa_engine.values` that token overrides share (a code's lifetime, attempts, a sender
+:mod:`tfa_engine._values` that token overrides share (a code's lifetime, attempts, a sender
 id, destinations). Loaders (a TOML file, environment variables, the command line) only
 turn text into values with :meth:`EngineConfig.from_mapping`, and name the key at fault
 when a rule refuses a value: :class:`ConfigError` carries the ``key`` it is about.
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .hashing import PROFILES
-from .values import (
+from ._hashing import PROFILES
+from ._values import (
     MAX_CODE_TTL,
     ConfigError,
     RateLimit,
@@ -142,7 +142,7 @@ class EngineConfig:
             raise ConfigError("callback_lease must be 5..3600 seconds", key="callback_lease")
         # Keys short enough to guess would undo what they protect: a pepper is what stops
         # a stolen database's codes from being brute-forced, and a stored fingerprint of it
-        # (see tfa_engine.pepper) must not be cheap to invert.
+        # (see tfa_engine.store._pepper) must not be cheap to invert.
         for name in ("pepper", "callback_key"):
             value = getattr(self, name)
             if value is not None and len(value.encode()) < MIN_KEY_BYTES:

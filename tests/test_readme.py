@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from tfa_engine import catalogue
+from tfa_engine._callbacks import CallbackSigner
 from tfa_engine.adapters.server.settings import SETTING_KEYS, variable_name
-from tfa_engine.callbacks import CallbackSigner
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

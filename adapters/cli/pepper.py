@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfa_engine.pepper import SETTING, adopt_pepper
+from tfa_engine.store._pepper import SETTING, adopt_pepper
 
 from .common import database_location, open_configured
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tfa_engine._declared import DeclaredToken
 from tfa_engine.config import (
     ConfigError,
     RateLimit,
@@ -12,7 +13,6 @@ from tfa_engine.config import (
     text_list,
     whole_number,
 )
-from tfa_engine.declared import DeclaredToken
 
 TOKEN_KEYS = (
     "name", "token", "allowed_ips", "sender_id", "code_ttl", "max_attempts",

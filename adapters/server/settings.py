@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from tfa_engine import catalogue
-from tfa_engine.access import invalid_allowlist_entries
+from tfa_engine._access import invalid_allowlist_entries
+from tfa_engine._declared import DeclaredToken
 from tfa_engine.config import (
     ConfigError,
     EngineConfig,
@@ -29,7 +30,6 @@ from tfa_engine.config import (
     text_list,
     whole_number,
 )
-from tfa_engine.declared import DeclaredToken
 from tfa_engine.store import is_postgres, location_problem
 
 from .declared import declared_tokens, optional_text

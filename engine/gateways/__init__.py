@@ -1,6 +1,6 @@
 """SMS gateways behind one contract (:class:`Gateway`)."""
 
-from .base import Gateway, GatewayError, SmsMessage
+from ._base import Gateway, GatewayError, SmsMessage
 from .console import ConsoleGateway
 from .mediariver import MediariverError, MediariverGateway
 from .memory import MemoryGateway

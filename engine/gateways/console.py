@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import TextIO
 
-from .base import Gateway, SmsMessage
+from ._base import Gateway, SmsMessage
 
 
 class ConsoleGateway(Gateway):

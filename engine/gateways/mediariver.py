@@ -30,9 +30,9 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from ..phones import mask
-from .base import QUALITIES, Gateway, GatewayError, SmsMessage
-from .mediariver_answers import count, error_summary, retry_after_seconds
+from .._phones import mask
+from ._base import QUALITIES, Gateway, GatewayError, SmsMessage
+from ._mediariver_answers import count, error_summary, retry_after_seconds
 
 log = logging.getLogger("tfa.gateway.mediariver")
 

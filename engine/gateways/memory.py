@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from .base import Gateway, GatewayError, SmsMessage
+from ._base import Gateway, GatewayError, SmsMessage
 
 
 class MemoryGateway(Gateway):

@@ -13,8 +13,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .admin import AdminEvent
-from .base import (
+from ._admin import AdminEvent
+from ._base import (
     FRAUD,
     Admission,
     Allowance,

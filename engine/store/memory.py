@@ -13,10 +13,10 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
-from ..access import TokenRecord
-from .admin import AdminEvent
-from .admission import allowance_refusal, hold_refusal, traffic_since, trips
-from .base import (
+from .._access import TokenRecord
+from ._admin import AdminEvent
+from ._admission import allowance_refusal, hold_refusal, traffic_since, trips
+from ._base import (
     FRAUD,
     NEVER,
     Admission,
@@ -36,7 +36,7 @@ from .base import (
     StoreError,
     retry_after,
 )
-from .meta import MetaStore
+from ._meta import MetaStore
 
 _OPTIONAL = frozenset({"callback_url"})  # the only NewCode field that may be None
 

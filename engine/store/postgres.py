@@ -22,11 +22,11 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .base import StoreError, StoreUnavailable
-from .postgres_pool import Pool, PooledConnection
-from .postgres_schema import MIGRATIONS, SCHEMA_LOCK
-from .sql import JOB_COLUMNS, Cursor, Violation, pyformat
-from .sql_store import SQLStore
+from ._base import StoreError, StoreUnavailable
+from ._postgres_pool import Pool, PooledConnection
+from ._postgres_schema import MIGRATIONS, SCHEMA_LOCK
+from ._sql import JOB_COLUMNS, Cursor, Violation, pyformat
+from ._sql_store import SQLStore
 
 # Seconds one connection attempt may take, unless the URL says (libpq waits forever by
 # default: an unreachable host would hold a pool worker for minutes of TCP retries).

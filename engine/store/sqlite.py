@@ -30,8 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .base import StoreError, StoreUnavailable
-from .sql import (
+from ._base import StoreError, StoreUnavailable
+from ._sql import (
     CLIENT_REF,
     JOB_COLUMNS,
     MESSAGE_ID,
@@ -40,8 +40,8 @@ from .sql import (
     TOKEN_NAME,
     Violation,
 )
-from .sql_store import SQLStore
-from .sqlite_schema import MIGRATIONS
+from ._sql_store import SQLStore
+from ._sqlite_schema import MIGRATIONS
 
 try:
     import fcntl

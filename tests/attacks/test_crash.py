@@ -46,7 +46,7 @@ from attack_kit import (
 )
 from loopback import free_port
 
-from tfa_engine.engine import PENDING_MARGIN
+from tfa_engine._engine import PENDING_MARGIN
 
 CALLS = 1000
 CONCURRENCY = 16

@@ -16,10 +16,10 @@ from tfa_processes import COMMAND_TIMEOUT, tfa_command
 
 import tfa_engine
 from tfa_engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
+from tfa_engine._callbacks import CallbackSigner
 from tfa_engine.adapters.cli import main
 from tfa_engine.adapters.server.service import build_engine
 from tfa_engine.adapters.server.settings import load_settings
-from tfa_engine.callbacks import CallbackSigner
 
 UK_MOBILE = "+447911123456"
 UUID_SHAPE = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")

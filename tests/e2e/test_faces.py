@@ -18,8 +18,8 @@ from urllib.parse import quote
 import pytest
 
 from tfa_engine import SQLiteStore, Status, StoreUnavailable, catalogue
-from tfa_engine.abuse import number_range
-from tfa_engine.access import token_digest
+from tfa_engine._abuse import number_range
+from tfa_engine._access import token_digest
 from tfa_engine.adapters.server.settings import Settings
 from tfa_engine.config import DEFAULT_TEMPLATE, PLACEHOLDER
 

@@ -43,7 +43,7 @@ from parallel_http import in_parallel
 from tfa_processes import TfaProcess, create_token_json
 
 from tfa_engine import catalogue
-from tfa_engine.callbacks import CallbackSigner
+from tfa_engine._callbacks import CallbackSigner
 
 pytestmark = pytest.mark.network
 

@@ -32,7 +32,7 @@ from postgres_db import schema_url
 from tfa_processes import START_TIMEOUT, TfaProcess
 
 from tfa_engine import catalogue
-from tfa_engine.store.postgres_schema import SCHEMA_LOCK
+from tfa_engine.store._postgres_schema import SCHEMA_LOCK
 
 pytestmark = pytest.mark.network
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from tfa_engine import catalogue
-from tfa_engine.access import (
+from tfa_engine._access import (
     TokenRecord,
     check_ip,
     digests_equal,

@@ -9,7 +9,7 @@ import logging
 import pytest
 from fake_clock import FakeClock
 
-from tfa_engine.background import Background
+from tfa_engine._background import Background
 from tfa_engine.store import StoreUnavailable
 
 ROUND = 6.0  # seconds between failing rounds of a dispatcher during an outage

@@ -13,7 +13,7 @@ import pytest
 
 from tfa_engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
 from tfa_engine.gateways import GatewayError, SmsMessage
-from tfa_engine.gateways.resilience import Bulkhead, CircuitBreaker, SlotsBusy
+from tfa_engine.gateways._resilience import Bulkhead, CircuitBreaker, SlotsBusy
 
 BOUND = 10.0  # seconds any wait of these tests may last before it counts as a failure
 UK_MOBILE = "+447911123456"

@@ -16,7 +16,7 @@ import pytest
 from fake_clock import START, FakeClock
 
 from tfa_engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
-from tfa_engine.callbacks import (
+from tfa_engine._callbacks import (
     SIGNATURE_HEADER,
     CallbackSigner,
     RetryPolicy,

@@ -6,7 +6,7 @@ import string
 
 import pytest
 
-from tfa_engine.codes import CODE_TYPES, CodeType, canonical_code, code_type_of, generate_code
+from tfa_engine._codes import CODE_TYPES, CodeType, canonical_code, code_type_of, generate_code
 
 
 @pytest.mark.parametrize(

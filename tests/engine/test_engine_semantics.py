@@ -25,7 +25,7 @@ from tfa_engine import (
     SQLiteStore,
     catalogue,
 )
-from tfa_engine.lookups import RESOLVE_TIMEOUT
+from tfa_engine._lookups import RESOLVE_TIMEOUT
 
 UK = "+447911123456"
 DE = "+4915123456789"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from argon2 import Type
 
-from tfa_engine.hashing import PROFILES, CodeHasher
+from tfa_engine._hashing import PROFILES, CodeHasher
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tfa_engine import lookups
-from tfa_engine.netguard import (
+from tfa_engine import _lookups as lookups
+from tfa_engine._netguard import (
     CallbackTarget,
     check_callback_url,
     is_public_address,

@@ -9,7 +9,7 @@ from typing import Any
 from fake_clock import FakeClock
 
 from tfa_engine import Engine, EngineConfig, MemoryGateway, Store, catalogue
-from tfa_engine.engine import PENDING_MARGIN
+from tfa_engine._engine import PENDING_MARGIN
 from tfa_engine.gateways import SmsMessage
 from tfa_engine.store import NewCode
 

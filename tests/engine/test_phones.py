@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfa_engine.phones import mask, to_e164
+from tfa_engine._phones import mask, to_e164
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tfa_engine import EngineConfig, catalogue
-from tfa_engine.requests import (
+from tfa_engine._requests import (
     CodeRequest,
     decode_json,
     is_json_media_type,

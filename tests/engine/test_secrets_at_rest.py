@@ -19,7 +19,7 @@ from tfa_engine import (
     SQLiteStore,
     catalogue,
 )
-from tfa_engine.access import token_digest
+from tfa_engine._access import token_digest
 
 MakeEngine = Callable[..., Engine]  # the ``make_engine`` fixture
 SendCode = Callable[..., tuple[str, str]]  # the ``send_code`` fixture

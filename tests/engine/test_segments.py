@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfa_engine.segments import SegmentCount, fits_one_segment, is_gsm7, segments
+from tfa_engine._segments import SegmentCount, fits_one_segment, is_gsm7, segments
 
 # Written out independently of the module so a typo in either one shows up.
 GSM_BASIC = (

@@ -20,7 +20,7 @@ from store_records import (
     token_record,
 )
 
-from tfa_engine.access import TokenRecord
+from tfa_engine._access import TokenRecord
 from tfa_engine.store import (
     DuplicateClientRef,
     DuplicateMessageId,

@@ -7,7 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from tfa_engine import Store
-from tfa_engine.store.meta import MetaStore
+from tfa_engine.store._meta import MetaStore
 
 RACERS = 8
 

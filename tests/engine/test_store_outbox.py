@@ -8,7 +8,7 @@ from pathlib import Path
 import sqlite_utils
 
 from tfa_engine.store import NewCode, SQLiteStore, Store
-from tfa_engine.store.sqlite_schema import MIGRATIONS
+from tfa_engine.store._sqlite_schema import MIGRATIONS
 
 NOW = 1_700_000_000.0
 URL = "https://client.example/cb"

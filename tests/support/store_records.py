@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 
-from tfa_engine.access import TokenRecord
+from tfa_engine._access import TokenRecord
 from tfa_engine.store import NewCode, Store
 
 NOW = 1_700_000_000.0

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tfa_engine import GatewayError, RateLimit, Status, catalogue
-from tfa_engine.access import token_digest
+from tfa_engine._access import token_digest
 
 LANDLINE_UK = "+442079460000"
 GERMAN_MOBILE = "+4915123456789"

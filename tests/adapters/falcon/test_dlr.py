@@ -12,8 +12,8 @@ import falcon.testing
 import pytest
 
 from tfa_engine import Engine, EngineConfig, MemoryGateway, MemoryStore, catalogue
+from tfa_engine._callbacks import SIGNATURE_HEADER
 from tfa_engine.adapters.falcon import create_app
-from tfa_engine.callbacks import SIGNATURE_HEADER
 
 SECRET = "dlr-s3cret"
 CALLBACK_KEY = "k" * 32

@@ -15,10 +15,10 @@ import pytest
 from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 
 from tfa_engine import Engine, EngineConfig, MemoryStore, catalogue
+from tfa_engine._phones import mask
 from tfa_engine.adapters.gateway_sim import MediariverSimulator
 from tfa_engine.gateways import GatewayError, SmsMessage
 from tfa_engine.gateways.mediariver import MediariverError, MediariverGateway
-from tfa_engine.phones import mask
 
 UK = "+447911123456"
 MESSAGE = SmsMessage("10000000000000000001", UK, "TFA", "Your code: 493027")

@@ -13,7 +13,7 @@ from tfa_engine.adapters.server.service import build_engine
 from tfa_engine.adapters.server.settings import DeclaredToken, Settings, load_settings
 from tfa_engine.config import ConfigError
 from tfa_engine.gateways import MediariverGateway
-from tfa_engine.gateways.resilience import Bulkhead, CircuitBreaker, Failover
+from tfa_engine.gateways._resilience import Bulkhead, CircuitBreaker, Failover
 from tfa_engine.store import StoreError
 
 UK_MOBILE = "+447911123456"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import FraudStore
-from .sql import SQLBackend
+from ._base import FraudStore
+from ._sql import SQLBackend
 
 
 def prefix_bounds(prefix: str) -> tuple[str, str]:

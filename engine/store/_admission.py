@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from .base import FRAUD, Allowance, FraudRule, Refusal, retry_after
+from ._base import FRAUD, Allowance, FraudRule, Refusal, retry_after
 
 
 def allowance_refusal(

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 import urllib3
 
-from . import netguard
-from .background import Background
-from .gateways.base import DELIVERY_STATUSES as DELIVERY_STATUSES
+from . import _netguard as netguard
+from ._background import Background
+from .gateways._base import DELIVERY_STATUSES as DELIVERY_STATUSES
 from .store import CallbackJob, Store
 
 log = logging.getLogger("tfa.callbacks")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from .admin import AdminEvent, AdminEventStore
-from .sql import SQLBackend
+from ._admin import AdminEvent, AdminEventStore
+from ._sql import SQLBackend
 
 ADMIN_EVENT_COLUMNS = "at, event, actor, token_id, token_name, detail"
 INSERT_ADMIN_EVENT = (

@@ -18,9 +18,9 @@ from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import Any, Protocol
 
-from ..access import TokenRecord
+from .._access import TokenRecord
 from ..config import RateLimit
-from .base import (
+from ._base import (
     CallbackJob,
     CodeRecord,
     StoreError,

@@ -1,6 +1,6 @@
 """The engine: request a code, validate a code. Orchestration only; every rule lives in
 its own module, every atomic step in the store, token administration in
-:mod:`tfa_engine.tokens`, delivery reports in :mod:`tfa_engine.deliveries`."""
+:mod:`tfa_engine._tokens`, delivery reports in :mod:`tfa_engine._deliveries`."""
 
 from __future__ import annotations
 
@@ -12,19 +12,21 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import audit, callbacks, catalogue, declared, deliveries, netguard
-from .abuse import SendGate
-from .access import IssuedToken, TokenRecord, check_ip, digests_equal, token_digest
-from .background import Periodic
-from .catalogue import Status
-from .codes import canonical_code, generate_code
-from .config import MAX_CODE_TTL, EngineConfig
-from .declared import DeclaredToken
-from .gateways import Gateway, GatewayError, SmsMessage
-from .hashing import CodeHasher
-from .outcome import Outcome
-from .phones import mask
-from .requests import (
+from . import _audit as audit
+from . import _callbacks as callbacks
+from . import _declared as declared
+from . import _deliveries as deliveries
+from . import _netguard as netguard
+from . import catalogue
+from ._abuse import SendGate
+from ._access import IssuedToken, TokenRecord, check_ip, digests_equal, token_digest
+from ._background import Periodic
+from ._codes import canonical_code, generate_code
+from ._declared import DeclaredToken
+from ._hashing import CodeHasher
+from ._outcome import Outcome
+from ._phones import mask
+from ._requests import (
     CodeRequest,
     decode_json,
     is_json_media_type,
@@ -32,8 +34,11 @@ from .requests import (
     parse_code_request,
     render,
 )
+from ._tokens import TokenAdmin
+from .catalogue import Status
+from .config import MAX_CODE_TTL, EngineConfig
+from .gateways import Gateway, GatewayError, SmsMessage
 from .store import CodeRecord, DuplicateClientRef, DuplicateMessageId, NewCode, SendPolicy, Store
-from .tokens import TokenAdmin
 
 log = logging.getLogger("tfa.engine")
 
@@ -326,7 +331,7 @@ class Engine:
 
     # -- tokens (see TokenAdmin; names or ids both find an active token) -------------------
     def create_token(self, name: str, **options: Any) -> IssuedToken:
-        """Issue a new token with ``options`` (:class:`~tfa_engine.tokens.TokenOptions`:
+        """Issue a new token with ``options`` (:class:`~tfa_engine._tokens.TokenOptions`:
         allowed_ips, sender_id, code_ttl, max_attempts, allowed_destinations, sms_budget);
         its ``token`` is shown once. ConfigError for a bad option or a name in use."""
         return self.tokens.create(name, **options)
@@ -352,7 +357,7 @@ class Engine:
         return self.tokens.list()
 
     def declare_token(self, name: str, token: str, **options: Any) -> TokenRecord:
-        """Install a token from a configuration file (see :mod:`tfa_engine.declared`)."""
+        """Install a token from a configuration file (see :mod:`tfa_engine._declared`)."""
         return declared.declare(self.tokens, DeclaredToken(name, token, **options))
 
     def declare_tokens(self, tokens: Iterable[DeclaredToken]) -> list[str]:
@@ -401,7 +406,7 @@ class Engine:
     def ping(self) -> None:
         """Check that the store would take a request-code now, without writing to it;
         raises :class:`~tfa_engine.store.StoreUnavailable` when it would not. For readiness
-        probes, which should ask through a :class:`~tfa_engine.readiness.ReadinessCache`."""
+        probes, which should ask through a :class:`~tfa_engine._readiness.ReadinessCache`."""
         self.store.ping(self.clock())
 
     def purge(self) -> int:

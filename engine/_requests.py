@@ -12,11 +12,13 @@ from typing import Any
 
 from cerberus import TypeDefinition, Validator
 
-from . import catalogue, netguard, phones
+from . import _netguard as netguard
+from . import _phones as phones
+from . import catalogue
+from ._codes import CodeType, code_type_of
+from ._segments import fits_one_segment
 from .catalogue import Status
-from .codes import CodeType, code_type_of
 from .config import MAX_CODE_LENGTH, PLACEHOLDER, EngineConfig, valid_sender_id
-from .segments import fits_one_segment
 
 MAX_CLIENT_REF = 64
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from .schema import FRAUD_SCHEMA, SENT_AND_CLAIMS, UNIQUE_TOKEN_NAMES
-from .sql_meta import META_SCHEMA
+from ._schema import FRAUD_SCHEMA, SENT_AND_CLAIMS, UNIQUE_TOKEN_NAMES
+from ._sql_meta import META_SCHEMA
 
 
 def _migration_1(conn: sqlite3.Connection) -> None:

@@ -4,9 +4,9 @@ housekeeping, for every backend."""
 
 from __future__ import annotations
 
-from ..access import TokenRecord
-from .base import DuplicateToken, DuplicateTokenName, Store, StoreError
-from .sql import (
+from .._access import TokenRecord
+from ._base import DuplicateToken, DuplicateTokenName, Store, StoreError
+from ._sql import (
     PURGE,
     PUT_TOKEN,
     SELECT_TOKENS,
@@ -18,11 +18,11 @@ from .sql import (
     token_record,
     token_row,
 )
-from .sql_admin import SQLAdminEvents
-from .sql_admission import SQLAdmission
-from .sql_codes import SQLCodes
-from .sql_fraud import SQLFraud
-from .sql_meta import SQLMeta
+from ._sql_admin import SQLAdminEvents
+from ._sql_admission import SQLAdmission
+from ._sql_codes import SQLCodes
+from ._sql_fraud import SQLFraud
+from ._sql_meta import SQLMeta
 
 
 class SQLStore(SQLCodes, SQLAdmission, SQLFraud, SQLMeta, SQLAdminEvents, Store):

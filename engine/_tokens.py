@@ -1,8 +1,8 @@
 """API tokens: issuing, finding, rotating, updating, listing, revoking.
 
-Only a token's digest is stored (see :mod:`tfa_engine.access`); the token itself exists
+Only a token's digest is stored (see :mod:`tfa_engine._access`); the token itself exists
 in clear only in the :class:`IssuedToken` returned once (by :meth:`TokenAdmin.create` and
-:meth:`TokenAdmin.rotate`), or in the operator's file (:mod:`tfa_engine.declared`). Names
+:meth:`TokenAdmin.rotate`), or in the operator's file (:mod:`tfa_engine._declared`). Names
 tell tokens apart: no two active tokens share one.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from .access import (
+from ._access import (
     IssuedToken,
     TokenRecord,
     invalid_allowlist_entries,
@@ -20,7 +20,7 @@ from .access import (
     new_token_id,
     token_digest,
 )
-from .audit import AdminTrail
+from ._audit import AdminTrail
 from .config import (
     ConfigError,
     RateLimit,

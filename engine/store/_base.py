@@ -21,8 +21,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..access import TokenRecord
-from .admin import AdminEventStore
+from .._access import TokenRecord
+from ._admin import AdminEventStore
 
 CodeState = Literal["pending", "live", "used", "locked", "superseded"]
 NEVER = float("-inf")  # a ``stale_before`` no pending code is older than

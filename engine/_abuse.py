@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import phonenumbers
 
-from . import audit, catalogue
-from .access import TokenRecord
+from . import _audit as audit
+from . import catalogue
+from ._access import TokenRecord
+from ._outcome import Outcome
 from .catalogue import Status
 from .config import EngineConfig, RateLimit
-from .outcome import Outcome
 from .store import FRAUD, Allowance, FraudRule, Refusal, SendPolicy, Store
 
 # libphonenumber's region of the country calling codes that belong to no country: +800,

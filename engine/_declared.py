@@ -13,10 +13,10 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 
-from .access import TokenRecord, invalid_allowlist_entries, token_digest
+from ._access import TokenRecord, invalid_allowlist_entries, token_digest
+from ._tokens import TokenAdmin, TokenOptions, check_name
 from .config import ConfigError, RateLimit
 from .store import DuplicateToken, DuplicateTokenName, StoreError
-from .tokens import TokenAdmin, TokenOptions, check_name
 
 
 @dataclass(frozen=True)

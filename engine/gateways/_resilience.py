@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .base import Gateway, GatewayError, SmsMessage
+from ._base import Gateway, GatewayError, SmsMessage
 
 log = logging.getLogger("tfa.gateway")
 

@@ -6,8 +6,8 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from .gateways.base import DELIVERY_STATUSES
-from .requests import decode_json
+from ._requests import decode_json
+from .gateways._base import DELIVERY_STATUSES
 
 
 def secret_matches(expected: str | None, given: str) -> bool:

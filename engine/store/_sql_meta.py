@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .meta import MetaStore
-from .sql import SQLBackend
+from ._meta import MetaStore
+from ._sql import SQLBackend
 
 # Appended to both backends' migrations; types both understand.
 META_SCHEMA: tuple[str, ...] = (

@@ -7,8 +7,8 @@ Constraint names are the ones :mod:`.sql` maps unique violations by.
 
 from __future__ import annotations
 
-from .schema import FRAUD_SCHEMA, SENT_AND_CLAIMS, UNIQUE_TOKEN_NAMES
-from .sql_meta import META_SCHEMA
+from ._schema import FRAUD_SCHEMA, SENT_AND_CLAIMS, UNIQUE_TOKEN_NAMES
+from ._sql_meta import META_SCHEMA
 
 # The advisory lock every migration runs under (an arbitrary constant: "tfa" in ASCII).
 SCHEMA_LOCK = 0x746661

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any
 
-from .phones import mask
+from ._phones import mask
 from .store import AdminEvent, Store, StoreError
 
 log = logging.getLogger("tfa.audit")

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .admission import allowance_refusal, hold_refusal, traffic_since, trips
-from .base import (
+from ._admission import allowance_refusal, hold_refusal, traffic_since, trips
+from ._base import (
     FRAUD,
     NEVER,
     Admission,
@@ -35,8 +35,8 @@ from .base import (
     StoreError,
     retry_after,
 )
-from .sql import CLIENT_REF, INSERT_CODE, MESSAGE_ID, Connection, SQLBackend, Violation
-from .sql_fraud import RELEASE, prefix_bounds
+from ._sql import CLIENT_REF, INSERT_CODE, MESSAGE_ID, Connection, SQLBackend, Violation
+from ._sql_fraud import RELEASE, prefix_bounds
 
 TRAFFIC = (
     "SELECT count(*), coalesce(sum(CASE WHEN state = 'used' THEN 1 ELSE 0 END), 0)"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import re
 
-from ..phones import mask
-from .base import SmsMessage
+from .._phones import mask
+from ._base import SmsMessage
 
 MAX_REASON = 300  # characters of gateway-provided error text kept in a reason
 REDACTED = "[redacted]"

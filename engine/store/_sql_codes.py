@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from .base import (
+from ._base import (
     NEVER,
     CallbackJob,
     CodeRecord,
@@ -13,7 +13,7 @@ from .base import (
     OutboxStore,
     StoreError,
 )
-from .sql import (
+from ._sql import (
     ABANDONED,
     ENQUEUE,
     OPEN,

@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from .store import Store
-from .store.meta import MetaStore
-from .values import ConfigError
+from .._values import ConfigError
+from ._base import Store
+from ._meta import MetaStore
 
 SETTING = "TFA_PEPPER"
 NAME = "pepper"  # where the fingerprint is recorded (see MetaStore)

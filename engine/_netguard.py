@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .lookups import RESOLVE_TIMEOUT, LookupTimeout, resolve_within
-from .lookups import Resolver as Resolver  # re-exported: callers name them netguard.*
-from .lookups import system_resolver as system_resolver
+from ._lookups import RESOLVE_TIMEOUT, LookupTimeout, resolve_within
+from ._lookups import Resolver as Resolver  # re-exported: callers name them netguard.*
+from ._lookups import system_resolver as system_resolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
