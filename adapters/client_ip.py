@@ -27,7 +27,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator
 
-from tfa_engine._access import IPAddress, IPNetwork, parse_ip, parse_network
+from tfa_engine.config import IPAddress, IPNetwork, parse_ip, parse_network
 
 X_FORWARDED_FOR = "x-forwarded-for"
 FORWARDED = "forwarded"

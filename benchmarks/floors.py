@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tfa_engine import CodeHasher
+from tfa_engine._hashing import CodeHasher
 
 CODE = "123456"
 MAX_VERIFICATIONS = 1_000_000  # per process and run: a bound, never reached at argon2 speeds

@@ -13,15 +13,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tfa_engine import (
-    CodeHasher,
-    Engine,
-    EngineConfig,
-    MemoryGateway,
-    SmsMessage,
-    SQLiteStore,
-    catalogue,
-)
+from tfa_engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
+from tfa_engine._hashing import CodeHasher
+from tfa_engine.gateways import SmsMessage
 from tfa_engine.store import open_store
 
 from .loadgen import phone_number

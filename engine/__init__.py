@@ -10,42 +10,33 @@ The framework-free core. Embed it directly::
                                   {"client_ref": "login-42", "phone_number": "+447911123456"})
     outcome.status.code, outcome.result["message_id"]
 
-Every call returns an :class:`Outcome` whose :class:`Status` carries the Fortytwo
-``status_code``, HTTP status and text.
+The two API calls return an :class:`Outcome` whose :class:`Status` carries the Fortytwo
+``status_code``, HTTP status and text; see :class:`Engine` for what the other methods
+return or raise.
+
+The public surface is this package's ``__all__`` and that of the public modules
+:mod:`tfa_engine.store`, :mod:`tfa_engine.gateways`, :mod:`tfa_engine.config`,
+:mod:`tfa_engine.catalogue` and :mod:`tfa_engine.audit` (docs/api.md lists it). Modules
+whose name starts with an underscore are internal and may change without notice.
 """
 
 from . import catalogue
-from ._access import IssuedToken, TokenRecord, token_from_header
+from ._access import IssuedToken, token_from_header
 from ._callbacks import verify_signature
-from ._codes import canonical_code, generate_code
 from ._engine import Engine
-from ._hashing import PROFILES, CodeHasher
 from ._outcome import Outcome
-from ._phones import to_e164
-from ._segments import SegmentCount, segments
 from .catalogue import Status
 from .config import ConfigError, EngineConfig, RateLimit
-from .gateways import (
-    ConsoleGateway,
-    Gateway,
-    GatewayError,
-    MediariverGateway,
-    MemoryGateway,
-    SmsMessage,
-)
-from .store import MemoryStore, SQLiteStore, Store, StoreError, StoreUnavailable
+from .gateways import ConsoleGateway, MediariverGateway, MemoryGateway
+from .store import MemoryStore, SQLiteStore, StoreError, StoreUnavailable
 
 __version__ = "0.1.0"  # the one place the version is written (setup.py reads it here)
 
 __all__ = [
-    "PROFILES",
-    "CodeHasher",
     "ConfigError",
     "ConsoleGateway",
     "Engine",
     "EngineConfig",
-    "Gateway",
-    "GatewayError",
     "IssuedToken",
     "MediariverGateway",
     "MemoryGateway",
@@ -53,18 +44,11 @@ __all__ = [
     "Outcome",
     "RateLimit",
     "SQLiteStore",
-    "SegmentCount",
-    "SmsMessage",
     "Status",
-    "Store",
     "StoreError",
     "StoreUnavailable",
-    "TokenRecord",
-    "canonical_code",
+    "__version__",
     "catalogue",
-    "generate_code",
-    "segments",
-    "to_e164",
     "token_from_header",
     "verify_signature",
 ]

@@ -1,12 +1,13 @@
-"""The audit trail: one log record per security event, on the ``tfa.audit`` logger.
+"""The audit trail's machinery: :func:`event` writes one log record per security event on
+the ``tfa.audit`` logger, :class:`AdminTrail` also stores the administrative ones.
 
 Each record carries its fields in ``record.audit`` (a dict: ``event``, ``token_id``,
 ``client_ip``, ``phone`` masked, ``message_id``, and a few event-specific ones), which a
 JSON formatter writes as one object per line; its message is the same as ``key=value``
 text. Nothing secret is ever a field: no code, no token, no full phone number, no header.
 Values are the service's own (ids, parsed addresses, masked numbers), and any control
-character is escaped, so no input can split a record or forge another. Administrative
-events are also stored in the database, with who made them (:class:`AdminTrail`).
+character is escaped (:func:`~tfa_engine.audit.clean`), so no input can split a record or
+forge another. The events' names are in :mod:`tfa_engine.audit`.
 """
 
 from __future__ import annotations
@@ -16,31 +17,16 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from ._phones import mask
+from .audit import LOGGER, clean
 from .store import AdminEvent, Store, StoreError
 
-log = logging.getLogger("tfa.audit")
+log = logging.getLogger(LOGGER)
 
-EVENTS = (
-    "code.sent", "code.valid", "code.declined", "code.locked", "token.invalid", "ip.refused",
-    "rate.limited", "destination.refused", "budget.exhausted", "fraud.held", "fraud.released",
-    "callback.refused", "token.created", "token.revoked", "token.rotated", "token.updated",
-    "code.replayed", "code.dead", "ref.unknown",
-)
 _WARNINGS = frozenset({
     "code.locked", "token.invalid", "ip.refused", "rate.limited", "destination.refused",
     "budget.exhausted", "fraud.held", "callback.refused", "code.replayed", "code.dead",
     "ref.unknown",
 })
-
-
-def clean(value: Any) -> Any:
-    """A field value with every control character escaped (numbers and None as they are)."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    text = str(value)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def event(
@@ -53,7 +39,7 @@ def event(
     message_id: str | None = None,
     **details: Any,
 ) -> None:
-    """Record one security event of ``kind`` (one of :data:`EVENTS`)."""
+    """Record one security event of ``kind`` (one of :data:`~tfa_engine.audit.EVENTS`)."""
     if not log.isEnabledFor(logging.INFO):
         return
     fields: dict[str, Any] = {
@@ -69,11 +55,6 @@ def event(
     )
     level = logging.WARNING if kind in _WARNINGS else logging.INFO
     log.log(level, "%s %s", kind, text, extra={"audit": fields})
-
-
-ADMIN_EVENTS = ("token.created", "token.rotated", "token.updated", "token.revoked",
-                "fraud.released")
-"""The events that are also stored in the database, with who made them (:class:`AdminTrail`)."""
 
 
 class AdminTrail:
@@ -94,9 +75,9 @@ class AdminTrail:
 
     def record(self, kind: str, *, token_id: str, name: str | None = None,
                detail: str | None = None, **fields: Any) -> None:
-        """Log and store one event of ``kind`` (one of :data:`ADMIN_EVENTS`), right after
-        the change it tells of. ``name`` is looked up when not given; ``fields`` go to the
-        log record only."""
+        """Log and store one event of ``kind`` (one of
+        :data:`~tfa_engine.audit.ADMIN_EVENTS`), right after the change it tells of.
+        ``name`` is looked up when not given; ``fields`` go to the log record only."""
         # The change is made: a store failing now must not fail the command, which would
         # hide what it did (a token created but never shown). The log keeps the event.
         try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from ._access import TokenRecord, invalid_allowlist_entries, token_digest
 from ._tokens import TokenAdmin, TokenOptions, check_name
-from .config import ConfigError, RateLimit
+from ._values import ConfigError, RateLimit
 from .store import DuplicateToken, DuplicateTokenName, StoreError
 
 

@@ -21,7 +21,7 @@ from ._access import (
     token_digest,
 )
 from ._audit import AdminTrail
-from .config import (
+from ._values import (
     ConfigError,
     RateLimit,
     check_code_ttl,

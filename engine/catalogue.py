@@ -10,6 +10,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = [
+    "ALLOWLIST_INVALID",
+    "BUDGET_EXHAUSTED",
+    "BY_NAME",
+    "CALLBACK_INVALID",
+    "CATALOGUE",
+    "CLIENT_REF_EXISTS",
+    "CLIENT_REF_MISSING",
+    "CODE_NOT_FOUND",
+    "CODE_TOO_LONG",
+    "CODE_TOO_SHORT",
+    "DECLINED",
+    "DESTINATION_REFUSED",
+    "FRAUD_HELD",
+    "INTERNAL_ERROR",
+    "INVALID",
+    "IP_NOT_ALLOWED",
+    "MALFORMED",
+    "METHOD_NOT_ALLOWED",
+    "NOT_FOUND",
+    "NO_CODE",
+    "PHONE_INVALID",
+    "PHONE_MISSING",
+    "RATE_LIMITED",
+    "SENDER_ID_INVALID",
+    "SUCCESS",
+    "SYSTEM_ERROR",
+    "TEMPLATE_NO_PLACEHOLDER",
+    "TEMPLATE_TOO_LONG",
+    "TOKEN_INVALID",
+    "TOKEN_MISSING",
+    "TOO_LARGE",
+    "UNAVAILABLE",
+    "UNSUPPORTED_MEDIA",
+    "VALID",
+    "Status",
+]
+
 
 @dataclass(frozen=True)
 class Status:

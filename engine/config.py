@@ -13,6 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from ._access import (
+    IPAddress,
+    IPNetwork,
+    invalid_allowlist_entries,
+    parse_ip,
+    parse_network,
+)
+from ._declared import DeclaredToken
 from ._hashing import PROFILES
 from ._values import (
     MAX_CODE_TTL,
@@ -32,8 +40,9 @@ from ._values import (
 
 __all__ = [
     "DEFAULT_TEMPLATE", "MAX_CODE_LENGTH", "MAX_CODE_TTL", "PLACEHOLDER", "ConfigError",
-    "EngineConfig", "RateLimit", "check_code_ttl", "check_destinations", "check_max_attempts",
-    "check_sender_id", "non_empty_text", "parse_bool", "secret_text", "text_list",
+    "DeclaredToken", "EngineConfig", "IPAddress", "IPNetwork", "RateLimit", "check_code_ttl",
+    "check_destinations", "check_max_attempts", "check_sender_id", "invalid_allowlist_entries",
+    "non_empty_text", "parse_bool", "parse_ip", "parse_network", "secret_text", "text_list",
     "valid_sender_id", "whole_number",
 ]
 

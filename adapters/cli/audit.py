@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from tfa_engine._audit import ADMIN_EVENTS, clean
+from tfa_engine.audit import ADMIN_EVENTS, clean
 from tfa_engine.store import AdminEvent
 
 from .common import error, open_engine, timestamp

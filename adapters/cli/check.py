@@ -8,8 +8,7 @@ import argparse
 
 from tfa_engine import Engine
 from tfa_engine.gateways import Gateway, GatewayError
-from tfa_engine.store import StoreError
-from tfa_engine.store._pepper import PepperMismatch, verify_pepper
+from tfa_engine.store import PepperMismatch, StoreError, verify_pepper
 
 from ..server import Settings, build_engine, load_settings, make_gateway
 from ..server.logs import configure_logging

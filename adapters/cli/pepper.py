@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from tfa_engine.store._pepper import SETTING, adopt_pepper
+from tfa_engine.store import adopt_pepper
 
+from ..server.settings import variable_name
 from .common import database_location, open_configured
+
+SETTING = variable_name("pepper")  # TFA_PEPPER, as the user sets it
 
 
 def cmd_pepper_adopt(args: argparse.Namespace) -> int:

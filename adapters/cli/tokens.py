@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any
 
-from tfa_engine import TokenRecord
 from tfa_engine.config import ConfigError, RateLimit
+from tfa_engine.store import TokenRecord
 
 from . import token_edit
 from .common import (

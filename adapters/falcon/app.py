@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import falcon
 
 from tfa_engine import Engine, StoreUnavailable, catalogue
-from tfa_engine._readiness import READY_TTL
+from tfa_engine.store import READY_TTL
 
 from ..client_ip import X_FORWARDED_FOR, TrustedProxies, client_ip
 from .docs import DocsFile, DocsPage

@@ -13,7 +13,7 @@ from typing import Any
 import falcon
 
 from tfa_engine import Engine, catalogue, token_from_header
-from tfa_engine._readiness import ReadinessCache
+from tfa_engine.store import ReadinessCache
 
 from ..openapi import render_openapi, render_openapi_at
 from .docs import mount_path
@@ -174,7 +174,7 @@ class Readiness:
 
     Unauthenticated, for load balancers, and so cheap whatever the call rate: the store is
     asked (without writing) at most once a second per process, every call in between
-    shares that verdict (:class:`~tfa_engine._readiness.ReadinessCache`). When the store
+    shares that verdict (:class:`~tfa_engine.store.ReadinessCache`). When the store
     cannot serve, the app answers -78 (HTTP 503) with ``Retry-After``, as it does for
     every other request meanwhile.
     """

@@ -19,7 +19,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
-from tfa_engine.gateways._base import DELIVERY_STATUSES
+from tfa_engine.gateways import DELIVERY_STATUSES
 
 from .validation import Error, error, read_json
 from .wsgi import Answer

@@ -26,8 +26,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
-from tfa_engine._segments import segments
-from tfa_engine.gateways._base import DELIVERY_STATUSES
+from tfa_engine.gateways import DELIVERY_STATUSES, segments
 
 from .deliveries import DeliveryLog
 from .faults import Faults

@@ -10,7 +10,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from tfa_engine.gateways._base import QUALITIES
+from tfa_engine.gateways import QUALITIES
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfa_engine._declared import DeclaredToken
 from tfa_engine.config import (
     ConfigError,
+    DeclaredToken,
     RateLimit,
     non_empty_text,
     secret_text,

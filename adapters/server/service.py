@@ -10,11 +10,24 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tfa_engine import Engine
 from tfa_engine.config import ConfigError
-from tfa_engine.gateways import ConsoleGateway, Gateway, MediariverGateway, MemoryGateway
-from tfa_engine.gateways._resilience import Bulkhead, CircuitBreaker, Failover
-from tfa_engine.store import Store, StoreUnavailable, is_postgres, redact_url
+from tfa_engine.gateways import (
+    Bulkhead,
+    CircuitBreaker,
+    ConsoleGateway,
+    Failover,
+    Gateway,
+    MediariverGateway,
+    MemoryGateway,
+)
+from tfa_engine.store import (
+    Store,
+    StoreUnavailable,
+    is_postgres,
+    redact_url,
+    settle_pepper,
+    verify_pepper,
+)
 from tfa_engine.store import open_store as store_at
-from tfa_engine.store._pepper import settle_pepper, verify_pepper
 
 from .settings import Settings
 
@@ -144,10 +157,10 @@ def build_engine(
     With ``declare`` (what the server does) the configuration file's tokens are installed
     and earlier declarations no longer in it are revoked. ``pepper`` says how the
     configured pepper is held against the one the database records (see
-    :mod:`tfa_engine.store._pepper`): ``settle`` (whatever hashes or verifies codes: recorded on
-    the first start, compared after), ``verify`` (compared only if recorded: commands
-    that hash no code) or ``skip``; a mismatch raises
-    :class:`~tfa_engine.store._pepper.PepperMismatch`. With ``metrics`` the gateway counts and
+    :func:`~tfa_engine.store.settle_pepper`): ``settle`` (whatever hashes or verifies
+    codes: recorded on the first start, compared after), ``verify`` (compared only if
+    recorded: commands that hash no code) or ``skip``; a mismatch raises
+    :class:`~tfa_engine.store.PepperMismatch`. With ``metrics`` the gateway counts and
     times its sends there (:class:`~tfa_engine.adapters.metrics.CountedGateway`).
     ``actor`` names who makes administrative changes in the audit trail (default
     ``server:<host>:<user>``: a server revokes the tokens its settings file no longer

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from tfa_engine import catalogue
-from tfa_engine._access import invalid_allowlist_entries
-from tfa_engine._declared import DeclaredToken
 from tfa_engine.config import (
     ConfigError,
+    DeclaredToken,
     EngineConfig,
     RateLimit,
+    invalid_allowlist_entries,
     non_empty_text,
     parse_bool,
     secret_text,

@@ -1,16 +1,32 @@
-"""SMS gateways behind one contract (:class:`Gateway`)."""
+"""SMS gateways behind one contract (:class:`Gateway`).
 
-from ._base import Gateway, GatewayError, SmsMessage
+The gateways a user constructs (:class:`ConsoleGateway`, :class:`MemoryGateway`,
+:class:`MediariverGateway`), the wrappers that make one resilient (:class:`CircuitBreaker`,
+:class:`Failover`, :class:`Bulkhead`), and what an SMS is made of: :class:`SmsMessage`,
+its :func:`segments`, the delivery statuses and qualities of the mediariver protocol.
+"""
+
+from .._segments import SegmentCount, segments
+from ._base import DELIVERY_STATUSES, QUALITIES, Gateway, GatewayError, SmsMessage
+from ._resilience import Bulkhead, CircuitBreaker, Failover, SlotsBusy
 from .console import ConsoleGateway
 from .mediariver import MediariverError, MediariverGateway
 from .memory import MemoryGateway
 
 __all__ = [
+    "DELIVERY_STATUSES",
+    "QUALITIES",
+    "Bulkhead",
+    "CircuitBreaker",
     "ConsoleGateway",
+    "Failover",
     "Gateway",
     "GatewayError",
     "MediariverError",
     "MediariverGateway",
     "MemoryGateway",
+    "SegmentCount",
+    "SlotsBusy",
     "SmsMessage",
+    "segments",
 ]

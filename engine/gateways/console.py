@@ -8,6 +8,8 @@ from typing import TextIO
 
 from ._base import Gateway, SmsMessage
 
+__all__ = ["ConsoleGateway"]
+
 
 class ConsoleGateway(Gateway):
     """Prints ``SMS to <recipient> from <sender>: <text>`` instead of sending.

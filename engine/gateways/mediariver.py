@@ -34,6 +34,8 @@ from .._phones import mask
 from ._base import QUALITIES, Gateway, GatewayError, SmsMessage
 from ._mediariver_answers import count, error_summary, retry_after_seconds
 
+__all__ = ["MediariverError", "MediariverGateway"]
+
 log = logging.getLogger("tfa.gateway.mediariver")
 
 _SUCCESS = frozenset({200, 201})

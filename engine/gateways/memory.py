@@ -6,6 +6,8 @@ import threading
 
 from ._base import Gateway, GatewayError, SmsMessage
 
+__all__ = ["MemoryGateway"]
+
 
 class MemoryGateway(Gateway):
     """Keeps what it was given; can be told to refuse.

@@ -3,6 +3,8 @@
 :func:`open_store` picks the backend from a location: a ``postgresql://`` URL opens
 :class:`~tfa_engine.store.postgres.PostgresStore` (the ``postgres`` extra, imported only
 then), a URL of any other scheme is refused, anything else is the path of an SQLite file.
+Beside the contract and its record types: the pepper fingerprint every process on one
+database must agree on (:func:`settle_pepper`), and :class:`ReadinessCache` for probes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .._access import TokenRecord
 from ._admin import AdminEvent
 from ._base import (
     FRAUD,
@@ -34,6 +37,8 @@ from ._base import (
     StoreError,
     StoreUnavailable,
 )
+from ._pepper import PepperMismatch, adopt_pepper, settle_pepper, verify_pepper
+from ._readiness import READY_TTL, ReadinessCache
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
 
@@ -44,6 +49,7 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 __all__ = [
     "FRAUD",
+    "READY_TTL",
     "AdminEvent",
     "Admission",
     "Allowance",
@@ -57,6 +63,8 @@ __all__ = [
     "FraudRule",
     "MemoryStore",
     "NewCode",
+    "PepperMismatch",
+    "ReadinessCache",
     "Refusal",
     "SQLiteStore",
     "SendPolicy",
@@ -64,10 +72,14 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "TokenRecord",
+    "adopt_pepper",
     "is_postgres",
     "location_problem",
     "open_store",
     "redact_url",
+    "settle_pepper",
+    "verify_pepper",
 ]
 
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from .._access import TokenRecord
-from ..config import RateLimit
+from .._values import RateLimit
 from ._base import (
     CallbackJob,
     CodeRecord,

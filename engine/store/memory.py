@@ -38,6 +38,8 @@ from ._base import (
 )
 from ._meta import MetaStore
 
+__all__ = ["MemoryStore"]
+
 _OPTIONAL = frozenset({"callback_url"})  # the only NewCode field that may be None
 
 

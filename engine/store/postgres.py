@@ -28,6 +28,8 @@ from ._postgres_schema import MIGRATIONS, SCHEMA_LOCK
 from ._sql import JOB_COLUMNS, Cursor, Violation, pyformat
 from ._sql_store import SQLStore
 
+__all__ = ["PostgresStore"]
+
 # Seconds one connection attempt may take, unless the URL says (libpq waits forever by
 # default: an unreachable host would hold a pool worker for minutes of TCP retries).
 CONNECT_TIMEOUT = 3

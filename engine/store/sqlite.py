@@ -48,6 +48,8 @@ try:
 except ImportError:  # pragma: no cover - not on Windows: one process per file there
     fcntl = None  # type: ignore[assignment]
 
+__all__ = ["SYNCHRONOUS_MODES", "SQLiteStore"]
+
 log = logging.getLogger("tfa.store")
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")

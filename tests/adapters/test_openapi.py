@@ -17,18 +17,11 @@ from outage import OutageStore
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from tfa_engine import (
-    Engine,
-    EngineConfig,
-    GatewayError,
-    MemoryGateway,
-    RateLimit,
-    Status,
-    catalogue,
-)
+from tfa_engine import Engine, EngineConfig, MemoryGateway, RateLimit, Status, catalogue
 from tfa_engine.adapters.falcon import create_app
 from tfa_engine.adapters.openapi import DOC_PATH, build_openapi, render_openapi
 from tfa_engine.config import PLACEHOLDER
+from tfa_engine.gateways import GatewayError
 
 UK_MOBILE = "+447911123456"
 LANDLINE_UK = "+442079460000"

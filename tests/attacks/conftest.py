@@ -23,7 +23,8 @@ from attack_collector import COLLECTED, Collector, keeping_logs
 from attack_kit import Served, service_env, start_service, start_simulator, stopping
 from postgres_db import postgres_store
 
-from tfa_engine import MemoryStore, SQLiteStore, Store
+from tfa_engine import MemoryStore, SQLiteStore
+from tfa_engine.store import Store
 
 
 @pytest.fixture(scope="session")

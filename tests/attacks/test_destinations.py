@@ -16,8 +16,10 @@ from attack_collector import COLLECTED
 from attack_kit import CODE_FIELDS, IP, gateway_of, issue, make_engine
 from fake_clock import FakeClock
 
-from tfa_engine import Engine, RateLimit, Store, to_e164
+from tfa_engine import Engine, RateLimit
+from tfa_engine._phones import to_e164
 from tfa_engine.adapters.falcon import create_app
+from tfa_engine.store import Store
 
 GB_MOBILE = "+447400100002"
 # Valid numbers (libphonenumber accepts each as one that takes an SMS, from the lowest

@@ -28,7 +28,8 @@ from attack_kit import (
 from fake_clock import FakeClock
 from races import race
 
-from tfa_engine import RateLimit, Store, catalogue
+from tfa_engine import RateLimit, catalogue
+from tfa_engine.store import Store
 
 PHONE = "+447400300001"
 

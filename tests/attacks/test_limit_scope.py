@@ -28,7 +28,8 @@ from attack_kit import (
 )
 from fake_clock import FakeClock
 
-from tfa_engine import Engine, EngineConfig, RateLimit, Store, catalogue
+from tfa_engine import Engine, EngineConfig, RateLimit, catalogue
+from tfa_engine.store import Store
 
 GATEWAY = ("limits", "limits-gateway-pass")
 PHONE = "+447400600001"

@@ -36,7 +36,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tfa_engine import Engine, MemoryStore, RateLimit, SQLiteStore, Status, Store, catalogue
+from tfa_engine import Engine, MemoryStore, RateLimit, SQLiteStore, Status, catalogue
+from tfa_engine.store import Store
 
 TICK = 2.0**-10  # clock values stay exact binary fractions: edges are edges
 TTL = 60

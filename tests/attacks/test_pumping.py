@@ -17,7 +17,9 @@ from attack_collector import COLLECTED
 from attack_kit import gateway_of, issue, make_engine, send
 from fake_clock import FakeClock
 
-from tfa_engine import Engine, RateLimit, Store, catalogue, to_e164
+from tfa_engine import Engine, RateLimit, catalogue
+from tfa_engine._phones import to_e164
+from tfa_engine.store import Store
 
 PUMPED_RANGE = "+44791"
 PUMPED = [f"+4479111{n:05d}" for n in range(200)]  # +447911 1xxxxx

@@ -26,8 +26,9 @@ from attack_kit import (
 )
 from fake_clock import FakeClock
 
-from tfa_engine import RateLimit, Store, catalogue
+from tfa_engine import RateLimit, catalogue
 from tfa_engine.adapters.falcon import create_app
+from tfa_engine.store import Store
 
 PHONE = "+447400100001"
 DEFAULT_LIMIT = RateLimit(5, 600)

@@ -4,7 +4,7 @@ attacks left behind holds no secret, and the audit trail is complete and well fo
 * No SQLite file any attack wrote (with its -wal and -shm) holds an issued code or token.
 * No log record of this process, no line any ``tfa`` process printed, holds an issued
   code, a token (issued or guessed) or a full phone number.
-* Every event of ``tfa_engine._audit.EVENTS`` was logged, and every audit record formats
+* Every event of ``tfa_engine.audit.EVENTS`` was logged, and every audit record formats
   through ``JsonFormatter`` as one JSON line with its fields (processes ran with
   TFA_LOG_FORMAT=json: their audit lines are parsed as they are).
 
@@ -40,8 +40,8 @@ from attack_kit import (
 from fake_clock import FakeClock
 
 from tfa_engine import RateLimit, SQLiteStore, catalogue
-from tfa_engine._audit import EVENTS
 from tfa_engine.adapters.server.logs import JsonFormatter
+from tfa_engine.audit import EVENTS
 
 MASKED = re.compile(r"^(\+\d\d\*+\d\d|\*+)$")
 THIS = Path(__file__).name

@@ -50,11 +50,12 @@ from tfa_processes import (
 )
 from werkzeug.test import Client
 
-from tfa_engine import Engine, GatewayError, MemoryGateway
+from tfa_engine import Engine, MemoryGateway
 from tfa_engine.adapters.falcon import create_app
 from tfa_engine.adapters.server.service import build_engine
 from tfa_engine.adapters.server.settings import Settings, load_settings
 from tfa_engine.adapters.wsgi_middleware import TwoFactorMiddleware
+from tfa_engine.gateways import GatewayError
 
 HTTP_TIMEOUT = 10.0  # seconds for one HTTP exchange with the served process
 

@@ -32,10 +32,10 @@ from tfa_engine import (
     MemoryGateway,
     MemoryStore,
     SQLiteStore,
-    Store,
     catalogue,
 )
 from tfa_engine.config import PLACEHOLDER
+from tfa_engine.store import Store
 
 UK_MOBILE = "+447911123456"
 

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 from races import race
 
-from tfa_engine import Engine, Store, catalogue
-from tfa_engine.store import NewCode
+from tfa_engine import Engine, catalogue
+from tfa_engine.store import NewCode, Store
 
 T = TypeVar("T")
 MakeEngine = Callable[..., Engine]  # the ``make_engine`` fixture

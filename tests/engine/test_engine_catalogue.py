@@ -15,16 +15,9 @@ from typing import Any
 import pytest
 from outage import OutageStore
 
-from tfa_engine import (
-    Engine,
-    GatewayError,
-    MemoryGateway,
-    Outcome,
-    RateLimit,
-    Store,
-    StoreUnavailable,
-    catalogue,
-)
+from tfa_engine import Engine, MemoryGateway, Outcome, RateLimit, StoreUnavailable, catalogue
+from tfa_engine.gateways import GatewayError
+from tfa_engine.store import Store
 
 UK = "+447911123456"
 DE = "+4915123456789"

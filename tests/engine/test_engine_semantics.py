@@ -13,19 +13,18 @@ from typing import Any
 import pytest
 
 from tfa_engine import (
-    CodeHasher,
     ConfigError,
     ConsoleGateway,
     Engine,
     EngineConfig,
-    GatewayError,
     IssuedToken,
     MemoryGateway,
-    SmsMessage,
     SQLiteStore,
     catalogue,
 )
+from tfa_engine._hashing import CodeHasher
 from tfa_engine._lookups import RESOLVE_TIMEOUT
+from tfa_engine.gateways import GatewayError, SmsMessage
 
 UK = "+447911123456"
 DE = "+4915123456789"

@@ -8,10 +8,10 @@ from typing import Any
 
 from fake_clock import FakeClock
 
-from tfa_engine import Engine, EngineConfig, MemoryGateway, Store, catalogue
+from tfa_engine import Engine, EngineConfig, MemoryGateway, catalogue
 from tfa_engine._engine import PENDING_MARGIN
 from tfa_engine.gateways import SmsMessage
-from tfa_engine.store import NewCode
+from tfa_engine.store import NewCode, Store
 
 IP = "127.0.0.1"
 UK = "+447911123456"

@@ -10,16 +10,10 @@ from typing import Any
 
 import pytest
 
-from tfa_engine import (
-    CodeHasher,
-    Engine,
-    GatewayError,
-    IssuedToken,
-    MemoryGateway,
-    SQLiteStore,
-    catalogue,
-)
+from tfa_engine import Engine, IssuedToken, MemoryGateway, SQLiteStore, catalogue
 from tfa_engine._access import token_digest
+from tfa_engine._hashing import CodeHasher
+from tfa_engine.gateways import GatewayError
 
 MakeEngine = Callable[..., Engine]  # the ``make_engine`` fixture
 SendCode = Callable[..., tuple[str, str]]  # the ``send_code`` fixture

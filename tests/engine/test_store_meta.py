@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from tfa_engine import Store
+from tfa_engine.store import Store
 from tfa_engine.store._meta import MetaStore
 
 RACERS = 8

@@ -30,16 +30,9 @@ from urllib.parse import urlsplit
 from attack_collector import COLLECTED
 from tfa_processes import COMMAND_TIMEOUT, TfaProcess, clean_environ, tfa_command
 
-from tfa_engine import (
-    Engine,
-    EngineConfig,
-    IssuedToken,
-    MemoryGateway,
-    Outcome,
-    SmsMessage,
-    SQLiteStore,
-    Store,
-)
+from tfa_engine import Engine, EngineConfig, IssuedToken, MemoryGateway, Outcome, SQLiteStore
+from tfa_engine.gateways import SmsMessage
+from tfa_engine.store import Store
 
 IP = "127.0.0.1"
 # Long codes: the final scan looks for each one in every file and log line, and a

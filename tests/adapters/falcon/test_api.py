@@ -8,7 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tfa_engine import GatewayError, catalogue
+from tfa_engine import catalogue
+from tfa_engine.gateways import GatewayError
 
 PHP_SDK_HEADERS = {"User-Agent": "Fortytwo - PHP - SDK", "Accept": "application/json"}
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import falcon.testing
 from prometheus_client.parser import text_string_to_metric_families
 
-from tfa_engine import Engine, GatewayError, MemoryGateway
+from tfa_engine import Engine, MemoryGateway
 from tfa_engine.adapters.wsgi_middleware import TwoFactorMiddleware
+from tfa_engine.gateways import GatewayError
 
 UK = "+447911123456"
 

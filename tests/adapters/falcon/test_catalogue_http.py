@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from tfa_engine import GatewayError, RateLimit, Status, catalogue
+from tfa_engine import RateLimit, Status, catalogue
 from tfa_engine._access import token_digest
+from tfa_engine.gateways import GatewayError
 
 LANDLINE_UK = "+442079460000"
 GERMAN_MOBILE = "+4915123456789"

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from falcon.testing import TestClient
 
-from tfa_engine import Engine, EngineConfig, Gateway, MemoryStore, SmsMessage, catalogue
+from tfa_engine import Engine, EngineConfig, MemoryStore, catalogue
 from tfa_engine.adapters.falcon import create_app
+from tfa_engine.gateways import Gateway, SmsMessage
 
 MAX_BODY = 16 * 1024
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .store import StoreUnavailable
+from ._base import StoreUnavailable
 
 READY_TTL = 1.0  # seconds one verdict is reused
 
