@@ -93,7 +93,7 @@ class Engine:
         self.hasher = hasher or CodeHasher(self.config.argon2_profile, self.config.pepper)
         self._resolver = resolver
         self.admin_trail = audit.AdminTrail(store, clock, actor)
-        self.tokens = TokenAdmin(store, clock, self.admin_trail)
+        self._tokens = TokenAdmin(store, clock, self.admin_trail)
         self.gate = SendGate(store, self.config)
         key, self._stable_signing_key = callbacks.signing_key(
             self.config.callback_key, self.config.pepper
@@ -232,7 +232,7 @@ class Engine:
             audit.event("ip.refused", token_id=record.id, client_ip=client_ip,
                         reason=refused.name.lower())
             return refused
-        self.tokens.note_use(record, self.clock())
+        self._tokens.note_use(record, self.clock())
         return record
 
     def _stale_before(self, now: float) -> float:
@@ -334,36 +334,36 @@ class Engine:
         """Issue a new token with ``options`` (:class:`~tfa_engine._tokens.TokenOptions`:
         allowed_ips, sender_id, code_ttl, max_attempts, allowed_destinations, sms_budget);
         its ``token`` is shown once. ConfigError for a bad option or a name in use."""
-        return self.tokens.create(name, **options)
+        return self._tokens.create(name, **options)
 
     def find_token(self, name_or_id: str) -> TokenRecord | None:
         """The active token with this id or name, else None."""
-        return self.tokens.find(name_or_id)
+        return self._tokens.find(name_or_id)
 
     def rotate_token(self, name_or_id: str) -> IssuedToken:
         """A new value for a token (same id and settings); the old one dies at once."""
-        return self.tokens.rotate(name_or_id)
+        return self._tokens.rotate(name_or_id)
 
     def update_token(self, name_or_id: str, **changes: Any) -> TokenRecord:
         """Change a token's ``name`` or options; what is not given stays."""
-        return self.tokens.update(name_or_id, **changes)
+        return self._tokens.update(name_or_id, **changes)
 
     def revoke_token(self, name_or_id: str) -> bool:
         """Revoke at once; False when no such active token exists."""
-        return self.tokens.revoke(name_or_id)
+        return self._tokens.revoke(name_or_id)
 
     def list_tokens(self) -> list[TokenRecord]:
         """Every token (digests only), oldest first."""
-        return self.tokens.list()
+        return self._tokens.list()
 
     def declare_token(self, name: str, token: str, **options: Any) -> TokenRecord:
         """Install a token from a configuration file (see :mod:`tfa_engine._declared`)."""
-        return declared.declare(self.tokens, DeclaredToken(name, token, **options))
+        return declared.declare(self._tokens, DeclaredToken(name, token, **options))
 
     def declare_tokens(self, tokens: Iterable[DeclaredToken]) -> list[str]:
         """Make the declared tokens those of a file; return the names of the tokens
         revoked because the file no longer holds them."""
-        installed, revoked = declared.declare_all(self.tokens, tokens)
+        installed, revoked = declared.declare_all(self._tokens, tokens)
         for record in installed:
             log.info("declared token %r (%s)", record.name, record.id)
         for name in revoked:

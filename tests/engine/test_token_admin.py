@@ -8,6 +8,7 @@ import pytest
 from fake_clock import FakeClock
 
 from tfa_engine import Engine, RateLimit, catalogue
+from tfa_engine._tokens import TokenAdmin
 from tfa_engine.config import ConfigError
 
 IP = "127.0.0.1"
@@ -128,3 +129,10 @@ def test_last_use_is_noted_at_most_once_a_minute(
     clock.advance(31)
     request(engine, issued.token, "c", "+33612345678")
     assert engine.find_token("shop").last_used_at == started + 61  # type: ignore[union-attr]
+
+
+def test_token_operations_are_reached_through_the_engines_methods_alone(engine: Engine) -> None:
+    """No public attribute of an engine is the helper behind its token methods."""
+    helpers = [name for name, value in vars(engine).items()
+               if not name.startswith("_") and isinstance(value, TokenAdmin)]
+    assert helpers == []
