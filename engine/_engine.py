@@ -1,6 +1,6 @@
 """The engine: request a code, validate a code. Orchestration only; every rule lives in
 its own module, every atomic step in the store, token administration in
-:mod:`tfa_engine._tokens`, delivery reports in :mod:`tfa_engine._deliveries`."""
+:mod:`~tfa_engine._tokens`, delivery reports in :mod:`~tfa_engine._deliveries`."""
 
 from __future__ import annotations
 
@@ -63,8 +63,32 @@ def new_message_id() -> str:
 class Engine:
     """Sends and checks one-time codes. Thread-safe; share one per process.
 
-    Every method answers with an :class:`Outcome`; exceptions mean the machine failed
-    (the store is down), never that the caller did something wrong.
+    What the methods give back, and what they raise:
+
+    * :meth:`request_code` and :meth:`validate_code` answer every request, well-formed or
+      not, with an :class:`Outcome` whose :class:`Status` is the Fortytwo answer. They
+      raise only when the machine fails (the store is down, a gateway breaks its
+      contract), never because of what the caller sent.
+    * The token methods return records and raise when asked for something impossible:
+      :meth:`create_token` raises :class:`ConfigError` (a ValueError naming the option in
+      its ``key``) for a bad name or option value or a name another active token has, and
+      TypeError for an option that does not exist; :meth:`rotate_token` and
+      :meth:`update_token` raise LookupError when no active token has that id or name,
+      ConfigError for a token declared in the configuration file and, for an update, as
+      :meth:`create_token` does; :meth:`declare_token` raises ConfigError for a bad
+      declaration and :class:`~tfa_engine.store.DuplicateToken` (a :class:`StoreError`)
+      when another token has its value or an API token its name; :meth:`declare_tokens`
+      raises ConfigError naming the declaration it cannot install. :meth:`find_token`
+      answers None and :meth:`revoke_token` False when there is no such token.
+    * :meth:`record_delivery_reports` returns how many reports changed a message, and
+      raises ValueError for a payload of another shape.
+    * :meth:`ping` raises :class:`StoreUnavailable` when the store would not take a code.
+    * :meth:`with_config` raises ConfigError for a bad setting (TypeError for an unknown
+      one), as :class:`EngineConfig` does; the constructor raises ValueError for a blank
+      ``actor``.
+
+    Every method that reads or writes the store raises :class:`StoreError`
+    (:class:`StoreUnavailable` when the database is down or stays busy) if it fails.
     """
 
     def __init__(
@@ -331,9 +355,10 @@ class Engine:
 
     # -- tokens (see TokenAdmin; names or ids both find an active token) -------------------
     def create_token(self, name: str, **options: Any) -> IssuedToken:
-        """Issue a new token with ``options`` (:class:`~tfa_engine._tokens.TokenOptions`:
-        allowed_ips, sender_id, code_ttl, max_attempts, allowed_destinations, sms_budget);
-        its ``token`` is shown once. ConfigError for a bad option or a name in use."""
+        """Issue a new token with ``options`` (allowed_ips, sender_id, code_ttl,
+        max_attempts, allowed_destinations, sms_budget); its ``token`` is shown once.
+        ConfigError for a bad name or option value or a name in use, TypeError for an
+        unknown option."""
         return self._tokens.create(name, **options)
 
     def find_token(self, name_or_id: str) -> TokenRecord | None:
@@ -341,11 +366,15 @@ class Engine:
         return self._tokens.find(name_or_id)
 
     def rotate_token(self, name_or_id: str) -> IssuedToken:
-        """A new value for a token (same id and settings); the old one dies at once."""
+        """A new value for a token (same id and settings); the old one dies at once.
+        LookupError when no active token has that id or name; ConfigError for a token
+        declared in the configuration file."""
         return self._tokens.rotate(name_or_id)
 
     def update_token(self, name_or_id: str, **changes: Any) -> TokenRecord:
-        """Change a token's ``name`` or options; what is not given stays."""
+        """Change a token's ``name`` or options; what is not given stays. LookupError when
+        no active token has that id or name; ConfigError for a token declared in the
+        configuration file, a bad value or a name in use; TypeError for an unknown option."""
         return self._tokens.update(name_or_id, **changes)
 
     def revoke_token(self, name_or_id: str) -> bool:
@@ -357,12 +386,16 @@ class Engine:
         return self._tokens.list()
 
     def declare_token(self, name: str, token: str, **options: Any) -> TokenRecord:
-        """Install a token from a configuration file (see :mod:`tfa_engine._declared`)."""
+        """Install a token from a configuration file (see
+        :class:`~tfa_engine.config.DeclaredToken`). ConfigError for a bad declaration;
+        :class:`~tfa_engine.store.DuplicateToken` when another token has this value, or an
+        API token this name."""
         return declared.declare(self._tokens, DeclaredToken(name, token, **options))
 
     def declare_tokens(self, tokens: Iterable[DeclaredToken]) -> list[str]:
         """Make the declared tokens those of a file; return the names of the tokens
-        revoked because the file no longer holds them."""
+        revoked because the file no longer holds them. ConfigError naming a declaration
+        that cannot be installed."""
         installed, revoked = declared.declare_all(self._tokens, tokens)
         for record in installed:
             log.info("declared token %r (%s)", record.name, record.id)
@@ -406,7 +439,7 @@ class Engine:
     def ping(self) -> None:
         """Check that the store would take a request-code now, without writing to it;
         raises :class:`~tfa_engine.store.StoreUnavailable` when it would not. For readiness
-        probes, which should ask through a :class:`~tfa_engine._readiness.ReadinessCache`."""
+        probes, which should ask through a :class:`~tfa_engine.store.ReadinessCache`."""
         self.store.ping(self.clock())
 
     def purge(self) -> int:
@@ -427,7 +460,8 @@ class Engine:
         self.store.close()
 
     def with_config(self, **changes: Any) -> Engine:
-        """A new engine on the same store and gateway with some settings changed."""
+        """A new engine on the same store and gateway with some settings changed;
+        ConfigError for a bad value, TypeError for an unknown setting."""
         return Engine(
             self.store,
             self.gateway,

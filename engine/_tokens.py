@@ -85,8 +85,9 @@ def check_name(name: Any) -> str:
 
 
 class TokenAdmin:
-    """Token administration on a store (``Engine.tokens``). Each change is an
-    administrative event of ``trail`` (default: one whose actor is ``api``)."""
+    """Token administration on a store (behind :class:`~tfa_engine.Engine`'s token
+    methods). Each change is an administrative event of ``trail`` (default: one whose
+    actor is ``api``)."""
 
     def __init__(self, store: Store, clock: Callable[[], float],
                  trail: AdminTrail | None = None) -> None:

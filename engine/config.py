@@ -1,10 +1,12 @@
 """Engine settings: one frozen value built at the entry points and passed down.
 
-:class:`EngineConfig` owns every rule of the engine's settings, with the rules of
-:mod:`tfa_engine._values` that token overrides share (a code's lifetime, attempts, a sender
-id, destinations). Loaders (a TOML file, environment variables, the command line) only
-turn text into values with :meth:`EngineConfig.from_mapping`, and name the key at fault
-when a rule refuses a value: :class:`ConfigError` carries the ``key`` it is about.
+:class:`EngineConfig` owns every rule of the engine's settings, with the rules that token
+overrides share (a code's lifetime, attempts, a sender id, destinations: ``check_*``).
+Loaders (a TOML file, environment variables, the command line) only turn text into values,
+with :meth:`EngineConfig.from_mapping` and the converters here (``parse_bool``,
+``whole_number``, ``text_list``, ``parse_network`` ...), and name the key at fault when a
+rule refuses a value: :class:`ConfigError` carries the ``key`` it is about. The tokens a
+configuration file declares are :class:`DeclaredToken` values.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ class EngineConfig:
             raise ConfigError("callback_lease must be 5..3600 seconds", key="callback_lease")
         # Keys short enough to guess would undo what they protect: a pepper is what stops
         # a stolen database's codes from being brute-forced, and a stored fingerprint of it
-        # (see tfa_engine.store._pepper) must not be cheap to invert.
+        # (see tfa_engine.store.settle_pepper) must not be cheap to invert.
         for name in ("pepper", "callback_key"):
             value = getattr(self, name)
             if value is not None and len(value.encode()) < MIN_KEY_BYTES:
