@@ -1,7 +1,8 @@
 """Crash at every step: each multi-step operation of the engine, killed before or after each
 of its calls to the store, the gateway or the callback transport (tests/support/
-crash_points.py; what outlives a crash is in crash_world.py), then recovered the way the product recovers, keeps its invariants, on
-SQLite and on PostgreSQL (the memory store forgets everything in a crash: nothing to check).
+crash_points.py; what outlives a crash is in crash_world.py), then recovered the way the
+product recovers, keeps its invariants, on SQLite and on PostgreSQL (the memory store
+forgets everything in a crash: nothing to check).
 
 Recovery: a fresh engine (a restarted process: a new store object on the same database, the
 gateway still holding what it accepted), the clock past what the scenario waits for (the
@@ -262,7 +263,7 @@ def assert_one_valid_code(world: World, engine: Engine, *, exactly: bool) -> Non
     for ref in world.refs:
         for message in world.sms:
             world.validate(engine, ref, world.code_of(message))
-    assert world.valid == 1 if exactly else world.valid <= 1, world.valid
+    assert (world.valid == 1) if exactly else (world.valid <= 1), world.valid
 
 
 def assert_counters_count_committed_events(world: World) -> None:
