@@ -30,7 +30,7 @@ from crash_world import Databases, World
 from fake_clock import FakeClock
 
 from tfa_engine import Engine, EngineConfig, catalogue
-from tfa_engine.engine import PENDING_MARGIN
+from tfa_engine._engine import PENDING_MARGIN
 from tfa_engine.gateways import Gateway
 
 CONFIG = EngineConfig(argon2_profile="test", callback_key="k" * 32)  # every control on
