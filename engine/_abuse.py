@@ -81,6 +81,12 @@ class SendGate:
         """The refusal (-70) when ``limit`` is used up, counting nothing."""
         return self._limited(limit, key, now, count=False)
 
+    def allowance(self, limit: RateLimit | None, key: str) -> Allowance | None:
+        """``limit`` as an allowance of ``key`` for the store to take, None when off."""
+        if limit is None or not self.config.rate_limits:
+            return None
+        return Allowance(key, limit.count, limit.seconds)
+
     def limit_requests(self, token: TokenRecord, now: float) -> Outcome | None:
         """Count a request of the token (every authenticated request counts)."""
         return self.take(self.config.limit_token_requests, f"token:{token.id}", now)

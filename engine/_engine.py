@@ -231,12 +231,14 @@ class Engine:
                 return Outcome(catalogue.VALID)
             audit.event("code.replayed", state="used", **where)
             return Outcome(catalogue.INVALID)
-        attempts = self.store.count_failure(record.id, now, max_attempts)
+        # Counted against the phone's failures in the same step as on the code: new codes
+        # for the phone never reset that count (it is the phone's, not the code's).
+        attempts = self.store.count_failure(
+            record.id, now, max_attempts, self.gate.allowance(
+                self.config.limit_phone_failures, failures_key))
         if attempts is None:
             audit.event("code.dead", state="closed", **where)
             return Outcome(catalogue.INVALID)
-        # New codes for the phone never reset this count: it is the phone's, not the code's.
-        self.gate.take(self.config.limit_phone_failures, failures_key, now)
         audit.event("code.locked" if attempts >= max_attempts else "code.declined",
                     attempts=attempts, **where)
         return Outcome(catalogue.DECLINED)

@@ -290,11 +290,15 @@ class CodeStore(ABC):
         limit. True for exactly one caller, however many race."""
 
     @abstractmethod
-    def count_failure(self, code_id: int, now: float, max_attempts: int) -> int | None:
+    def count_failure(
+        self, code_id: int, now: float, max_attempts: int, failures: Allowance | None = None
+    ) -> int | None:
         """Atomically record a wrong attempt on a live or pending code and return the
         attempts recorded so far; the attempt that reaches ``max_attempts`` locks it. None
         (nothing recorded) when the code was no longer open, so parallel guesses never
-        record more than the limit."""
+        record more than the limit. An attempt recorded is counted against ``failures``
+        (the phone's failed validations) in the same atomic step, even past its count:
+        no crash can leave a recorded attempt uncounted."""
 
 
 class OutboxStore(ABC):

@@ -129,16 +129,6 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
                 {"id": code_id, "now": now, "max_attempts": max_attempts},
             ).rowcount == 1
 
-    def count_failure(self, code_id: int, now: float, max_attempts: int) -> int | None:
-        with self._write() as conn:
-            row = conn.execute(
-                "UPDATE codes SET attempts = attempts + 1,"  # noqa: S608
-                " state = CASE WHEN attempts + 1 >= :max_attempts THEN 'locked' ELSE state END"
-                f" WHERE id = :id AND {OPEN} RETURNING attempts",
-                {"id": code_id, "now": now, "max_attempts": max_attempts},
-            ).fetchone()
-        return None if row is None else int(row[0])
-
     # -- callback outbox -------------------------------------------------------------------
     def claim_callbacks(
         self, now: float, limit: int, lease: float, claim: str = ""

@@ -286,7 +286,9 @@ class MemoryStore(MetaStore, Store):
             self._codes[code_id] = replace(record, state="used")
             return True
 
-    def count_failure(self, code_id: int, now: float, max_attempts: int) -> int | None:
+    def count_failure(
+        self, code_id: int, now: float, max_attempts: int, failures: Allowance | None = None
+    ) -> int | None:
         with self._lock:
             record = self._open(code_id, now, max_attempts)
             if record is None:
@@ -294,6 +296,8 @@ class MemoryStore(MetaStore, Store):
             attempts = record.attempts + 1
             state = "locked" if attempts >= max_attempts else record.state
             self._codes[code_id] = replace(record, attempts=attempts, state=state)
+            if failures is not None:
+                self._count(failures, now)
             return attempts
 
     # -- callback outbox -------------------------------------------------------------------

@@ -148,7 +148,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "request-code-new-ref": SEND,
     "activation": SEND,
     "validate-right": (*CHECK, "consume_code"),
-    "validate-wrong": (*CHECK, "count_failure", "take"),
+    "validate-wrong": (*CHECK, "count_failure"),
     "delivery-report": ("record_delivery",),
     "callback-dispatch": ("claim_callbacks", *POST, *POST),
     "purge": ("purge", *[STATEMENT] * 6, "purge_admin_events", STATEMENT),
@@ -157,14 +157,6 @@ STEPS: dict[str, tuple[str, ...]] = {
 
 class UncountedFailure(AssertionError):
     """A wrong attempt recorded on a code that the phone's failure limit never counted."""
-
-
-LOST_FAILURE = pytest.mark.xfail(strict=True, raises=UncountedFailure, reason=(
-    "the wrong attempt is recorded on the code (count_failure) and counted against the "
-    "phone's failure limit (take) in two commits: a crash between them leaves the attempt "
-    "out of the phone's limit"))
-KNOWN_DEFECTS = {("validate-wrong", "after", 5): LOST_FAILURE,
-                 ("validate-wrong", "before", 6): LOST_FAILURE}
 
 
 # -- running one ---------------------------------------------------------------------------
@@ -270,8 +262,8 @@ def assert_counters_count_committed_events(world: World) -> None:
     """Each limit counter counts exactly the events committed: the phone's sends and the
     token's budget each stored code, once its admission committed (a crash before leaves
     nothing counted; after, the code counts, whether or not its SMS then left); the token's
-    requests and the phone's wrong attempts each committed take; the counters a committed
-    purge found past their window are gone."""
+    requests each committed take; the phone's wrong attempts each committed count_failure;
+    the counters a committed purge found past their window are gone."""
     expected: dict[str, tuple[int, float]] = {}
 
     def count(key: str, ends_at: float) -> None:
@@ -286,6 +278,9 @@ def assert_counters_count_committed_events(world: World) -> None:
         elif call.name == "take" and call.result is None:
             key, _, seconds, now = call.args
             count(key, now + seconds)
+        elif call.name == "count_failure" and call.result is not None and call.args[3]:
+            _, now, _, failures = call.args
+            count(failures.key, now + failures.seconds)
         elif call.name == "purge":
             expected = {key: kept for key, kept in expected.items() if kept[1] > call.args[0]}
     stored = dict(world.database.rows("SELECT key, taken FROM rate_heads"))
@@ -401,8 +396,7 @@ def test_the_listed_steps_are_every_crash_point(
 
 
 @pytest.mark.parametrize(("name", "at", "when", "step"), [
-    pytest.param(name, at, when, step, id=f"{name}-{when}-{at}-{step}",
-                 marks=KNOWN_DEFECTS.get((name, when, at), ()))
+    pytest.param(name, at, when, step, id=f"{name}-{when}-{at}-{step}")
     for name, steps in STEPS.items()
     for at, step in enumerate(steps, 1)
     for when in ("before", "after")
