@@ -35,7 +35,7 @@ from fleet import CALLBACK_KEY, Database, postgres_schema
 
 from tfa_engine import catalogue
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 PHONE = "+447400500001"
 LATENCY = 2.0  # seconds the gateway takes to answer each send

@@ -19,7 +19,7 @@ from parallel_http import in_parallel
 
 from tfa_engine import catalogue
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 BUDGET = 3
 SENT = (catalogue.SUCCESS.http, catalogue.SUCCESS.code)

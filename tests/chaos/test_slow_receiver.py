@@ -18,7 +18,7 @@ from parallel_http import in_parallel
 
 from tfa_engine import catalogue
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 CALLBACKS = 200
 RECEIVER_SECONDS = 1.0  # each callback's answer takes this long
