@@ -26,7 +26,7 @@ import urllib3
 from . import _netguard as netguard
 from ._background import Background
 from .gateways._base import DELIVERY_STATUSES as DELIVERY_STATUSES
-from .store import CallbackJob, Store
+from .store import CallbackJob, Store, StoreUnavailable
 
 log = logging.getLogger("tfa.callbacks")
 
@@ -198,7 +198,9 @@ class CallbackDispatcher(Background):
     up every other one. A claim covers ``lease`` seconds, and each callback's claim is
     renewed just before it is posted: a callback goes out again only when its poster died
     or its post failed — never because a slow receiver let a claim run out while others
-    waited their turn (a renewal that finds the claim taken over skips the post).
+    waited their turn (a renewal that finds the claim taken over skips the post). A
+    delivery the store was down to record is recorded once it is back, before anything else
+    is claimed (only an outage longer than the lease lets another node post it again).
     """
 
     def __init__(
@@ -231,10 +233,13 @@ class CallbackDispatcher(Background):
         self.transport = transport
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._posted: list[CallbackJob] = []  # delivered, not yet recorded (store down)
+        self._posted_lock = threading.Lock()
         super().__init__("tfa-callbacks", poll_interval)
 
     def run_once(self) -> int:
         """Deliver every callback due now; return how many were claimed."""
+        self._mark_posted()
         jobs = self.store.claim_callbacks(self.clock(), self.batch, self.lease)
         if len(jobs) <= 1 or self.concurrency == 1:
             for job in jobs:
@@ -266,8 +271,28 @@ class CallbackDispatcher(Background):
                 job.message_id, failures, exc, "" if delay is not None else "; giving up",
             )
         else:
-            self.store.callback_delivered(job.id, job.claim or None)
+            try:
+                self.store.callback_delivered(job.id, job.claim or None)
+            except StoreUnavailable:
+                # The receiver has it: posting it again would be a duplicate. The mark is
+                # made once the store is back, before anything else is claimed.
+                with self._posted_lock:
+                    self._posted.append(job)
+                raise
             log.info("callback for message_id=%s delivered", job.message_id)
+
+    def _mark_posted(self) -> None:
+        """Record the deliveries the store could not take when they were made."""
+        while True:
+            with self._posted_lock:
+                if not self._posted:
+                    return
+                job = self._posted[0]
+            # Whoever claims it now must not post it: delivered, whatever the claim.
+            self.store.callback_delivered(job.id)
+            with self._posted_lock:
+                self._posted.remove(job)
+            log.info("callback for message_id=%s delivered (recorded late)", job.message_id)
 
     def deliver(self, job: CallbackJob) -> bool:
         """POST one callback; raise :class:`DeliveryError` unless it got a 2xx. False,

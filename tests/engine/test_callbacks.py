@@ -15,7 +15,7 @@ import loopback
 import pytest
 from fake_clock import START, FakeClock
 
-from tfa_engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
+from tfa_engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, StoreUnavailable, catalogue
 from tfa_engine._callbacks import (
     SIGNATURE_HEADER,
     CallbackSigner,
@@ -413,3 +413,35 @@ def test_verify_signature_accepts_what_the_service_signs() -> None:
     assert not verify_signature(body + b" ", header, secret)
     assert not verify_signature(body, header, signer.secret_for("tok_2"))
     assert not verify_signature(body, None, secret)
+
+
+def test_a_post_the_store_could_not_record_is_not_posted_again(
+    clock: FakeClock,
+) -> None:
+    """The receiver took the callback, then the store was down when the dispatcher marked
+    it delivered: the mark is made once the store is back, and no other round (after the
+    lease) posts it again."""
+    from outage import OutageStore
+
+    store = OutageStore()
+    engine = make_engine(store, clock)
+    transport = RecordingTransport()
+    engine.callbacks.transport = transport
+    issued = engine.create_token("shop")
+    message_id = send(engine, issued.token, "r", "https://hooks.example/tfa")
+    delivered = store.callback_delivered
+
+    def outage_while_marking(job_id: int, claim: str | None = None) -> None:
+        store.callback_delivered = delivered  # type: ignore[method-assign]
+        raise StoreUnavailable("the database cannot serve now: connection refused")
+
+    store.callback_delivered = outage_while_marking  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable):  # the round ends there, as the outage says
+        engine.callbacks.run_once()
+    assert len(transport.calls) == 1
+    clock.now += engine.config.callback_lease + 1
+    engine.callbacks.run_once()
+    clock.now += engine.config.callback_lease + 1
+    engine.callbacks.run_once()
+    assert len(transport.calls) == 1
+    assert store.callback_states(message_id) == [("delivered", 0)]
