@@ -79,11 +79,3 @@ class SQLStore(SQLCodes, SQLAdmission, SQLFraud, SQLMeta, SQLAdminEvents, Store)
                 count = conn.execute(sql, times).rowcount
             removed += max(count, 0) if counted else 0
         return removed
-
-    def ping(self, now: float) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO probes (id, at) VALUES (1, :now)"
-                " ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-                {"now": now},
-            )
