@@ -53,7 +53,7 @@ from parallel_http import Reply, call, in_parallel
 from pg_cluster import throwaway_cluster
 from retrying_burst import DUPLICATE, SENT, UNAVAILABLE, Ask, Burst
 
-from tfa_engine.engine import PENDING_MARGIN
+from tfa_engine._engine import PENDING_MARGIN
 from tfa_engine.gateways.resilience import SLOT_WAIT
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
