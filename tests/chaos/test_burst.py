@@ -54,7 +54,7 @@ from pg_cluster import throwaway_cluster
 from retrying_burst import DUPLICATE, SENT, UNAVAILABLE, Ask, Burst
 
 from tfa_engine._engine import PENDING_MARGIN
-from tfa_engine.gateways.resilience import SLOT_WAIT
+from tfa_engine.gateways._resilience import SLOT_WAIT
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
