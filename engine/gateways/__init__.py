@@ -7,7 +7,17 @@ its :func:`segments`, the delivery statuses and qualities of the mediariver prot
 """
 
 from .._segments import SegmentCount, segments
-from ._base import DELIVERY_STATUSES, QUALITIES, Gateway, GatewayError, SmsMessage
+from ._base import (
+    DELIVERY_STATUSES,
+    QUALITIES,
+    UNDELIVERED,
+    Accepted,
+    DeliveryReport,
+    Gateway,
+    GatewayError,
+    ReportSink,
+    SmsMessage,
+)
 from ._resilience import Bulkhead, CircuitBreaker, Failover, SlotsBusy
 from .console import ConsoleGateway
 from .mediariver import MediariverError, MediariverGateway
@@ -16,15 +26,19 @@ from .memory import MemoryGateway
 __all__ = [
     "DELIVERY_STATUSES",
     "QUALITIES",
+    "UNDELIVERED",
+    "Accepted",
     "Bulkhead",
     "CircuitBreaker",
     "ConsoleGateway",
+    "DeliveryReport",
     "Failover",
     "Gateway",
     "GatewayError",
     "MediariverError",
     "MediariverGateway",
     "MemoryGateway",
+    "ReportSink",
     "SegmentCount",
     "SlotsBusy",
     "SmsMessage",

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ._base import Gateway, GatewayError, SmsMessage
+from ._base import Accepted, Gateway, GatewayError, ReportSink, SmsMessage
 
 log = logging.getLogger("tfa.gateway")
 
@@ -91,10 +91,10 @@ class CircuitBreaker(Gateway):
             retry_after=max(left, 1.0),
         )
 
-    def send(self, message: SmsMessage) -> None:
+    def send(self, message: SmsMessage) -> Accepted | None:
         self._admit()
         try:
-            self.gateway.send(message)
+            accepted = self.gateway.send(message)
         except GatewayError as exc:
             if counts_against_gateway(exc):
                 self._failure()
@@ -105,6 +105,10 @@ class CircuitBreaker(Gateway):
             self._release_trial()
             raise
         self._success()
+        return accepted
+
+    def attach(self, reports: ReportSink) -> None:
+        self.gateway.attach(reports)
 
     def check(self) -> None:
         self.gateway.check()
@@ -148,16 +152,19 @@ class Failover(Gateway):
     def label(self) -> str:
         return self.primary.label
 
-    def send(self, message: SmsMessage) -> None:
+    def send(self, message: SmsMessage) -> Accepted | None:
         try:
-            self.primary.send(message)
-            return
+            return self.primary.send(message)
         except GatewayError as exc:
             if exc.maybe_sent:
                 raise  # it may be on its way: a second send could deliver it twice
             log.warning("primary gateway failed (%s): sending message_id=%s by the fallback",
                         exc.reason, message.message_id)
-        self.fallback.send(message)
+        return self.fallback.send(message) or Accepted(self.fallback.label)
+
+    def attach(self, reports: ReportSink) -> None:
+        self.primary.attach(reports)
+        self.fallback.attach(reports)
 
     def check(self) -> None:
         self.primary.check()
@@ -212,7 +219,7 @@ class Bulkhead(Gateway):
         with self._lock:
             return self._waiting
 
-    def send(self, message: SmsMessage) -> None:
+    def send(self, message: SmsMessage) -> Accepted | None:
         with self._lock:
             self._waiting += 1
         try:
@@ -228,11 +235,14 @@ class Bulkhead(Gateway):
         with self._lock:
             self._busy += 1
         try:
-            self.gateway.send(message)
+            return self.gateway.send(message)
         finally:
             with self._lock:
                 self._busy -= 1
             self._free.release()
+
+    def attach(self, reports: ReportSink) -> None:
+        self.gateway.attach(reports)
 
     def check(self) -> None:
         self.gateway.check()
