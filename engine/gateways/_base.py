@@ -24,6 +24,15 @@ class SmsMessage:
     text: str = field(repr=False)  # holds the code: never in a repr or a log
     # Gateways that recently failed to deliver to this recipient: a route tries them last.
     avoid: tuple[str, ...] = ()
+    # A time.monotonic() by which the send must have ended, set by a route that tries
+    # several gateways within one deadline; None: each gateway's own deadline.
+    until: float | None = None
+
+    def ends_at(self, now: float, deadline: float) -> float:
+        """When a send starting at ``now`` (monotonic) must end: ``deadline`` seconds
+        later, or at ``until`` when that comes first. Every gateway bounds its waits by it."""
+        end = now + deadline
+        return end if self.until is None else min(end, self.until)
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,7 @@ class MediariverGateway(Gateway):
     def _send(self, message: SmsMessage, unanswered: list[str]) -> None:
         body = json.dumps(self.payload(message), ensure_ascii=False).encode("utf-8")
         to = mask(message.recipient)
-        end = self._clock() + self.deadline
+        end = message.ends_at(self._clock(), self.deadline)
         attempt = 0
         while True:
             attempt += 1
