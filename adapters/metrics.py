@@ -21,7 +21,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from tfa_engine import Engine, catalogue
-from tfa_engine.gateways import Gateway, GatewayError, SmsMessage
+from tfa_engine.gateways import Accepted, Gateway, GatewayError, ReportSink, SmsMessage
 
 log = logging.getLogger("tfa.metrics")
 
@@ -58,6 +58,16 @@ class Metrics:
             "tfa_gateway_send_duration_seconds", "Time one send took, by gateway.",
             ["gateway"], buckets=REQUEST_BUCKETS, registry=self.registry,
         )
+        self.delivery_reports = Counter(
+            "tfa_sms_delivery_reports",
+            "Final delivery reports stored, by the gateway that took the SMS and the status "
+            "(DELIVRD, UNDELIV, REJECTD, EXPIRED, UNKNOWN).",
+            ["gateway", "status"], registry=self.registry,
+        )
+
+    def delivered(self, gateway: str, status: str) -> None:
+        """Count one delivery report stored (an engine's delivery desk calls this)."""
+        self.delivery_reports.labels(gateway, status).inc()
 
     def exposition(self, engine: Engine) -> bytes:
         """The text format a scrape gets: every process's counts, and the store's gauges."""
@@ -103,10 +113,10 @@ class CountedGateway(Gateway):
         self.name = gateway.label
         self.deadline = gateway.deadline
 
-    def send(self, message: SmsMessage) -> None:
+    def send(self, message: SmsMessage) -> Accepted | None:
         started = time.perf_counter()
         try:
-            self.gateway.send(message)
+            accepted = self.gateway.send(message)
         except GatewayError:
             self.metrics.sms_failed.labels(self.name).inc()
             raise
@@ -115,10 +125,14 @@ class CountedGateway(Gateway):
                 time.perf_counter() - started
             )
         self.metrics.sms_sent.labels(self.name).inc()
+        return accepted
 
     @property
     def label(self) -> str:
         return self.gateway.label
+
+    def attach(self, reports: ReportSink) -> None:
+        self.gateway.attach(reports)
 
     def check(self) -> None:
         self.gateway.check()

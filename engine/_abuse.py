@@ -104,23 +104,29 @@ class SendGate:
         )
 
     def policy(self, token: TokenRecord, phone: str) -> SendPolicy:
-        """The limits, budgets and fraud rule a send of the token to the phone must pass."""
+        """The limits, budgets and fraud rule a send of the token to the phone must pass,
+        and how far back to look for gateways that failed to deliver to the phone (the
+        phone's send window: a user who asks again within it should get the code by
+        another gateway of the route)."""
         config = self.config
+        reroute = config.limit_phone_sends.seconds if config.limit_phone_sends else 600
         if not config.rate_limits:
-            return SendPolicy()
-        limits = (
-            (config.limit_phone_sends, f"phone-sends:{phone}"),
+            return SendPolicy(phone=phone, reroute=reroute)
+        budgets = (
             (token.sms_budget or config.limit_token_sms, f"sms-token:{token.id}"),
             (config.limit_service_sms, "sms-service"),
         )
         allowances = tuple(
-            Allowance(key, limit.count, limit.seconds) for limit, key in limits if limit
+            Allowance(key, limit.count, limit.seconds) for limit, key in budgets if limit
         )
         fraud = None
         if config.fraud_guard:
             fraud = FraudRule(number_range(phone), config.fraud_window, config.fraud_min_sends,
                               config.fraud_min_conversion)
-        return SendPolicy(allowances, fraud)
+        return SendPolicy(allowances, fraud, phone=phone,
+                          phone_sends=self.allowance(config.limit_phone_sends,
+                                                     f"phone-sends:{phone}"),
+                          reroute=reroute)
 
     @staticmethod
     def refused(refusal: Refusal, where: dict[str, str | None]) -> Outcome:

@@ -37,7 +37,7 @@ from ._requests import (
 from ._tokens import TokenAdmin
 from .catalogue import Status
 from .config import MAX_CODE_TTL, EngineConfig
-from .gateways import Gateway, GatewayError, SmsMessage
+from .gateways import Accepted, Gateway, GatewayError, SmsMessage
 from .store import CodeRecord, DuplicateClientRef, DuplicateMessageId, NewCode, SendPolicy, Store
 
 log = logging.getLogger("tfa.engine")
@@ -130,7 +130,11 @@ class Engine:
             clock=clock,
             lease=self.config.callback_lease,
         )
+        # Reports the gateways receive themselves (SMPP receipts) come in here.
+        self.deliveries = deliveries.DeliveryDesk(store, clock, self.callbacks.wake)
+        gateway.attach(self.deliveries.provider_report)
         self._purging: Periodic | None = None
+        self._reports: Periodic | None = None
 
     # -- the two API calls ---------------------------------------------------------------
     def request_code(
@@ -311,9 +315,10 @@ class Engine:
             assert admitted.refusal is not None
             return self.gate.refused(admitted.refusal, where)
         code_id = admitted.code_id
-        message = SmsMessage(new.message_id, request.phone, sender, render(request.template, code))
+        message = SmsMessage(new.message_id, request.phone, sender,
+                             render(request.template, code), avoid=admitted.avoid)
         try:
-            self.gateway.send(message)
+            accepted = self.gateway.send(message) or Accepted(self.gateway.label)
         except GatewayError as exc:
             self.store.discard_code(code_id)
             log.warning(
@@ -325,10 +330,13 @@ class Engine:
             self.store.discard_code(code_id)
             raise
         # Queues the INTERNAL callback (and an SMS one, if a report overtook the answer).
-        self.store.activate_code(code_id, self.clock())
+        activation = self.store.activate_code(code_id, self.clock(), accepted.gateway,
+                                              accepted.provider_id)
+        if activation.reported is not None:  # a report overtook the gateway's answer
+            self.deliveries.told(accepted.gateway, activation.reported)
         if request.callback_url:
             self.callbacks.wake()
-        audit.event("code.sent", message_id=new.message_id, **where)
+        audit.event("code.sent", message_id=new.message_id, gateway=accepted.gateway, **where)
         return Outcome(catalogue.SUCCESS, {"message_id": new.message_id}, api_job_id=api_job_id)
 
     def callback_secret(self, token_id: str) -> str | None:
@@ -347,13 +355,7 @@ class Engine:
         ``{msisdn, delivery_status, delivery_date, uuid}`` — matched by ``uuid`` (our
         message_id). Unknown ids and repeated reports are ignored. Returns how many
         changed a message. Raises ValueError when the payload is not of that shape."""
-        applied = 0
-        for message_id, status in deliveries.parse_reports(reports):
-            if self.store.record_delivery(message_id, status, self.clock()):
-                applied += 1
-        if applied:
-            self.callbacks.wake()
-        return applied
+        return self.deliveries.mediariver_reports(reports)
 
     # -- tokens (see TokenAdmin; names or ids both find an active token) -------------------
     def create_token(self, name: str, **options: Any) -> IssuedToken:
@@ -432,6 +434,9 @@ class Engine:
             first = random.uniform(0, min(first_purge_within, purge_every))  # noqa: S311
             self._purging = Periodic("tfa-purge", self._purge_logged, purge_every, first)
             self._purging.start()
+        if self._reports is None:
+            self._reports = Periodic("tfa-reports", self.deliveries.retry_parked, 1.0)
+            self._reports.start()
 
     def _purge_logged(self) -> None:
         removed = self.purge()
@@ -453,9 +458,10 @@ class Engine:
 
     def close(self) -> None:
         """Stop background work and release the store's and the gateway's connections."""
-        if self._purging is not None:
-            self._purging.stop()
-            self._purging = None
+        for background in (self._purging, self._reports):
+            if background is not None:
+                background.stop()
+        self._purging = self._reports = None
         self.callbacks.stop()
         self.hasher.close()
         self.gateway.close()

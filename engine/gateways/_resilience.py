@@ -4,14 +4,11 @@
   reasons (no answer, 5xx, refused connections), sends fail at once for ``pause``
   seconds instead of each holding a server thread for the whole deadline; then one send
   tries again, and its success closes the circuit.
-* :class:`Failover`: sends through a second gateway (another account or URL) when the
-  first certainly did not take the message. A send the first may have taken (it got no
-  answer) is not repeated elsewhere: each code is sent at most once.
 * :class:`Bulkhead`: at most ``slots`` sends wait on the gateway at once; a send that
   finds none free within ``wait`` seconds fails without reaching it, so a slow or stalled
   gateway cannot hold every server thread and starve validations.
 
-They compose as ``Bulkhead(Failover(CircuitBreaker(a), CircuitBreaker(b)))``: the
+They compose as ``Bulkhead(RoutedGateway({a: CircuitBreaker(a), b: CircuitBreaker(b)}))``: the
 bulkhead outermost, so a send it refuses never reaches a breaker (a full bulkhead says
 nothing about the gateway's health), while the sends it lets through still time out
 inside their breaker and open it.
@@ -24,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ._base import Gateway, GatewayError, SmsMessage
+from ._base import Accepted, Gateway, GatewayError, ReportSink, SmsMessage
 
 log = logging.getLogger("tfa.gateway")
 
@@ -91,10 +88,10 @@ class CircuitBreaker(Gateway):
             retry_after=max(left, 1.0),
         )
 
-    def send(self, message: SmsMessage) -> None:
+    def send(self, message: SmsMessage) -> Accepted | None:
         self._admit()
         try:
-            self.gateway.send(message)
+            accepted = self.gateway.send(message)
         except GatewayError as exc:
             if counts_against_gateway(exc):
                 self._failure()
@@ -105,6 +102,10 @@ class CircuitBreaker(Gateway):
             self._release_trial()
             raise
         self._success()
+        return accepted
+
+    def attach(self, reports: ReportSink) -> None:
+        self.gateway.attach(reports)
 
     def check(self) -> None:
         self.gateway.check()
@@ -133,39 +134,6 @@ class CircuitBreaker(Gateway):
 
     def close(self) -> None:
         self.gateway.close()
-
-
-class Failover(Gateway):
-    """Sends through ``primary``, and through ``fallback`` when the primary certainly did
-    not take the message."""
-
-    def __init__(self, primary: Gateway, fallback: Gateway) -> None:
-        self.primary = primary
-        self.fallback = fallback
-        self.deadline = primary.deadline + fallback.deadline
-
-    @property
-    def label(self) -> str:
-        return self.primary.label
-
-    def send(self, message: SmsMessage) -> None:
-        try:
-            self.primary.send(message)
-            return
-        except GatewayError as exc:
-            if exc.maybe_sent:
-                raise  # it may be on its way: a second send could deliver it twice
-            log.warning("primary gateway failed (%s): sending message_id=%s by the fallback",
-                        exc.reason, message.message_id)
-        self.fallback.send(message)
-
-    def check(self) -> None:
-        self.primary.check()
-        self.fallback.check()
-
-    def close(self) -> None:
-        self.primary.close()
-        self.fallback.close()
 
 
 class SlotsBusy(GatewayError):
@@ -212,7 +180,7 @@ class Bulkhead(Gateway):
         with self._lock:
             return self._waiting
 
-    def send(self, message: SmsMessage) -> None:
+    def send(self, message: SmsMessage) -> Accepted | None:
         with self._lock:
             self._waiting += 1
         try:
@@ -228,11 +196,14 @@ class Bulkhead(Gateway):
         with self._lock:
             self._busy += 1
         try:
-            self.gateway.send(message)
+            return self.gateway.send(message)
         finally:
             with self._lock:
                 self._busy -= 1
             self._free.release()
+
+    def attach(self, reports: ReportSink) -> None:
+        self.gateway.attach(reports)
 
     def check(self) -> None:
         self.gateway.check()

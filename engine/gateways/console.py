@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import TextIO
 
-from ._base import Gateway, SmsMessage
+from ._base import Accepted, Gateway, SmsMessage
 
 __all__ = ["ConsoleGateway"]
 
@@ -21,9 +21,10 @@ class ConsoleGateway(Gateway):
         self._stream = stream
         self._lock = threading.Lock()
 
-    def send(self, message: SmsMessage) -> None:
+    def send(self, message: SmsMessage) -> Accepted:
         stream = self._stream if self._stream is not None else sys.stdout
         line = f"SMS to {message.recipient} from {message.sender}: {message.text}\n"
         with self._lock:  # whole lines even when several threads send at once
             stream.write(line)
             stream.flush()
+        return Accepted(self.label)

@@ -31,7 +31,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from .._phones import mask
-from ._base import QUALITIES, Gateway, GatewayError, SmsMessage
+from ._base import QUALITIES, Accepted, Gateway, GatewayError, SmsMessage
 from ._mediariver_answers import count, error_summary, retry_after_seconds
 
 __all__ = ["MediariverError", "MediariverGateway"]
@@ -192,20 +192,22 @@ class MediariverGateway(Gateway):
                 "(is the URL the gateway's?)", status=response.status, attempts=1,
             )
 
-    def send(self, message: SmsMessage) -> None:
+    def send(self, message: SmsMessage) -> Accepted:
         """Hand ``message`` to mediariver; raise :class:`MediariverError` when it was not queued
-        (``maybe_sent`` when a request got no answer after it went out)."""
+        (``maybe_sent`` when a request got no answer after it went out). Its delivery
+        reports name our ``message_id`` (the uuid it travelled with)."""
         unanswered: list[str] = []
         try:
             self._send(message, unanswered)
         except MediariverError as exc:
             exc.maybe_sent = bool(unanswered)
             raise
+        return Accepted(self.label)
 
     def _send(self, message: SmsMessage, unanswered: list[str]) -> None:
         body = json.dumps(self.payload(message), ensure_ascii=False).encode("utf-8")
         to = mask(message.recipient)
-        end = self._clock() + self.deadline
+        end = message.ends_at(self._clock(), self.deadline)
         attempt = 0
         while True:
             attempt += 1

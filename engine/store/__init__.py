@@ -19,6 +19,7 @@ from .._access import TokenRecord
 from ._admin import AdminEvent
 from ._base import (
     FRAUD,
+    Activation,
     Admission,
     Allowance,
     CallbackJob,
@@ -30,6 +31,7 @@ from ._base import (
     DuplicateTokenName,
     FraudRule,
     NewCode,
+    Recorded,
     Refusal,
     SendPolicy,
     SendPreview,
@@ -50,6 +52,7 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 __all__ = [
     "FRAUD",
     "READY_TTL",
+    "Activation",
     "AdminEvent",
     "Admission",
     "Allowance",
@@ -65,6 +68,7 @@ __all__ = [
     "NewCode",
     "PepperMismatch",
     "ReadinessCache",
+    "Recorded",
     "Refusal",
     "SQLiteStore",
     "SendPolicy",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from ._base import FRAUD, Allowance, FraudRule, Refusal, retry_after
+from ._base import FRAUD, Allowance, FraudRule, Refusal, SendPolicy, retry_after
 
 
 def allowance_refusal(
@@ -42,3 +42,11 @@ def trips(rule: FraudRule, sent: int, validated: int) -> bool:
     """True when ``sent`` codes of which ``validated`` were validated call for a hold: enough
     of them, converting too little. Traffic that converts normally is never held."""
     return sent >= rule.min_sends and validated * 100 < rule.min_conversion * sent
+
+
+def limits_in_order(policy: SendPolicy) -> tuple[Allowance, ...]:
+    """The limits a send must pass, in the order their refusals come: the phone's sends,
+    then the allowances (budgets)."""
+    if policy.phone_sends is None:
+        return policy.allowances
+    return (policy.phone_sends, *policy.allowances)

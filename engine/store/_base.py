@@ -83,6 +83,8 @@ class CodeRecord(NewCode):
     delivery_status: str | None = None
     delivered_at: float | None = None
     sent_at: float | None = None
+    gateway: str | None = None  # the gateway that took its SMS
+    provider_id: str | None = None  # that gateway's id of the SMS, which its reports name
 
     def is_live(self, now: float) -> bool:
         """Can still be validated: unexpired, and live or pending. A pending code's SMS
@@ -117,10 +119,20 @@ class FraudRule:
 @dataclass(frozen=True)
 class SendPolicy:
     """What a send must pass, checked and taken in the one transaction storing its code:
-    the allowances in order, then the fraud guard."""
+    the phone's send limit, the allowances in order, then the fraud guard.
+
+    ``phone_sends`` is counted from the phone's codes themselves (every token's), leaving
+    out those whose delivery report said the user never got them (UNDELIV, REJECTD,
+    EXPIRED): a user who asks again for a code they never received is not refused for it.
+    ``reroute`` (seconds) looks that far back for the gateways that failed to deliver to
+    the phone, which the send should try last (:attr:`Admission.avoid`).
+    """
 
     allowances: tuple[Allowance, ...] = ()
     fraud: FraudRule | None = None
+    phone: str | None = None  # the recipient (E.164), for phone_sends and reroute
+    phone_sends: Allowance | None = None
+    reroute: int | None = None
 
 
 FRAUD = "fraud"  # Refusal.by of a send the fraud guard holds
@@ -145,6 +157,25 @@ class Admission:
     refusal: Refusal | None = None
     fraud_held: tuple[int, int] | None = None
     fraud_released: bool = False
+    avoid: tuple[str, ...] = ()  # gateways that recently failed to deliver to the phone
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A delivery report stored: ``gateway`` names the gateway that took the code's SMS
+    (None while the code is still being sent: its activation then tells the report)."""
+
+    gateway: str | None = None
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What activating a code did: its ``state`` after, and the status of a delivery
+    report that came before the activation (None when none did, or when the code was
+    activated already)."""
+
+    state: CodeState
+    reported: str | None = None
 
 
 @dataclass(frozen=True)
@@ -257,24 +288,33 @@ class CodeStore(ABC):
         """
 
     @abstractmethod
-    def activate_code(self, code_id: int, now: float) -> CodeState:
-        """The gateway accepted the code's SMS (``sent_at`` becomes ``now``): pending → live,
+    def activate_code(
+        self, code_id: int, now: float, gateway: str | None = None,
+        provider_id: str | None = None,
+    ) -> Activation:
+        """The gateway accepted the code's SMS (``sent_at`` becomes ``now``; ``gateway``
+        names it and ``provider_id`` is its id of the SMS): pending → live,
         superseding every older code of the same (token, phone) that could still be
         validated — live ones, and pending ones (still being sent, or left by a sender that
         died) —, or born ``superseded`` when a newer code of the phone went live first. A
         code validated, locked or superseded while pending keeps that state, and still
         supersedes older ones. The first activation queues the ``INTERNAL`` callback (at
         ``now``) when the code has a callback URL, then the ``SMS`` callback of a delivery
-        report that came before it. Returns the code's state; an activation repeated
-        changes and queues nothing. :class:`StoreError` when the code is not stored
-        (discarded, or replaced as stale)."""
+        report that came before it. Returns the code's state and that report's status;
+        an activation repeated changes and queues nothing. :class:`StoreError` when the
+        code is not stored (discarded, or replaced as stale)."""
 
     @abstractmethod
-    def record_delivery(self, message_id: str, status: str, at: float) -> bool:
+    def record_delivery(self, message_id: str, status: str, at: float) -> Recorded | None:
         """Store a delivery report and, for a code no longer pending with a callback URL,
         queue its ``SMS`` callback; a pending code keeps the report for
-        :meth:`activate_code`. False, with nothing stored, for an unknown message_id or a
+        :meth:`activate_code`. None, with nothing stored, for an unknown message_id or a
         report repeating the stored status (gateways resend reports)."""
+
+    @abstractmethod
+    def message_of(self, gateway: str, provider_id: str) -> str | None:
+        """The message_id of the code whose SMS ``gateway`` took under ``provider_id`` (what
+        its own delivery reports name), None while no such code is stored."""
 
     @abstractmethod
     def discard_code(self, code_id: int) -> None:

@@ -28,3 +28,12 @@ SENT_AND_CLAIMS: tuple[str, ...] = (
     "UPDATE codes SET sent_at = created_at WHERE state <> 'pending'",
     "ALTER TABLE outbox ADD COLUMN claim TEXT",
 )
+
+# Which gateway took each code's SMS, and the provider's id of it (its reports name that);
+# a phone's recent codes, counted for its send limit from the codes themselves.
+GATEWAYS: tuple[str, ...] = (
+    "ALTER TABLE codes ADD COLUMN gateway TEXT",
+    "ALTER TABLE codes ADD COLUMN provider_id TEXT",
+    "CREATE INDEX codes_provider ON codes (gateway, provider_id)",
+    "CREATE INDEX codes_phone_created ON codes (phone, created_at)",
+)

@@ -33,7 +33,7 @@ TOKEN_COLUMNS = (
 CODE_COLUMNS = (
     "id, message_id, token_id, client_ref, phone, code_hash, code_length, case_sensitive,"
     " sender, callback_url, created_at, expires_at, state, attempts, api_job_id,"
-    " delivery_status, delivered_at, sent_at"
+    " delivery_status, delivered_at, sent_at, gateway, provider_id"
 )
 JOB_COLUMNS = (
     "o.id, o.token_id, o.message_id, o.url, o.attempts, o.kind, o.status, o.event_at,"
@@ -157,7 +157,7 @@ def code_record(row: Sequence[Any]) -> CodeRecord:
         code_hash=row[5], code_length=row[6], case_sensitive=bool(row[7]), sender=row[8],
         callback_url=row[9], created_at=row[10], expires_at=row[11], state=row[12],
         attempts=row[13], api_job_id=row[14], delivery_status=row[15], delivered_at=row[16],
-        sent_at=row[17],
+        sent_at=row[17], gateway=row[18], provider_id=row[19],
     )
 
 

@@ -18,7 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._admission import allowance_refusal, hold_refusal, traffic_since, trips
+from ..gateways._base import UNDELIVERED
+from ._admission import (
+    allowance_refusal,
+    hold_refusal,
+    limits_in_order,
+    traffic_since,
+    trips,
+)
 from ._base import (
     FRAUD,
     NEVER,
@@ -46,6 +53,9 @@ from ._sql import (
 )
 from ._sql_fraud import RELEASE, prefix_bounds
 
+_UNDELIVERED = "('" + "', '".join(UNDELIVERED) + "')"
+# A code whose SMS may have reached its phone: no final report says it did not.
+_MAY_HAVE_ARRIVED = f"(delivery_status IS NULL OR delivery_status NOT IN {_UNDELIVERED})"
 TRAFFIC = (
     "SELECT count(*), coalesce(sum(CASE WHEN state = 'used' THEN 1 ELSE 0 END), 0)"
     " FROM codes WHERE token_id = :t AND phone >= :low AND phone < :high"
@@ -63,6 +73,7 @@ class _State:
     held_until: float | None = None
     released_at: float | None = None
     traffic: tuple[int, int] = (0, 0)  # (sent, validated) since the stored release
+    undelivered: list[str] = field(default_factory=list)  # gateways that failed the phone
 
 
 def _range_lock(token_id: str, prefix: str) -> str:
@@ -101,6 +112,23 @@ def _state_query(
                 " AND created_at > :since AND created_at >= coalesce((SELECT released_at"
                 " FROM fraud_ranges WHERE token_id = :t AND prefix = :p), :since)"
             )
+    if policy.phone is not None and policy.phone_sends is not None:
+        # The send ``count`` back among the phone's codes (of every token) that may have
+        # reached it: while that one is in the window, another would make count + 1.
+        sends = policy.phone_sends
+        params.update(ph=policy.phone, ph_since=now - sends.seconds, ph_skip=sends.count - 1)
+        parts.append(
+            "SELECT 'phone', (SELECT created_at FROM codes WHERE phone = :ph"  # noqa: S608
+            f" AND created_at > :ph_since AND {_MAY_HAVE_ARRIVED}"
+            " ORDER BY created_at DESC LIMIT 1 OFFSET :ph_skip), NULL, NULL, NULL"
+        )
+    if traffic and policy.phone is not None and policy.reroute is not None:
+        params.update(ph=policy.phone, rr_since=now - policy.reroute)
+        parts.append(
+            "SELECT 'undelivered', NULL, NULL, gateway, NULL FROM codes WHERE phone = :ph"  # noqa: S608
+            f" AND created_at > :rr_since AND delivery_status IN {_UNDELIVERED}"
+            " AND gateway IS NOT NULL"
+        )
     prefix = ""
     if policy.allowances:
         rows = []
@@ -122,7 +150,8 @@ def _read_state(
     *, traffic: bool,
 ) -> _State:
     state = _State()
-    if client_ref is None and policy.fraud is None and not policy.allowances:
+    if (client_ref is None and policy.fraud is None and not policy.allowances
+            and policy.phone is None):
         return state
     sql, params = _state_query(token_id, client_ref, policy, now, traffic=traffic)
     counts = {allowance.key: allowance.count for allowance in policy.allowances}
@@ -133,6 +162,12 @@ def _read_state(
             state.held_until, state.released_at = first, second
         elif tag == "traffic":  # codes sent, codes validated
             state.traffic = (int(first), int(second))
+        elif tag == "phone":  # the phone's send ``count`` back, if within the window
+            assert policy.phone_sends is not None
+            state.oldest[policy.phone_sends.key] = first
+        elif tag == "undelivered":  # a gateway that failed to deliver to the phone
+            if third not in state.undelivered:
+                state.undelivered.append(str(third))
         else:  # "limit": events taken, time of the one `count` back, key
             taken = int(first)
             state.taken[third] = taken
@@ -153,14 +188,14 @@ class SQLAdmission(SQLBackend, CodeStore, LimitStore):
             state = _read_state(conn, token_id, client_ref, policy, now, traffic=False)
         return SendPreview(
             client_ref_taken=_holds_ref(state, stale_before),
-            refusal=allowance_refusal(policy.allowances, state.oldest, now)
+            refusal=allowance_refusal(limits_in_order(policy), state.oldest, now)
             or hold_refusal(state.held_until, now),
         )
 
     def admit_code(
         self, code: NewCode, policy: SendPolicy, stale_before: float = NEVER
     ) -> Admission:
-        locks = [_limit_lock(allowance.key) for allowance in policy.allowances]
+        locks = [_limit_lock(allowance.key) for allowance in limits_in_order(policy)]
         if policy.fraud is not None:
             locks.append(_range_lock(code.token_id, policy.fraud.prefix))
         try:
@@ -184,7 +219,7 @@ class SQLAdmission(SQLBackend, CodeStore, LimitStore):
         state = _read_state(conn, code.token_id, code.client_ref, policy, now, traffic=True)
         if _holds_ref(state, stale_before):
             raise DuplicateClientRef(code.client_ref)
-        refusal = allowance_refusal(policy.allowances, state.oldest, now)
+        refusal = allowance_refusal(limits_in_order(policy), state.oldest, now)
         if refusal is not None:
             return Admission(refusal=refusal)
         released = False
@@ -212,7 +247,8 @@ class SQLAdmission(SQLBackend, CodeStore, LimitStore):
             conn.execute("DELETE FROM codes WHERE id = :id", {"id": state.holder[0]})
         code_id = int(conn.execute(INSERT_CODE, _code_values(code)).fetchone()[0])
         self._use(conn, policy.allowances, state.taken, now)
-        return Admission(code_id=code_id, fraud_released=released)
+        return Admission(code_id=code_id, fraud_released=released,
+                         avoid=tuple(state.undelivered))
 
     @staticmethod
     def _traffic(conn: Connection, token_id: str, prefix: str, since: float) -> tuple[int, int]:

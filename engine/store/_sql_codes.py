@@ -6,11 +6,12 @@ import uuid
 
 from ._base import (
     NEVER,
+    Activation,
     CallbackJob,
     CodeRecord,
-    CodeState,
     CodeStore,
     OutboxStore,
+    Recorded,
     StoreError,
 )
 from ._sql import (
@@ -44,14 +45,18 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
                 {"t": token_id, "r": client_ref, "stale": stale_before},
             ).fetchone() is not None
 
-    def activate_code(self, code_id: int, now: float) -> CodeState:
+    def activate_code(
+        self, code_id: int, now: float, gateway: str | None = None,
+        provider_id: str | None = None,
+    ) -> Activation:
         with self._transaction() as conn:
             own = conn.execute(
                 "SELECT token_id, phone FROM codes WHERE id = :id", {"id": code_id}
             ).fetchone()
             if own is None:
                 raise StoreError(f"code {code_id} is not stored")
-            phone = {"id": code_id, "t": own[0], "p": own[1], "now": now}
+            phone = {"id": code_id, "t": own[0], "p": own[1], "now": now, "gateway": gateway,
+                     "provider": provider_id}
             self._lock(conn, f"phone:{own[0]}\x1f{own[1]}")
             # Every older code of the phone that could still be validated dies: live ones,
             # and pending ones, whether still being sent or left by a sender that died.
@@ -62,7 +67,8 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
             )
             # Re-read after the row lock: a report may have come since the first read.
             row = conn.execute(
-                "UPDATE codes SET sent_at = :now, state = CASE WHEN state <> 'pending'"
+                "UPDATE codes SET sent_at = :now, gateway = :gateway, provider_id = :provider,"
+                " state = CASE WHEN state <> 'pending'"
                 " THEN state WHEN EXISTS (SELECT 1 FROM codes AS newer"
                 "   WHERE newer.token_id = :t AND newer.phone = :p AND newer.state = 'live'"
                 "   AND newer.id > :id) THEN 'superseded' ELSE 'live' END"
@@ -74,13 +80,13 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
                 state = conn.execute(
                     "SELECT state FROM codes WHERE id = :id", {"id": code_id}
                 ).fetchone()
-                return state[0]  # type: ignore[no-any-return]
+                return Activation(state[0])
             state, url, reported, reported_at, message_id = row
             if url is not None:
                 self._enqueue(conn, own[0], message_id, url, "INTERNAL", "ACCEPTD", now)
                 if reported is not None:
                     self._enqueue(conn, own[0], message_id, url, "SMS", reported, reported_at)
-        return state  # type: ignore[no-any-return]
+        return Activation(state, reported)
 
     @staticmethod
     def _enqueue(
@@ -90,21 +96,29 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
         conn.execute(ENQUEUE, {"token_id": token_id, "message_id": message_id, "url": url,
                                "kind": kind, "status": status, "at": at})
 
-    def record_delivery(self, message_id: str, status: str, at: float) -> bool:
+    def record_delivery(self, message_id: str, status: str, at: float) -> Recorded | None:
         with self._transaction() as conn:
             row = conn.execute(
                 "UPDATE codes SET delivery_status = :s, delivered_at = :at"
                 " WHERE message_id = :m AND (delivery_status IS NULL OR delivery_status <> :s)"
-                " RETURNING token_id, sent_at, callback_url",
+                " RETURNING token_id, sent_at, callback_url, gateway",
                 {"s": status, "at": at, "m": message_id},
             ).fetchone()
             if row is None:
-                return False
-            token_id, sent_at, url = row
+                return None
+            token_id, sent_at, url, gateway = row
             # A code not yet sent keeps the report: activation queues it after INTERNAL.
             if sent_at is not None and url is not None:
                 self._enqueue(conn, token_id, message_id, url, "SMS", status, at)
-        return True
+        return Recorded(gateway)
+
+    def message_of(self, gateway: str, provider_id: str) -> str | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT message_id FROM codes WHERE gateway = :g AND provider_id = :p",
+                {"g": gateway, "p": provider_id},
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def discard_code(self, code_id: int) -> None:
         with self._write() as conn:

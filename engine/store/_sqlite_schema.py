@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from ._schema import FRAUD_SCHEMA, SENT_AND_CLAIMS, UNIQUE_TOKEN_NAMES
+from ._schema import FRAUD_SCHEMA, GATEWAYS, SENT_AND_CLAIMS, UNIQUE_TOKEN_NAMES
 from ._sql_meta import META_SCHEMA
 
 
@@ -209,7 +209,13 @@ def _migration_8(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX admin_events_at ON admin_events (at)")
 
 
+def _migration_9(conn: sqlite3.Connection) -> None:
+    """Which gateway took each code's SMS, under which provider id; a phone's codes by time."""
+    for statement in GATEWAYS:
+        conn.execute(statement)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6,
-    _migration_7, _migration_8,
+    _migration_7, _migration_8, _migration_9,
 )

@@ -14,11 +14,19 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
 from .._access import TokenRecord
+from ..gateways._base import UNDELIVERED
 from ._admin import AdminEvent
-from ._admission import allowance_refusal, hold_refusal, traffic_since, trips
+from ._admission import (
+    allowance_refusal,
+    hold_refusal,
+    limits_in_order,
+    traffic_since,
+    trips,
+)
 from ._base import (
     FRAUD,
     NEVER,
+    Activation,
     Admission,
     Allowance,
     CallbackJob,
@@ -29,6 +37,7 @@ from ._base import (
     DuplicateToken,
     DuplicateTokenName,
     NewCode,
+    Recorded,
     Refusal,
     SendPolicy,
     SendPreview,
@@ -152,12 +161,32 @@ class MemoryStore(MetaStore, Store):
                     if policy.fraud is not None else None)
             return SendPreview(
                 client_ref_taken=self._holder(token_id, client_ref, stale_before) is not None,
-                refusal=allowance_refusal(policy.allowances, self._oldest_of(policy), now)
+                refusal=allowance_refusal(limits_in_order(policy),
+                                          self._oldest_of(policy, now), now)
                 or hold_refusal(held, now),
             )
 
-    def _oldest_of(self, policy: SendPolicy) -> dict[str, float | None]:
-        return {a.key: self._oldest(a.key, a.count) for a in policy.allowances}
+    def _oldest_of(self, policy: SendPolicy, now: float) -> dict[str, float | None]:
+        oldest = {a.key: self._oldest(a.key, a.count) for a in policy.allowances}
+        sends = policy.phone_sends
+        if sends is not None and policy.phone is not None:
+            # The phone's codes of every token that may have reached it, newest first.
+            times = sorted((c.created_at for c in self._codes.values()
+                            if c.phone == policy.phone and c.created_at > now - sends.seconds
+                            and c.delivery_status not in UNDELIVERED), reverse=True)
+            oldest[sends.key] = times[sends.count - 1] if len(times) >= sends.count else None
+        return oldest
+
+    def _undelivered(self, policy: SendPolicy, now: float) -> tuple[str, ...]:
+        if policy.phone is None or policy.reroute is None:
+            return ()
+        failed: list[str] = []
+        for code in self._codes.values():
+            if (code.phone == policy.phone and code.created_at > now - policy.reroute
+                    and code.delivery_status in UNDELIVERED and code.gateway is not None
+                    and code.gateway not in failed):
+                failed.append(code.gateway)
+        return tuple(failed)
 
     def admit_code(
         self, code: NewCode, policy: SendPolicy, stale_before: float = NEVER
@@ -171,7 +200,8 @@ class MemoryStore(MetaStore, Store):
             key = (code.token_id, code.client_ref)
             if self._holder(code.token_id, code.client_ref, stale_before) is not None:
                 raise DuplicateClientRef(code.client_ref)
-            refusal = allowance_refusal(policy.allowances, self._oldest_of(policy), now)
+            refusal = allowance_refusal(limits_in_order(policy),
+                                        self._oldest_of(policy, now), now)
             if refusal is not None:
                 return Admission(refusal=refusal)
             released = False
@@ -201,14 +231,18 @@ class MemoryStore(MetaStore, Store):
             self._by_message[code.message_id] = code_id
             for allowance in policy.allowances:
                 self._count(allowance, now)
-            return Admission(code_id=code_id, fraud_released=released)
+            return Admission(code_id=code_id, fraud_released=released,
+                             avoid=self._undelivered(policy, now))
 
     def _traffic(self, token_id: str, prefix: str, since: float) -> tuple[int, int]:
         codes = [c for c in self._codes.values() if c.token_id == token_id
                  and c.phone.startswith(prefix) and c.created_at > since]
         return len(codes), sum(c.state == "used" for c in codes)
 
-    def activate_code(self, code_id: int, now: float) -> CodeState:
+    def activate_code(
+        self, code_id: int, now: float, gateway: str | None = None,
+        provider_id: str | None = None,
+    ) -> Activation:
         with self._lock:
             mine = self._codes.get(code_id)
             if mine is None:
@@ -222,29 +256,35 @@ class MemoryStore(MetaStore, Store):
                 elif other.id > code_id and other.state == "live":
                     newer_live = True
             if mine.sent_at is not None:
-                return mine.state
+                return Activation(mine.state)
             state: CodeState = mine.state
             if state == "pending":
                 state = "superseded" if newer_live else "live"
-            mine = self._codes[code_id] = replace(mine, state=state, sent_at=now)
+            mine = self._codes[code_id] = replace(mine, state=state, sent_at=now,
+                                                  gateway=gateway, provider_id=provider_id)
             if mine.callback_url is not None:
                 self._enqueue(mine, "INTERNAL", "ACCEPTD", now)
                 if mine.delivery_status is not None:
                     self._enqueue(mine, "SMS", mine.delivery_status, mine.delivered_at or now)
-            return state
+            return Activation(state, mine.delivery_status)
 
-    def record_delivery(self, message_id: str, status: str, at: float) -> bool:
+    def record_delivery(self, message_id: str, status: str, at: float) -> Recorded | None:
         with self._lock:
             code_id = self._by_message.get(message_id)
             record = None if code_id is None else self._codes[code_id]
             if record is None or record.delivery_status == status:
-                return False
+                return None
             record = self._codes[record.id] = replace(
                 record, delivery_status=status, delivered_at=at
             )
             if record.sent_at is not None and record.callback_url is not None:
                 self._enqueue(record, "SMS", status, at)
-            return True
+            return Recorded(record.gateway)
+
+    def message_of(self, gateway: str, provider_id: str) -> str | None:
+        with self._lock:
+            return next((c.message_id for c in self._codes.values()
+                         if c.gateway == gateway and c.provider_id == provider_id), None)
 
     def _enqueue(self, record: CodeRecord, kind: str, status: str, at: float) -> None:
         assert record.callback_url is not None

@@ -1,0 +1,136 @@
+"""The kinds of SMS gateway the server builds from its settings, each with its options.
+
+A gateway is configured either by flat settings (``TFA_GATEWAY=smpp`` and the kind's
+options as ``TFA_SMPP_HOST``..., or ``smpp_host`` in the file) or as a named table of the
+file (``[[gateways]]`` with ``name``, ``type`` and the same options without the prefix).
+Both come to a :class:`GatewaySpec`; each kind's options are written here once, and the
+setting keys, the checks, the README's table and ``tfa check`` derive from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tfa_engine.config import ConfigError, non_empty_text, secret_text, whole_number
+from tfa_engine.gateways import ConsoleGateway, Gateway, MediariverGateway, MemoryGateway
+
+from .declared import optional_text
+
+Convert = Callable[[Any, str], Any]  # (raw value, label naming where it came from) -> value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting of a kind of gateway."""
+
+    convert: Convert
+    required: bool = False
+    secret: bool = False  # a password or key: never shown
+    default: Any = None
+    doc: str = ""  # one line for the README's table of settings
+
+
+@dataclass(frozen=True)
+class GatewayKind:
+    """A kind of gateway: its options and how to build one from them.
+
+    ``build(name, options)`` gets every option (defaults filled in, each converted) and
+    returns the gateway, whose :attr:`~tfa_engine.gateways.Gateway.name` is ``name``.
+    """
+
+    kind: str
+    options: Mapping[str, Option]
+    build: Callable[[str, Mapping[str, Any]], Gateway]
+    # Sends wait on the network (a bulkhead bounds them); False for console and memory.
+    remote: bool = True
+
+
+@dataclass(frozen=True)
+class GatewaySpec:
+    """One configured gateway: its name, kind and checked options."""
+
+    name: str
+    kind: str
+    options: Mapping[str, Any] = field(repr=False)  # may hold passwords
+
+    def build(self) -> Gateway:
+        """The gateway these settings describe (not yet connected)."""
+        return KINDS[self.kind].build(self.name, self.options)
+
+    @property
+    def remote(self) -> bool:
+        """True when a send waits on the network."""
+        return KINDS[self.kind].remote
+
+
+def gateway_spec(name: str, kind: str, raw: Mapping[str, tuple[Any, str]],
+                 label: Callable[[str], str]) -> GatewaySpec:
+    """Check ``raw`` (option -> (value, where it came from)) against the kind's options.
+
+    ``label(option)`` names an option in errors (``TFA_SMPP_HOST``, or ``host`` of the
+    gateway ``eu`` in a file). Raises ConfigError for an unknown kind or option, a
+    missing required option, or a value its option refuses."""
+    known = KINDS.get(kind)
+    if known is None:
+        raise ConfigError(f"gateway {name!r}: type must be one of {', '.join(KINDS)}, "
+                          f"not {kind!r}")
+    unknown = sorted(set(raw) - set(known.options))
+    if unknown:
+        raise ConfigError(f"gateway {name!r}: {kind} has no setting {unknown[0]!r} "
+                          f"(it has {', '.join(known.options) or 'none'})")
+    missing = [label(key) for key, option in known.options.items()
+               if option.required and key not in raw]
+    if missing:
+        raise ConfigError(f"the {kind} gateway needs {', '.join(missing)}")
+    options = {key: option.default for key, option in known.options.items()}
+    options.update({key: known.options[key].convert(value, where)
+                    for key, (value, where) in raw.items()})
+    return GatewaySpec(name, kind, options)
+
+
+def http_url(raw: Any, label: str) -> str:
+    """An ``http://`` or ``https://`` URL."""
+    url = non_empty_text(raw, label)
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{label} must be an http(s) URL")
+    return url
+
+
+def seconds(low: int, high: int) -> Convert:
+    """A whole number of seconds from ``low`` to ``high``."""
+    return lambda raw, label: whole_number(raw, label, low, high)
+
+
+def _mediariver(name: str, options: Mapping[str, Any]) -> Gateway:
+    deadline = options["deadline"]
+    gateway = MediariverGateway(options["url"], options["username"], options["password"],
+                                deadline=deadline, read_timeout=min(5.0, deadline))
+    gateway.name = name
+    return gateway
+
+
+def _memory(name: str, options: Mapping[str, Any]) -> Gateway:
+    return MemoryGateway(name=name)
+
+
+def _console(name: str, options: Mapping[str, Any]) -> Gateway:
+    gateway = ConsoleGateway()
+    gateway.name = name
+    return gateway
+
+
+KINDS: dict[str, GatewayKind] = {
+    "console": GatewayKind("console", {}, _console, remote=False),
+    "memory": GatewayKind("memory", {}, _memory, remote=False),
+    "mediariver": GatewayKind("mediariver", {
+        "url": Option(http_url, required=True, doc="mediariver's base URL"),
+        "username": Option(optional_text, required=True, doc="the account's user name"),
+        "password": Option(secret_text, required=True, secret=True,
+                           doc="the account's password"),
+        "deadline": Option(seconds(1, 60), default=10,
+                           doc="seconds one send may take, retries included"),
+    }, _mediariver),
+}
+"""Every kind of gateway, by the name ``TFA_GATEWAY`` and ``type`` give it."""
