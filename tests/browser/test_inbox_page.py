@@ -209,3 +209,28 @@ def test_message_text_is_shown_as_text_never_as_markup(services: Services, page:
     assert shown["text"].startswith("<img src=x onerror=alert(1)><b>bold</b> ")
     made = page.evaluate("document.querySelectorAll('#messages img, #messages b').length")
     assert made == 0
+
+
+def test_the_inbox_stays_readable_in_a_phone_sized_window(
+    services: Services, page: Page, artifacts: Path
+) -> None:
+    """At 480 px wide the message keeps a readable width (its whole text on a few lines,
+    not two characters a line) and the page needs no sideways scrolling."""
+    entry = services.received(services.request_code("inbox-narrow", MARKUP_PHONE))
+    page.send("Emulation.setDeviceMetricsOverride",
+              {"width": 480, "height": 900, "deviceScaleFactor": 1, "mobile": True})
+    page.goto(services.sim_url + "/")
+    row_of(page, entry["uuid"])
+    shown = page.evaluate(f"""(() => {{
+        const row = document.querySelector('tr[data-uuid="' + CSS.escape({json.dumps(entry["uuid"])}) + '"]');
+        const text = row.querySelector("td.text");
+        const line = parseFloat(getComputedStyle(text).lineHeight);
+        return {{width: text.getBoundingClientRect().width,
+                 lines: Math.round(text.scrollHeight / line),
+                 scroll: document.documentElement.scrollWidth,
+                 view: document.documentElement.clientWidth}};
+    }})()""")
+    page.screenshot(artifacts / "inbox-480.png")
+    assert shown["scroll"] <= shown["view"], shown
+    assert shown["width"] >= 300, shown
+    assert shown["lines"] <= 3, shown

@@ -60,6 +60,9 @@
     select.disabled = button.disabled = !reportsOn;
     control.append(select, button, note);
     tr.append(delivery, control);
+    // Each cell carries its column's name, which a narrow window shows above the cell.
+    const heads = document.querySelectorAll("#inbox thead th");
+    [...tr.children].forEach((cell, index) => { cell.dataset.label = heads[index].textContent; });
 
     const row = { tr, status, detail, select, button, note, shown: "" };
     button.addEventListener("click", () => sendReport(entry, row));
