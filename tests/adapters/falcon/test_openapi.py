@@ -19,7 +19,7 @@ from referencing.jsonschema import DRAFT202012
 
 from tfa_engine import Engine, EngineConfig, MemoryGateway, RateLimit, Status, catalogue
 from tfa_engine.adapters.falcon import create_app
-from tfa_engine.adapters.openapi import DOC_PATH, build_openapi, render_openapi
+from tfa_engine.adapters.falcon.openapi import DOC_PATH, build_openapi, render_openapi
 from tfa_engine.config import PLACEHOLDER
 from tfa_engine.gateways import GatewayError
 
@@ -208,9 +208,9 @@ def _sample_envelope(status: Status) -> dict[str, Any]:
 
 
 def test_kept_copy_matches_the_code() -> None:
-    """docs/openapi.json is exactly what adapters.openapi builds."""
+    """docs/openapi.json is exactly what adapters.falcon.openapi builds."""
     assert DOC_PATH.read_text(encoding="utf-8") == render_openapi(), (
-        "docs/openapi.json is stale: run `python -m tfa_engine.adapters.openapi`"
+        "docs/openapi.json is stale: run `python -m tfa_engine.adapters.falcon.openapi`"
     )
 
 
