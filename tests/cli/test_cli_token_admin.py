@@ -116,3 +116,19 @@ def test_fraud_list_and_release(tfa: Tfa) -> None:
     assert tfa("fraud", "release", "shop", "+44791").code == 0
     assert json.loads(tfa("fraud", "list", "--json").out) == []
     assert tfa("fraud", "release", "shop", "+44791").code == 1
+
+
+def test_fraud_release_by_id_wins_over_a_token_named_like_that_id(tfa: Tfa) -> None:
+    """`tfa fraud release ID RANGE` releases that token's range, though an older token's
+    name is that id."""
+    impostor = created(tfa, "--name", "impostor")
+    target = created(tfa, "--name", "shop")
+    assert tfa("token", "update", impostor["id"], "--name", target["id"]).code == 0
+    engine = build_engine(load_settings(), declare=False)
+    try:
+        engine.store.hold_range(target["id"], "+44791", engine.clock() + 3600)
+    finally:
+        engine.close()
+    run = tfa("fraud", "release", target["id"], "+44791")
+    assert run.code == 0, run.err
+    assert json.loads(tfa("fraud", "list", "--json").out) == []
