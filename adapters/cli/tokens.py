@@ -13,7 +13,6 @@ from tfa_engine.store import TokenRecord
 from . import token_edit
 from .common import (
     CREATE_HINT,
-    database_location,
     error,
     open_configured,
     open_engine,
@@ -89,7 +88,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         print(json.dumps([_token_json(record) for record in records]))
         return 0
     if not records:
-        where = database_location(settings.database)
+        where = settings.database_location
         print(f"No tokens yet in {where}. Create one with: {CREATE_HINT}")
         return 0
     rows = [("ID", "NAME", "ALLOWED IPS", "DESTINATIONS", "SENDER", "CREATED", "LAST USED",
