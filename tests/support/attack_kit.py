@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from attack_collector import COLLECTED
-from tfa_processes import COMMAND_TIMEOUT, TfaProcess, clean_environ, tfa_command
+from tfa_processes import COMMAND_TIMEOUT, TfaProcess, clean_environ, local_environ, tfa_command
 
 from tfa_engine import Engine, EngineConfig, IssuedToken, MemoryGateway, Outcome, SQLiteStore
 from tfa_engine.gateways import SmsMessage
@@ -186,17 +186,9 @@ def validate(base_url: str, token: str, client_ref: str, code: str) -> Reply:
 
 # -- processes ---------------------------------------------------------------------------
 def service_env(workdir: Path, **variables: str) -> dict[str, str]:
-    """The environment of a ``tfa`` process in ``workdir``: its own SQLite file there,
-    cheap hashing, JSON logs, unbuffered output, then ``variables``."""
-    env = clean_environ()
-    env.update(
-        TFA_DATABASE=str(workdir / "tfa.db"),
-        TFA_ARGON2_PROFILE="test",
-        TFA_LOG_FORMAT="json",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(variables)
-    return env
+    """The environment of a ``tfa`` process in ``workdir`` (:func:`local_environ`) that
+    logs JSON, then ``variables`` (each caller names its gateway)."""
+    return local_environ(workdir, **{"TFA_LOG_FORMAT": "json", **variables})
 
 
 def start_service(workdir: Path, env: Mapping[str, str], port: int = 0) -> TfaProcess:
