@@ -30,12 +30,12 @@ from typing import Any, Protocol
 
 import pytest
 import urllib3
+from gateway_factory import MakeGateway, closing_gateways
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.response import HTTPResponse
 
 from tfa_engine.adapters.gateway_sim import MediariverSimulator
 from tfa_engine.adapters.gateway_sim.reports import DlrPayload
-from tfa_engine.gateways.mediariver import MediariverGateway
 
 BASE_URL = "http://gateway.test"
 
@@ -233,29 +233,13 @@ def sleeps() -> list[float]:
     return []
 
 
-class MakeGateway(Protocol):
-    """The signature of the ``make_gateway`` fixture."""
-
-    def __call__(self, **options: Any) -> MediariverGateway: ...
-
-
 @pytest.fixture
 def make_gateway(pool: InProcessPool, clock: Clock, sleeps: list[float]) -> Iterator[MakeGateway]:
     """Gateways on ``pool`` whose sleeps only move the fake clock."""
-    made: list[MediariverGateway] = []
 
     def sleep(seconds: float) -> None:
         sleeps.append(seconds)
         clock.advance(seconds)
 
-    def build(**options: Any) -> MediariverGateway:
-        settings: dict[str, Any] = {"sleep": sleep, "clock": clock, "pool": pool, **options}
-        gateway = MediariverGateway(BASE_URL, "sim", "sim", **settings)
-        made.append(gateway)
-        return gateway
-
-    try:
-        yield build
-    finally:
-        for gateway in made:
-            gateway.close()
+    with closing_gateways(BASE_URL, sleep=sleep, clock=clock, pool=pool) as make:
+        yield make
