@@ -1,40 +1,84 @@
-"""JSON requests to a test server and its /metrics, over urllib (one connection each).
+"""JSON requests to a test server, one connection each and bounded by a timeout, and the
+samples of its /metrics.
 
 Importable from every test directory.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.error
+import time
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
-TIMEOUT = 10.0  # seconds one request may take
+HTTP_TIMEOUT = 15.0  # one exchange with a served process; above the gateway's 10 s deadline
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer, decoded, and how long it took."""
+
+    status: int
+    body: Any
+    headers: dict[str, str]
+    seconds: float
+
+    @property
+    def code(self) -> int:
+        """The envelope's ``status_code``."""
+        return int(self.body["result_info"]["status_code"])
+
+
+def call(
+    base_url: str,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = HTTP_TIMEOUT,
+) -> Reply:
+    """One request on a connection of its own; the answer decoded as JSON."""
+    address = urlsplit(base_url)
+    connection = http.client.HTTPConnection(address.hostname or "", address.port,
+                                            timeout=timeout)
+    sent = dict(headers or {})
+    if token is not None:
+        sent["Authorization"] = f"Token {token}"
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        sent["Content-Type"] = "application/json"
+    started = time.monotonic()
+    try:
+        connection.request(method, path, body=data, headers=sent)
+        response = connection.getresponse()
+        raw = response.read()
+        names = {name.lower(): value for name, value in response.getheaders()}
+        return Reply(response.status, json.loads(raw), names, time.monotonic() - started)
+    finally:
+        connection.close()
+
+
 def post(base_url: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
     """POST to the server: (HTTP status, decoded JSON answer)."""
-    data = b"" if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - the test server's http:// URL
-        base_url + path, data=data, method="POST",
-        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    reply = call(base_url, "POST", path, token=token, body=body)
+    return reply.status, reply.body
 
 
 def metric_samples(base_url: str) -> Samples:
     """Every sample of GET /metrics, parsed with prometheus-client's own parser (an
     HTTPError when there is no such page)."""
-    with urllib.request.urlopen(base_url + "/metrics", timeout=TIMEOUT) as answer:  # noqa: S310
+    with urllib.request.urlopen(base_url + "/metrics", timeout=HTTP_TIMEOUT) as answer:  # noqa: S310
         text = answer.read().decode()
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
