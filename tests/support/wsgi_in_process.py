@@ -1,5 +1,6 @@
-"""A WSGI app called in-process as a server would, every exchange checked by
-``wsgiref.validate`` (so any WSGI slip fails the test).
+"""A WSGI app called in-process as a server would: :func:`run_wsgi` builds the request
+and checks every exchange with ``wsgiref.validate`` (so any WSGI slip fails the test);
+:func:`call_app` calls an app with an environ made elsewhere.
 
 Importable from every test directory.
 """
@@ -40,17 +41,25 @@ def run_wsgi(
             environ[key] = value
         elif key != "CONTENT_LENGTH":
             environ[f"HTTP_{key}"] = value
-    started: dict[str, Any] = {}
+    status, response_headers, data = call_app(wsgiref.validate.validator(app), environ)
+    return int(status.split(" ", 1)[0]), dict(response_headers), data
+
+
+def call_app(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Call ``app`` with ``environ``: its status line, its headers and the whole body (the
+    body's iterator closed, as a server closes it)."""
+    started: list[Any] = []
 
     def start_response(
         status: str, response_headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Any:
-        started["status"], started["headers"] = status, response_headers
+        started[:] = [status, response_headers]
         return lambda data: None
 
-    result = wsgiref.validate.validator(app)(environ, start_response)
+    result = app(environ, start_response)
     try:
         data = b"".join(result)
     finally:
-        result.close()  # type: ignore[attr-defined]  # the validator's iterator has close()
-    return int(started["status"].split(" ", 1)[0]), dict(started["headers"]), data
+        if hasattr(result, "close"):
+            result.close()
+    return started[0], started[1], data

@@ -14,6 +14,7 @@ from typing import Any
 import falcon
 import falcon.testing
 import pytest
+from wsgi_in_process import call_app
 
 from tfa_engine import Engine, MemoryGateway
 from tfa_engine.adapters.falcon import create_app
@@ -109,16 +110,7 @@ class Api:
         env.update(environ or {})
         for key in drop:
             env.pop(key, None)
-        captured: list[Any] = []
-
-        def start_response(
-            status: str, response_headers: list[tuple[str, str]]
-        ) -> Callable[[bytes], None]:
-            captured.extend([status, response_headers])
-            return lambda data: None
-
-        chunks = self.app(env, start_response)
-        return WsgiResult(captured[0], captured[1], b"".join(chunks))
+        return WsgiResult(*call_app(self.app, env))
 
 
 MakeApi = Callable[..., Api]

@@ -16,6 +16,7 @@ from openapi_spec_validator import validate
 from outage import OutageStore
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
+from wsgi_in_process import call_app
 
 from tfa_engine import Engine, EngineConfig, MemoryGateway, RateLimit, Status, catalogue
 from tfa_engine.adapters.falcon import create_app
@@ -98,17 +99,8 @@ class Client:
             path=path, method="POST", headers={"Authorization": f"Token {self.token}"}
         )
         env["CONTENT_LENGTH"] = "twelve"
-        captured: list[Any] = []
-
-        def start_response(
-            status: str, headers: list[tuple[str, str]]
-        ) -> Callable[[bytes], None]:
-            captured.extend([status, headers])
-            return lambda data: None
-
-        chunks = self.app(env, start_response)
-        body = b"".join(chunks)
-        return Answer(int(captured[0].split()[0]), _lower(dict(captured[1])), json.loads(body))
+        status, headers, body = call_app(self.app, env)
+        return Answer(int(status.split()[0]), _lower(dict(headers)), json.loads(body))
 
     def request(
         self, client_ref: str | None = "ref-1", phone_number: Any = UK_MOBILE, **kwargs: Any
