@@ -37,6 +37,15 @@ class Reply:
         return int(self.body["result_info"]["status_code"])
 
 
+def api_headers(token: str | None, content_type: str | None) -> dict[str, str]:
+    """The headers of an API request: ``Authorization: Token`` and ``Content-Type``, each
+    left out when None."""
+    headers = {} if token is None else {"Authorization": f"Token {token}"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    return headers
+
+
 def call(
     base_url: str,
     method: str,
@@ -51,13 +60,9 @@ def call(
     address = urlsplit(base_url)
     connection = http.client.HTTPConnection(address.hostname or "", address.port,
                                             timeout=timeout)
-    sent = dict(headers or {})
-    if token is not None:
-        sent["Authorization"] = f"Token {token}"
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        sent["Content-Type"] = "application/json"
+    data = None if body is None else json.dumps(body).encode()
+    sent = {**(headers or {}),
+            **api_headers(token, None if body is None else "application/json")}
     started = time.monotonic()
     try:
         connection.request(method, path, body=data, headers=sent)

@@ -14,6 +14,7 @@ from typing import Any
 import falcon
 import falcon.testing
 import pytest
+from server_http import api_headers
 from wsgi_in_process import call_app
 
 from tfa_engine import Engine, MemoryGateway
@@ -57,12 +58,7 @@ class Api:
         remote_addr: str = "127.0.0.1",
     ) -> falcon.testing.Result:
         """POST ``path``; ``token=None`` sends no Authorization header."""
-        all_headers: dict[str, str] = {}
-        token = self.token if token is _DEFAULT else token
-        if token is not None:
-            all_headers["Authorization"] = f"Token {token}"
-        if content_type is not None:
-            all_headers["Content-Type"] = content_type
+        all_headers = api_headers(self.token if token is _DEFAULT else token, content_type)
         all_headers.update(headers or {})
         if json_body is not _DEFAULT:
             body = json.dumps(json_body)

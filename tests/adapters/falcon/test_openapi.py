@@ -16,6 +16,7 @@ from openapi_spec_validator import validate
 from outage import OutageStore
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
+from server_http import api_headers
 from wsgi_in_process import call_app
 
 from tfa_engine import Engine, EngineConfig, MemoryGateway, RateLimit, Status, catalogue
@@ -75,12 +76,7 @@ class Client:
         remote_addr: str = "127.0.0.1",
     ) -> Answer:
         """POST ``path``; ``token=None`` sends no Authorization header."""
-        headers: dict[str, str] = {}
-        token = self.token if token is _DEFAULT else token
-        if token is not None:
-            headers["Authorization"] = f"Token {token}"
-        if content_type is not None:
-            headers["Content-Type"] = content_type
+        headers = api_headers(self.token if token is _DEFAULT else token, content_type)
         if json_body is not _DEFAULT:
             body = json.dumps(json_body).encode()
         result = self.http.simulate_post(
