@@ -12,11 +12,11 @@ import hmac
 import ipaddress
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from functools import lru_cache
 
 from . import catalogue
-from ._values import RateLimit
+from ._token_options import OptionFields
 from .catalogue import Status
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -24,22 +24,17 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
-class TokenRecord:
-    """A token as stored: never the token itself, only its digest."""
+class TokenRecord(OptionFields):
+    """A token as stored: never the token itself, only its digest. Its options
+    (:class:`OptionFields`) and all after ``token_hash`` are keyword arguments."""
 
     id: str
     name: str
     token_hash: str = field(repr=False)
-    allowed_ips: tuple[str, ...] = ()
-    sender_id: str | None = None
-    code_ttl: int | None = None
-    max_attempts: int | None = None
+    _: KW_ONLY
     created_at: float = 0.0
     revoked_at: float | None = None
     source: str = "api"
-    # Where it may send SMS: ISO regions ("GB") or E.164 prefixes ("+4474"); empty = anywhere.
-    allowed_destinations: tuple[str, ...] = ()
-    sms_budget: RateLimit | None = None  # its own SMS budget, else the service's default
     last_used_at: float | None = None
 
     @property

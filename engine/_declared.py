@@ -11,38 +11,33 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 from ._access import TokenRecord, invalid_allowlist_entries, token_digest
+from ._token_options import OptionFields, option_values
 from ._tokens import TokenAdmin, TokenOptions, check_name
-from ._values import ConfigError, RateLimit
+from ._values import ConfigError
 from .store import DuplicateToken, DuplicateTokenName, StoreError
 
 
 @dataclass(frozen=True)
-class DeclaredToken:
-    """A token written into a configuration file, checked on construction."""
+class DeclaredToken(OptionFields):
+    """A token written into a configuration file, checked on construction. Its options
+    (:class:`OptionFields`) are keyword arguments."""
 
     name: str
     token: str = field(repr=False)
-    allowed_ips: tuple[str, ...] = ()
-    sender_id: str | None = None
-    code_ttl: int | None = None
-    max_attempts: int | None = None
-    allowed_destinations: tuple[str, ...] = ()
-    sms_budget: RateLimit | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_name(self.name))
         if not isinstance(self.token, str) or not self.token.strip():
             raise ConfigError("a declared token must not be blank", key="token")
-        options = self.options()
-        object.__setattr__(self, "allowed_ips", options.allowed_ips)
-        object.__setattr__(self, "allowed_destinations", options.allowed_destinations)
+        for name, value in option_values(self.options()).items():
+            object.__setattr__(self, name, value)
 
     def options(self) -> TokenOptions:
         """The token's options (checked: ConfigError naming the one at fault)."""
-        return TokenOptions(**{f.name: getattr(self, f.name) for f in fields(TokenOptions)})
+        return TokenOptions(**option_values(self))
 
     def invalid_allowlist_entries(self) -> list[str]:
         """The allowlist entries that do not parse (requests with this token get -66)."""

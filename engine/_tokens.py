@@ -9,7 +9,7 @@ tell tokens apart: no two active tokens share one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ._access import (
@@ -21,51 +21,26 @@ from ._access import (
     token_digest,
 )
 from ._audit import AdminTrail
-from ._values import (
-    ConfigError,
-    RateLimit,
-    check_code_ttl,
-    check_destinations,
-    check_max_attempts,
-    check_sender_id,
-)
+from ._token_options import TOKEN_OPTIONS, OptionFields, option_values
+from ._values import ConfigError
 from .store import DuplicateTokenName, Store
 
 USE_NOTED_EVERY = 60.0  # seconds: a token's last use is written at most this often
 
 
-@dataclass(frozen=True)
-class TokenOptions:
+@dataclass(frozen=True, kw_only=True)
+class TokenOptions(OptionFields):
     """What a token's owner may set, checked on construction with the engine's rules for
     the same values. Allowlist entries are kept as written (see :meth:`check_allowlist`)."""
 
-    allowed_ips: tuple[str, ...] = ()
-    sender_id: str | None = None
-    code_ttl: int | None = None
-    max_attempts: int | None = None
-    allowed_destinations: tuple[str, ...] = ()
-    sms_budget: RateLimit | None = None
-
     def __post_init__(self) -> None:
-        if isinstance(self.allowed_ips, str):
-            raise ConfigError("allowed_ips must be a list", key="allowed_ips")
-        object.__setattr__(self, "allowed_ips", tuple(str(ip).strip() for ip in self.allowed_ips))
-        if self.sender_id is not None:
-            check_sender_id(self.sender_id)
-        if self.code_ttl is not None:
-            check_code_ttl(self.code_ttl)
-        if self.max_attempts is not None:
-            check_max_attempts(self.max_attempts)
-        if self.sms_budget is not None and not isinstance(self.sms_budget, RateLimit):
-            raise ConfigError("sms_budget must be COUNT/SECONDS", key="sms_budget")
-        object.__setattr__(
-            self, "allowed_destinations", check_destinations(tuple(self.allowed_destinations))
-        )
+        for option in TOKEN_OPTIONS:
+            object.__setattr__(self, option.name, option.check(getattr(self, option.name)))
 
     @classmethod
     def of(cls, record: TokenRecord) -> TokenOptions:
         """The options a stored token has."""
-        return cls(**{f.name: getattr(record, f.name) for f in fields(cls)})
+        return cls(**option_values(record))
 
     def check_allowlist(self) -> TokenOptions:
         """Refuse an allowlist entry that does not parse (tokens issued through the API;
@@ -101,7 +76,7 @@ class TokenAdmin:
         return TokenRecord(
             id=token_id, name=check_name(name), token_hash=token_digest(token),
             created_at=self.clock(), source=source,
-            **{f.name: getattr(options, f.name) for f in fields(TokenOptions)},
+            **option_values(options),
         )
 
     def create(self, name: str, **options: Any) -> IssuedToken:
@@ -162,7 +137,7 @@ class TokenAdmin:
         if "allowed_ips" in changes:
             options.check_allowlist()
         updated = replace(record, name=check_name(name if name is not None else record.name),
-                          **{f.name: getattr(options, f.name) for f in fields(TokenOptions)})
+                          **option_values(options))
         self._store(self.store.put_token, updated)
         changed = ",".join(sorted([*changes, *(["name"] if name is not None else [])]))
         self.trail.record("token.updated", token_id=record.id, name=updated.name,

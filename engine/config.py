@@ -6,7 +6,8 @@ Loaders (a TOML file, environment variables, the command line) only turn text in
 with :meth:`EngineConfig.from_mapping` and the converters here (``parse_bool``,
 ``whole_number``, ``text_list``, ``parse_network`` ...), and name the key at fault when a
 rule refuses a value: :class:`ConfigError` carries the ``key`` it is about. The tokens a
-configuration file declares are :class:`DeclaredToken` values.
+configuration file declares are :class:`DeclaredToken` values; :data:`TOKEN_OPTIONS` says
+what a token's options are and how each is read, stored and given on the command line.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ._access import (
 )
 from ._declared import DeclaredToken
 from ._hashing import PROFILES
+from ._token_options import TOKEN_OPTIONS, OptionFlag, TokenOption
 from ._values import (
     MAX_CODE_TTL,
     ConfigError,
@@ -41,8 +43,9 @@ from ._values import (
 )
 
 __all__ = [
-    "DEFAULT_TEMPLATE", "MAX_CODE_LENGTH", "MAX_CODE_TTL", "PLACEHOLDER", "ConfigError",
-    "DeclaredToken", "EngineConfig", "IPAddress", "IPNetwork", "RateLimit", "check_code_ttl",
+    "DEFAULT_TEMPLATE", "MAX_CODE_LENGTH", "MAX_CODE_TTL", "PLACEHOLDER", "TOKEN_OPTIONS",
+    "ConfigError", "DeclaredToken", "EngineConfig", "IPAddress", "IPNetwork", "OptionFlag",
+    "RateLimit", "TokenOption", "check_code_ttl",
     "check_destinations", "check_max_attempts", "check_sender_id", "invalid_allowlist_entries",
     "non_empty_text", "parse_bool", "parse_ip", "parse_network", "secret_text", "text_list",
     "valid_sender_id", "whole_number",

@@ -12,13 +12,13 @@ from tfa_engine import Engine
 
 from ..server import Settings, build_engine, load_settings
 from ..server.logs import configure_logging
-from ..server.service import PepperCheck, database_location, local_actor
+from ..server.service import PepperCheck, local_actor
 
 CREATE_HINT = "tfa token create --name NAME"
 
 __all__ = [
-    "CREATE_HINT", "database_location", "error", "open_configured", "open_engine",
-    "timestamp", "warn_unknown_variables",
+    "CREATE_HINT", "error", "open_configured", "open_engine", "timestamp",
+    "warn_unknown_variables",
 ]
 
 

@@ -32,8 +32,7 @@ def cmd_fraud_list(args: argparse.Namespace) -> int:
 def cmd_fraud_release(args: argparse.Namespace) -> int:
     """Release a held range of a token (given by id or name); 1 when it was not held."""
     with open_engine(args) as engine:
-        record = next((r for r in engine.list_tokens()
-                       if args.token in (r.id, r.name) and not r.revoked), None)
+        record = engine.find_token(args.token)
         if record is None:
             return error(f"no active token with id or name {args.token!r}", code=1)
         if not engine.release_range(record.id, args.range):

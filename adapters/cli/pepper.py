@@ -7,7 +7,7 @@ import argparse
 from tfa_engine.store import adopt_pepper
 
 from ..server.settings import variable_name
-from .common import database_location, open_configured
+from .common import open_configured
 
 SETTING = variable_name("pepper")  # TFA_PEPPER, as the user sets it
 
@@ -16,7 +16,7 @@ def cmd_pepper_adopt(args: argparse.Namespace) -> int:
     """Record the fingerprint of the configured pepper (or of none) in the database."""
     with open_configured(args, pepper="skip") as (settings, engine):
         changed = adopt_pepper(engine.store, settings.engine.pepper)
-    where = database_location(settings.database)
+    where = settings.database_location
     what = f"the {SETTING} given" if settings.engine.pepper else f"no pepper ({SETTING} unset)"
     if changed is False:
         print(f"{where} has {what} already; nothing changed.")

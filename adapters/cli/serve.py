@@ -15,7 +15,7 @@ from tfa_engine.store import StoreError
 from ..server import Settings, build_engine, load_settings
 from ..server.logs import configure_logging
 from ..server.serving import ListenError, create_server, listening, run_until_signal, url
-from .common import CREATE_HINT, database_location, error
+from .common import CREATE_HINT, error
 
 log = logging.getLogger("tfa.cli")
 BACKLOG = 1024  # connections the kernel queues for the workers to accept (waitress's own)
@@ -131,10 +131,10 @@ def _announce(urls: list[str], settings: Settings, engine: Engine, config: str |
     for address in urls:
         print(f"tfa serving on {address}", flush=True)
     log.info("gateway %s, %d worker%s, database %s", settings.gateway, settings.workers,
-             "" if settings.workers == 1 else "s", database_location(settings.database))
+             "" if settings.workers == 1 else "s", settings.database_location)
     if not any(not record.revoked for record in engine.list_tokens()):
         hint = CREATE_HINT + (f" --config {shlex.quote(config)}" if config else "")
-        print(f"No API token yet in {database_location(settings.database)}. "
+        print(f"No API token yet in {settings.database_location}. "
               f"Create one with: {hint}", flush=True)
 
 

@@ -6,9 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from tfa_engine.config import ConfigError, RateLimit
+from tfa_engine.config import ConfigError
 
 from .common import error, open_engine
+from .token_flags import add_flags, given_options
 
 
 def cmd_token_rotate(args: argparse.Namespace) -> int:
@@ -30,26 +31,8 @@ def cmd_token_rotate(args: argparse.Namespace) -> int:
 
 def _changes(args: argparse.Namespace) -> dict[str, Any]:
     """What the flags of ``token update`` change: only what was given."""
-    changes: dict[str, Any] = {}
-    if args.name is not None:
-        changes["name"] = args.name
-    if args.no_allow_ip:
-        changes["allowed_ips"] = ()
-    elif args.allow_ip:
-        changes["allowed_ips"] = tuple(args.allow_ip)
-    if args.no_allow_destination:
-        changes["allowed_destinations"] = ()
-    elif args.allow_destination:
-        changes["allowed_destinations"] = tuple(args.allow_destination)
-    if args.no_sender_id:
-        changes["sender_id"] = None
-    elif args.sender_id is not None:
-        changes["sender_id"] = args.sender_id
-    if args.no_sms_budget:
-        changes["sms_budget"] = None
-    elif args.sms_budget is not None:
-        changes["sms_budget"] = RateLimit.parse(args.sms_budget)
-    return changes
+    changes = given_options(args, update=True)
+    return changes if args.name is None else {"name": args.name, **changes}
 
 
 def cmd_token_update(args: argparse.Namespace) -> int:
@@ -57,7 +40,7 @@ def cmd_token_update(args: argparse.Namespace) -> int:
     try:
         changes = _changes(args)
     except ConfigError as exc:
-        return error(f"--sms-budget: {exc}")
+        return error(str(exc))
     if not changes:
         return error("nothing to change: give at least one option (see --help)")
     with open_engine(args) as engine:
@@ -83,17 +66,5 @@ def add_commands(
     update = actions.add_parser("update", parents=[config], help="change a token's settings")
     update.add_argument("token", metavar="NAME_OR_ID", help="the token's name or id")
     update.add_argument("--name", help="a new name")
-    update.add_argument("--allow-ip", action="append", default=[], metavar="IP_OR_CIDR",
-                        help="the new IP allowlist (repeatable; replaces the old one)")
-    update.add_argument("--no-allow-ip", action="store_true", help="accept any address")
-    update.add_argument("--allow-destination", action="append", default=[],
-                        metavar="REGION_OR_PREFIX",
-                        help="the new destination allowlist (repeatable; replaces the old one)")
-    update.add_argument("--no-allow-destination", action="store_true",
-                        help="send anywhere the service allows")
-    update.add_argument("--sender-id", help="a new default sender")
-    update.add_argument("--no-sender-id", action="store_true", help="use the service's sender")
-    update.add_argument("--sms-budget", metavar="COUNT/SECONDS", help="a new SMS budget")
-    update.add_argument("--no-sms-budget", action="store_true",
-                        help="use the service's default budget")
+    add_flags(update, update=True)
     update.set_defaults(handler=cmd_token_update)

@@ -5,65 +5,36 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
-from tfa_engine.config import ConfigError, RateLimit
-from tfa_engine.store import TokenRecord
+from tfa_engine.config import ConfigError
 
 from . import token_edit
 from .common import (
     CREATE_HINT,
-    database_location,
     error,
     open_configured,
     open_engine,
     timestamp,
 )
-
-# The option of `token create` that gives each token setting.
-FLAGS = {
-    "name": "--name", "allowed_ips": "--allow-ip", "sender_id": "--sender-id",
-    "allowed_destinations": "--allow-destination", "sms_budget": "--sms-budget",
-}
-
-
-def _token_json(record: TokenRecord) -> dict[str, Any]:
-    """A token's public fields: never the token, never its digest."""
-    return {
-        "id": record.id,
-        "name": record.name,
-        "allowed_ips": list(record.allowed_ips),
-        "sender_id": record.sender_id,
-        "code_ttl": record.code_ttl,
-        "max_attempts": record.max_attempts,
-        "created_at": timestamp(record.created_at),
-        "last_used_at": timestamp(record.last_used_at),
-        "revoked_at": timestamp(record.revoked_at),
-        "source": record.source,
-        "allowed_destinations": list(record.allowed_destinations),
-        "sms_budget": None if record.sms_budget is None else str(record.sms_budget),
-    }
+from .token_flags import FLAGS, add_flags, given_options, token_json
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     """Issue a token and print it, this once."""
     try:
-        budget = None if args.sms_budget is None else RateLimit.parse(args.sms_budget)
+        options = given_options(args, update=False)
     except ConfigError as exc:
-        return error(f"--sms-budget: {exc}")
+        return error(str(exc))
     with open_engine(args) as engine:
         try:
-            issued = engine.create_token(
-                args.name, allowed_ips=args.allow_ip, sender_id=args.sender_id,
-                allowed_destinations=args.allow_destination, sms_budget=budget,
-            )
+            issued = engine.create_token(args.name, **options)
         except ConfigError as exc:
             return error(f"{FLAGS.get(exc.key or '', '--name')}: {exc}")
         callback_secret = engine.callback_secret(issued.record.id)
     record = issued.record
     if args.json:
         print(json.dumps(
-            {**_token_json(record), "token": issued.token, "callback_secret": callback_secret}
+            {**token_json(record), "token": issued.token, "callback_secret": callback_secret}
         ))
         return 0
     print(f"Created token {record.id} ({record.name!r}).")
@@ -86,10 +57,10 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     with open_configured(args) as (settings, engine):
         records = engine.list_tokens()
     if args.json:
-        print(json.dumps([_token_json(record) for record in records]))
+        print(json.dumps([token_json(record) for record in records]))
         return 0
     if not records:
-        where = database_location(settings.database)
+        where = settings.database_location
         print(f"No tokens yet in {where}. Create one with: {CREATE_HINT}")
         return 0
     rows = [("ID", "NAME", "ALLOWED IPS", "DESTINATIONS", "SENDER", "CREATED", "LAST USED",
@@ -148,23 +119,7 @@ def add_commands(
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     create = token_commands.add_parser("create", parents=[config], help="issue a token")
     create.add_argument("--name", required=True, help="what the token is for")
-    create.add_argument(
-        "--allow-ip",
-        action="append",
-        default=[],
-        metavar="IP_OR_CIDR",
-        help="accept requests only from here (repeatable; default: any address)",
-    )
-    create.add_argument("--sender-id", help="default SMS sender for this token")
-    create.add_argument(
-        "--allow-destination", action="append", default=[], metavar="REGION_OR_PREFIX",
-        help="send only to this ISO region (GB) or E.164 prefix (+4474) (repeatable; "
-             "default: anywhere the service allows)",
-    )
-    create.add_argument(
-        "--sms-budget", metavar="COUNT/SECONDS",
-        help="at most COUNT SMS per SECONDS for this token (default: TFA_LIMIT_TOKEN_SMS)",
-    )
+    add_flags(create, update=False)
     create.add_argument("--json", action="store_true", help="print one JSON object")
     create.set_defaults(handler=cmd_token_create)
     listing = token_commands.add_parser("list", parents=[config], help="list tokens")

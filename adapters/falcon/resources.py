@@ -15,7 +15,6 @@ import falcon
 from tfa_engine import Engine, catalogue, token_from_header
 from tfa_engine.store import ReadinessCache
 
-from ..openapi import render_openapi, render_openapi_at
 from .docs import mount_path
 from .wire import render, write_json
 
@@ -139,13 +138,18 @@ class OpenAPIDocument:
     methods = ("GET", "HEAD")
 
     def __init__(self) -> None:
+        # Imported here, not with the package: `python -m tfa_engine.adapters.falcon.openapi`
+        # (which writes docs/openapi.json) then runs a module nothing imported before it.
+        from .openapi import render_openapi, render_openapi_at
+
+        self._render_at = render_openapi_at
         self._body = render_openapi().encode("utf-8")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Serve the document."""
         resp.content_type = falcon.MEDIA_JSON
         mounted = mount_path(req)
-        resp.data = render_openapi_at(mounted).encode("utf-8") if mounted else self._body
+        resp.data = self._render_at(mounted).encode("utf-8") if mounted else self._body
 
     on_head = on_get
 

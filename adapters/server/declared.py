@@ -5,19 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from tfa_engine.config import (
+    TOKEN_OPTIONS,
     ConfigError,
     DeclaredToken,
-    RateLimit,
     non_empty_text,
     secret_text,
-    text_list,
-    whole_number,
 )
 
-TOKEN_KEYS = (
-    "name", "token", "allowed_ips", "sender_id", "code_ttl", "max_attempts",
-    "allowed_destinations", "sms_budget",
-)
+TOKEN_KEYS = ("name", "token", *(option.name for option in TOKEN_OPTIONS))
 
 
 def optional_text(raw: Any, label: str) -> str | None:
@@ -40,25 +35,15 @@ def _declared_token(entry: Any, number: int, where: str) -> DeclaredToken:
     def label(key: str) -> str:
         return f"{key} of token {name!r} (in {where})"
 
-    def number_or_none(key: str) -> int | None:
-        value = entry.get(key)
-        return None if value is None else whole_number(value, label(key))
-
     token = secret_text(entry["token"], label("token"))
-    budget = entry.get("sms_budget")
     try:
         return DeclaredToken(
-            name=name,
-            token=(token or "").strip(),
-            # Kept as written: an entry that does not parse is a warning and -66, not an error.
-            allowed_ips=text_list(entry.get("allowed_ips", ()), label("allowed_ips")),
-            sender_id=optional_text(entry.get("sender_id"), label("sender_id")),
-            code_ttl=number_or_none("code_ttl"),
-            max_attempts=number_or_none("max_attempts"),
-            allowed_destinations=text_list(
-                entry.get("allowed_destinations", ()), label("allowed_destinations")
-            ),
-            sms_budget=None if budget is None else RateLimit.parse(budget),
+            name,
+            (token or "").strip(),
+            # Allowlist entries are kept as written: one that does not parse is a warning
+            # and -66, not an error.
+            **{option.name: option.read(entry.get(option.name), label(option.name))
+               for option in TOKEN_OPTIONS},
         )
     except ConfigError as exc:
         raise exc.about(label(exc.key or "token")) from None

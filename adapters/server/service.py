@@ -20,12 +20,10 @@ from tfa_engine.gateways import (
 from tfa_engine.store import (
     Store,
     StoreUnavailable,
-    is_postgres,
-    redact_url,
+    open_store,
     settle_pepper,
     verify_pepper,
 )
-from tfa_engine.store import open_store as store_at
 
 from .settings import Settings
 
@@ -33,8 +31,7 @@ if TYPE_CHECKING:
     from ..metrics import Metrics
 
 __all__ = [
-    "PepperCheck", "build_engine", "database_location", "local_actor", "make_gateway",
-    "open_store", "redact_url",
+    "PepperCheck", "build_engine", "local_actor", "make_gateway", "open_configured_store",
 ]
 
 log = logging.getLogger("tfa.service")
@@ -85,17 +82,18 @@ def _bounded(settings: Settings, gateway: Gateway) -> Gateway:
     return Bulkhead(gateway, settings.gateway_slots_in_effect, name=gateway.label)
 
 
-def open_store(settings: Settings) -> Store:
-    """The store at ``settings.database``: an SQLite file, or a PostgreSQL database for a
+def open_configured_store(settings: Settings) -> Store:
+    """The store at ``settings.database`` (:func:`tfa_engine.store.open_store`) with the
+    settings' options for its kind: an SQLite file, or a PostgreSQL database for a
     ``postgresql://`` URL (created and migrated on first use). Raises
     :class:`~tfa_engine.store.StoreError` naming the database (its password hidden) and
     the cause when it cannot be opened."""
-    if is_postgres(settings.database):
+    if settings.on_postgres:
         options: dict[str, Any] = {"max_size": settings.threads + 8}
     else:
         options = {"synchronous": settings.sqlite_synchronous}
     try:
-        return store_at(settings.database, **options)
+        return open_store(settings.database, **options)
     except ImportError as exc:
         raise ConfigError(
             f"a PostgreSQL database needs the postgres extra (pip install '.[postgres]'): {exc}"
@@ -104,15 +102,8 @@ def open_store(settings: Settings) -> Store:
         raise ConfigError(f"TFA_DATABASE: {exc}") from None
     except OSError as exc:
         raise StoreUnavailable(
-            f"cannot open the database {database_location(settings.database)}: {exc}"
+            f"cannot open the database {settings.database_location}: {exc}"
         ) from None
-
-
-def database_location(database: str) -> str:
-    """Where the database is, as an operator can find it: a file as an absolute path
-    (the working directory of a service is rarely where one looks), a URL without its
-    password."""
-    return redact_url(database) if is_postgres(database) else os.path.abspath(database)
 
 
 PepperCheck = Literal["settle", "verify", "skip"]
@@ -156,7 +147,7 @@ def build_engine(
     ``server:<host>:<user>``: a server revokes the tokens its settings file no longer
     declares).
     """
-    store = open_store(settings)
+    store = open_configured_store(settings)
     try:
         if pepper == "settle":
             settle_pepper(store, settings.engine.pepper)

@@ -30,7 +30,7 @@ from tfa_engine.config import (
     whole_number,
 )
 from tfa_engine.gateways import Route
-from tfa_engine.store import is_postgres, location_problem
+from tfa_engine.store import is_postgres, location_problem, redact_url
 
 from .declared import declared_tokens
 from .gateway_kinds import KINDS, GatewaySpec
@@ -108,6 +108,19 @@ class Settings:
         memory): the sends are then bounded by a bulkhead."""
         return any(spec.remote for spec in self.gateways)
 
+    @property
+    def on_postgres(self) -> bool:
+        """Whether ``database`` is a PostgreSQL URL (else it is an SQLite file): what the
+        adapters ask of the store's kind is asked here, and only here."""
+        return is_postgres(self.database)
+
+    @property
+    def database_location(self) -> str:
+        """Where the database is, as an operator can find it: a file as an absolute path
+        (the working directory of a service is rarely where one looks), a URL without its
+        password."""
+        return redact_url(self.database) if self.on_postgres else os.path.abspath(self.database)
+
     def shared_secret_problem(self) -> str | None:
         """Why the service may not start without a shared signing key, or None: several
         processes (workers, or nodes on one PostgreSQL) must sign callbacks alike, and
@@ -117,7 +130,7 @@ class Settings:
             return None
         if self.workers > 1:
             why = f"{self.workers} workers"
-        elif is_postgres(self.database):
+        elif self.on_postgres:
             why = "a PostgreSQL database (which several servers may share)"
         else:
             return None

@@ -10,7 +10,6 @@ the name it is given.
 
 from __future__ import annotations
 
-import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -19,17 +18,19 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from .._access import TokenRecord
-from .._values import RateLimit
+from .._token_options import TOKEN_OPTION_NAMES, TOKEN_OPTIONS
 from ._base import (
     CallbackJob,
     CodeRecord,
     StoreError,
 )
 
-TOKEN_COLUMNS = (
-    "id, name, token_hash, allowed_ips, sender_id, code_ttl, max_attempts, created_at,"  # noqa: S105
-    " revoked_at, source, allowed_destinations, sms_budget, last_used_at"
+# A token's columns: its identity, its options (one column each), then its life.
+TOKEN_FIELDS = (
+    "id", "name", "token_hash", *TOKEN_OPTION_NAMES, "created_at", "revoked_at", "source",
+    "last_used_at",
 )
+TOKEN_COLUMNS = ", ".join(TOKEN_FIELDS)
 CODE_COLUMNS = (
     "id, message_id, token_id, client_ref, phone, code_hash, code_length, case_sensitive,"
     " sender, callback_url, created_at, expires_at, state, attempts, api_job_id,"
@@ -48,17 +49,13 @@ MESSAGE_ID, CLIENT_REF = "codes_message_id_key", "codes_token_client_ref_key"
 SELECT_TOKENS = f"SELECT {TOKEN_COLUMNS} FROM tokens"  # noqa: S608
 SELECT_CODES = f"SELECT {CODE_COLUMNS} FROM codes"  # noqa: S608
 PUT_TOKEN = (
-    f"INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (:id, :name, :token_hash, :allowed_ips,"  # noqa: S608
-    " :sender_id, :code_ttl, :max_attempts, :created_at, :revoked_at, :source,"
-    " :allowed_destinations, :sms_budget, :last_used_at)"
+    f"INSERT INTO tokens ({TOKEN_COLUMNS})"  # noqa: S608
+    f" VALUES ({', '.join(':' + column for column in TOKEN_FIELDS)})"
 )
-UPSERT_TOKEN = PUT_TOKEN + (
-    " ON CONFLICT (id) DO UPDATE SET name = excluded.name, token_hash = excluded.token_hash,"
-    " allowed_ips = excluded.allowed_ips, sender_id = excluded.sender_id,"
-    " code_ttl = excluded.code_ttl, max_attempts = excluded.max_attempts,"
-    " created_at = excluded.created_at, revoked_at = excluded.revoked_at,"
-    " source = excluded.source, allowed_destinations = excluded.allowed_destinations,"
-    " sms_budget = excluded.sms_budget"
+# A token written again keeps its id and the time it was last used (written on its own).
+UPSERT_TOKEN = PUT_TOKEN + " ON CONFLICT (id) DO UPDATE SET " + ", ".join(
+    f"{column} = excluded.{column}" for column in TOKEN_FIELDS
+    if column not in ("id", "last_used_at")
 )
 INSERT_CODE = (
     "INSERT INTO codes (message_id, token_id, client_ref, phone, code_hash, code_length,"
@@ -125,29 +122,20 @@ def token_row(record: TokenRecord) -> dict[str, Any]:
         "id": record.id,
         "name": record.name,
         "token_hash": record.token_hash,
-        "allowed_ips": json.dumps(list(record.allowed_ips)),
-        "sender_id": record.sender_id,
-        "code_ttl": record.code_ttl,
-        "max_attempts": record.max_attempts,
+        **{option.name: option.to_column(getattr(record, option.name)) for option in TOKEN_OPTIONS},
         "created_at": record.created_at,
         "revoked_at": record.revoked_at,
         "source": record.source,
-        "allowed_destinations": json.dumps(list(record.allowed_destinations)),
-        "sms_budget": None if record.sms_budget is None else str(record.sms_budget),
         "last_used_at": record.last_used_at,
     }
 
 
 def token_record(row: Sequence[Any]) -> TokenRecord:
     """A token read back (columns in :data:`TOKEN_COLUMNS` order)."""
-    return TokenRecord(
-        id=row[0], name=row[1], token_hash=row[2], allowed_ips=tuple(json.loads(row[3])),
-        sender_id=row[4], code_ttl=row[5], max_attempts=row[6], created_at=row[7],
-        revoked_at=row[8], source=row[9],
-        allowed_destinations=tuple(json.loads(row[10] or "[]")),
-        sms_budget=None if row[11] is None else RateLimit.parse(row[11]),
-        last_used_at=row[12],
-    )
+    values = dict(zip(TOKEN_FIELDS, row, strict=True))
+    for option in TOKEN_OPTIONS:
+        values[option.name] = option.from_column(values[option.name])
+    return TokenRecord(**values)
 
 
 def code_record(row: Sequence[Any]) -> CodeRecord:

@@ -221,8 +221,9 @@ def test_the_inbox_stays_readable_in_a_phone_sized_window(
               {"width": 480, "height": 900, "deviceScaleFactor": 1, "mobile": True})
     page.goto(services.sim_url + "/")
     row_of(page, entry["uuid"])
+    uuid = json.dumps(entry["uuid"])
     shown = page.evaluate(f"""(() => {{
-        const row = document.querySelector('tr[data-uuid="' + CSS.escape({json.dumps(entry["uuid"])}) + '"]');
+        const row = document.querySelector('tr[data-uuid="' + CSS.escape({uuid}) + '"]');
         const text = row.querySelector("td.text");
         const line = parseFloat(getComputedStyle(text).lineHeight);
         return {{width: text.getBoundingClientRect().width,

@@ -4,6 +4,7 @@ Fixtures:
     tfa_env     a clean environment: no TFA_* variable from the caller, TFA_DATABASE in
                 tmp_path, the memory gateway and cheap hashing. Returns the variables set.
     database    the path of that SQLite file.
+    tfa         ``tfa(*argv)`` runs the command in-process (see cli_in_process.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+from cli_in_process import Tfa, in_process
 
 
 @pytest.fixture
@@ -34,3 +36,9 @@ def tfa_env(monkeypatch: pytest.MonkeyPatch, database: Path) -> dict[str, str]:
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     return variables
+
+
+@pytest.fixture
+def tfa(capsys: pytest.CaptureFixture[str]) -> Tfa:
+    """``tfa(*argv)`` runs the command in-process and returns its exit code and output."""
+    return in_process(capsys)

@@ -7,64 +7,20 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import pytest
+from cli_in_process import UK_MOBILE, Tfa, created, status_of
 from tfa_processes import COMMAND_TIMEOUT, tfa_command
 
 import tfa_engine
 from tfa_engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
 from tfa_engine._callbacks import CallbackSigner
-from tfa_engine.adapters.cli import main
 from tfa_engine.adapters.server.service import build_engine
 from tfa_engine.adapters.server.settings import load_settings
 
-UK_MOBILE = "+447911123456"
 UUID_SHAPE = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 DECLARED_TOKEN = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
-
-
-class Run(NamedTuple):
-    """What one `tfa` invocation did."""
-
-    code: int
-    out: str
-    err: str
-
-
-Tfa = Callable[..., Run]
-
-
-@pytest.fixture
-def tfa(capsys: pytest.CaptureFixture[str]) -> Tfa:
-    """``tfa(*argv)`` runs the command in-process and returns its exit code and output."""
-
-    def run(*argv: str) -> Run:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
-
-
-def status_of(token: str) -> catalogue.Status:
-    """The status a code request with ``token`` gets from the configured database."""
-    engine = build_engine(load_settings(), declare=False)
-    try:
-        body = {"client_ref": "login-1", "phone_number": UK_MOBILE}
-        return engine.request_code(token, "127.0.0.1", body).status
-    finally:
-        engine.close()
-
-
-def created(tfa: Tfa, *extra: str) -> dict[str, Any]:
-    """Create a token with --json and return the printed object."""
-    run = tfa("token", "create", "--json", *extra)
-    assert run.code == 0, run.err
-    result: dict[str, Any] = json.loads(run.out)
-    return result
 
 
 # -- token create ------------------------------------------------------------------------

@@ -4,58 +4,13 @@ in-process against a SQLite file in tmp_path."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, NamedTuple
 
 import pytest
+from cli_in_process import Tfa, created, status_of
 
 from tfa_engine import catalogue
-from tfa_engine.adapters.cli import main
 from tfa_engine.adapters.server.service import build_engine
 from tfa_engine.adapters.server.settings import load_settings
-
-UK_MOBILE = "+447911123456"
-
-
-class Run(NamedTuple):
-    """What one `tfa` invocation did."""
-
-    code: int
-    out: str
-    err: str
-
-
-Tfa = Callable[..., Run]
-
-
-@pytest.fixture
-def tfa(capsys: pytest.CaptureFixture[str]) -> Tfa:
-    """``tfa(*argv)`` runs the command in-process and returns its exit code and output."""
-
-    def run(*argv: str) -> Run:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
-
-
-def status_of(token: str) -> catalogue.Status:
-    """The status a code request with ``token`` gets from the configured database."""
-    engine = build_engine(load_settings(), declare=False)
-    try:
-        body = {"client_ref": "login-1", "phone_number": UK_MOBILE}
-        return engine.request_code(token, "127.0.0.1", body).status
-    finally:
-        engine.close()
-
-
-def created(tfa: Tfa, *extra: str) -> dict[str, Any]:
-    """Create a token with --json and return the printed object."""
-    run = tfa("token", "create", "--json", *extra)
-    assert run.code == 0, run.err
-    result: dict[str, Any] = json.loads(run.out)
-    return result
 
 
 # -- names ----------------------------------------------------------------------------------
@@ -161,3 +116,19 @@ def test_fraud_list_and_release(tfa: Tfa) -> None:
     assert tfa("fraud", "release", "shop", "+44791").code == 0
     assert json.loads(tfa("fraud", "list", "--json").out) == []
     assert tfa("fraud", "release", "shop", "+44791").code == 1
+
+
+def test_fraud_release_by_id_wins_over_a_token_named_like_that_id(tfa: Tfa) -> None:
+    """`tfa fraud release ID RANGE` releases that token's range, though an older token's
+    name is that id."""
+    impostor = created(tfa, "--name", "impostor")
+    target = created(tfa, "--name", "shop")
+    assert tfa("token", "update", impostor["id"], "--name", target["id"]).code == 0
+    engine = build_engine(load_settings(), declare=False)
+    try:
+        engine.store.hold_range(target["id"], "+44791", engine.clock() + 3600)
+    finally:
+        engine.close()
+    run = tfa("fraud", "release", target["id"], "+44791")
+    assert run.code == 0, run.err
+    assert json.loads(tfa("fraud", "list", "--json").out) == []

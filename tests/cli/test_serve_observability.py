@@ -4,15 +4,13 @@ over workers) and the access log (one line per request, JSON when asked, never a
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from server_http import metric_samples, post, sample_value
 from tfa_processes import TfaProcess, create_token_json, local_environ, tfa_command
 
 from tfa_engine import catalogue
@@ -21,37 +19,6 @@ pytestmark = pytest.mark.network
 
 UK = "+447911123456"
 CALLBACK_KEY = "observability-key-0123456789"
-TIMEOUT = 10.0
-
-
-def post(server: TfaProcess, path: str, token: str, body: Any = None) -> tuple[int, Any]:
-    """POST to the server: (HTTP status, decoded JSON answer)."""
-    data = b"" if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - the test server's http:// URL
-        server.base_url + path, data=data, method="POST",
-        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def samples(server: TfaProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of GET /metrics, parsed with prometheus-client's own parser."""
-    with urllib.request.urlopen(server.base_url + "/metrics", timeout=TIMEOUT) as answer:  # noqa: S310
-        text = answer.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(found: dict[Any, float], name: str, **labels: str) -> float:
-    """A sample's value (0 when it is not there yet)."""
-    return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 @contextmanager
@@ -72,13 +39,13 @@ def serving(workdir: Path, *extra: str, **variables: str) -> Iterator[tuple[TfaP
 
 def one_of_each(server: TfaProcess, token: str) -> str:
     """One sent code, one Valid, one Declined and one 429; the code sent."""
-    status, _ = post(server, "/1/2fa", token, {"client_ref": "a", "phone_number": UK})
+    status, _ = post(server.base_url, "/1/2fa", token, {"client_ref": "a", "phone_number": UK})
     assert status == 201
     code = server.wait_for(rf"SMS to \{UK} from .*: .*\b(\d{{6}})\b")[1]
     wrong = "000000" if code != "000000" else "111111"
-    assert post(server, f"/1/2fa/a/{wrong}", token)[1]["result_info"]["status_code"] == -54
-    assert post(server, f"/1/2fa/a/{code}", token)[1]["result_info"]["status_code"] == 0
-    status, answer = post(server, "/1/2fa", token, {"client_ref": "b", "phone_number": UK})
+    assert post(server.base_url, f"/1/2fa/a/{wrong}", token)[1]["result_info"]["status_code"] == -54
+    assert post(server.base_url, f"/1/2fa/a/{code}", token)[1]["result_info"]["status_code"] == 0
+    status, answer = post(server.base_url, "/1/2fa", token, {"client_ref": "b", "phone_number": UK})
     assert (status, answer["result_info"]["status_code"]) == (429, -70)
     return code
 
@@ -87,12 +54,12 @@ def test_metrics_count_exactly_what_was_asked(tmp_path: Path) -> None:
     """After one sent code, one Valid, one Declined and one 429, the counters of /metrics
     moved by exactly those amounts."""
     with serving(tmp_path) as (server, token):
-        before = samples(server)
+        before = metric_samples(server.base_url)
         one_of_each(server, token)
-        after = samples(server)
+        after = metric_samples(server.base_url)
 
     def moved(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+        return sample_value(after, name, **labels) - sample_value(before, name, **labels)
 
     assert moved("tfa_requests_total", endpoint="request_code", status_code="0",
                  http_status="201") == 1
@@ -108,8 +75,8 @@ def test_metrics_count_exactly_what_was_asked(tmp_path: Path) -> None:
     assert moved("tfa_sms_failed_total", gateway="console") == 0
     assert moved("tfa_gateway_send_duration_seconds_count", gateway="console") == 1
     assert moved("tfa_request_duration_seconds_count", endpoint="request_code") == 2
-    assert value(after, "tfa_callbacks_pending") == 0
-    assert value(after, "tfa_fraud_holds") == 0
+    assert sample_value(after, "tfa_callbacks_pending") == 0
+    assert sample_value(after, "tfa_fraud_holds") == 0
 
 
 def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
@@ -121,14 +88,14 @@ def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
         sent = 0
         while len(senders(server.lines)) < 2:
             assert sent < 60, "one worker took every connection"
-            status, _ = post(server, "/1/2fa", token,
+            status, _ = post(server.base_url, "/1/2fa", token,
                              {"client_ref": f"r{sent}", "phone_number": f"+4479111234{sent:02d}"})
             assert status == 201
             sent += 1
         server.wait_until(lambda lines: sum(senders(lines).values()) == sent or None,
                           f"{sent} code.sent records")
-        scrapes = [samples(server) for _ in range(6)]
-    assert {value(s, "tfa_sms_sent_total", gateway="console") for s in scrapes} == {sent}
+        scrapes = [metric_samples(server.base_url) for _ in range(6)]
+    assert {sample_value(s, "tfa_sms_sent_total", gateway="console") for s in scrapes} == {sent}
 
 
 def senders(lines: list[str]) -> dict[int, int]:
@@ -179,8 +146,8 @@ def access_records(lines: list[str]) -> list[dict[str, Any]]:
 def test_statuses_of_the_catalogue_are_counted_by_code(tmp_path: Path) -> None:
     """A refused token is counted under its own status_code (-50, HTTP 401)."""
     with serving(tmp_path) as (server, _):
-        post(server, "/1/2fa", "not-a-token", {"client_ref": "x", "phone_number": UK})
-        found = samples(server)
+        post(server.base_url, "/1/2fa", "not-a-token", {"client_ref": "x", "phone_number": UK})
+        found = metric_samples(server.base_url)
     code = str(catalogue.TOKEN_INVALID.code)
-    assert value(found, "tfa_requests_total", endpoint="request_code", status_code=code,
+    assert sample_value(found, "tfa_requests_total", endpoint="request_code", status_code=code,
                  http_status="401") == 1

@@ -23,7 +23,7 @@ import pytest
 from fleet import new_phone, tokens_toml
 from loopback import free_port
 from parallel_http import Reply, call, in_parallel
-from tfa_processes import TfaProcess, clean_environ, local_environ, tfa_command
+from tfa_processes import TfaProcess, clean_environ, gone, local_environ, tfa_command
 
 pytestmark = pytest.mark.network
 
@@ -86,16 +86,6 @@ def all_serve(base_url: str, pids: Sequence[int]) -> bool:
         if seen >= set(pids):
             return True
     return False
-
-
-def gone(pid: int) -> bool:
-    """Whether process ``pid`` has ended (a zombie nobody reaped counts as ended)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            state = stat.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return state in ("Z", "X")
 
 
 def kill(pid: int) -> None:

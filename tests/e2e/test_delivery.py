@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import re
 import signal
@@ -28,11 +27,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import loopback
 import pytest
 from loopback import free_port
+from server_http import Reply, call
 from tfa_processes import (
     REPO,
     TfaProcess,
@@ -129,43 +128,6 @@ def start_serve(env: dict[str, str], port: int = 0) -> Service:
 
 
 # -- HTTP clients --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Reply:
-    """One HTTP answer."""
-
-    status: int
-    body: Any
-    seconds: float
-
-    @property
-    def code(self) -> int:
-        """The envelope's ``status_code``."""
-        return int(self.body["result_info"]["status_code"])
-
-
-def call(
-    url: str, method: str, path: str, *, token: str | None = None, body: Any = None
-) -> Reply:
-    """One request on a connection of its own; the answer decoded as JSON."""
-    address = urlsplit(url)
-    connection = http.client.HTTPConnection(
-        address.hostname or "", address.port, timeout=HTTP_TIMEOUT
-    )
-    headers = {} if token is None else {"Authorization": f"Token {token}"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    started = time.monotonic()
-    try:
-        connection.request(method, path, body=data, headers=headers)
-        response = connection.getresponse()
-        raw = response.read()
-        return Reply(response.status, json.loads(raw), time.monotonic() - started)
-    finally:
-        connection.close()
-
-
 def request_code(service: Service, client_ref: str, **fields: Any) -> Reply:
     """``POST /1/2fa`` for ``PHONE``."""
     body = {"client_ref": client_ref, "phone_number": PHONE, **fields}

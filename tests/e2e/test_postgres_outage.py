@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,14 +62,20 @@ class Outage:
 def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
     """A real ``tfa serve`` on a throwaway cluster stopped for ``DOWN_FOR`` seconds while a
     client polls; collected once, judged by the tests below."""
-    tmp_path: Path = tmp_path_factory.mktemp("pg-outage")
-    config = tmp_path / "tokens.toml"
+    with one_server(tmp_path_factory.mktemp("pg-outage"), "outage") as (cluster, fleet):
+        yield poll_through_outage(cluster, fleet)
+
+
+@contextmanager
+def one_server(workdir: Path, name: str) -> Iterator[tuple[Cluster, Fleet]]:
+    """A throwaway cluster and one ``tfa serve`` on it (8 threads, no rate limits) whose
+    settings file declares the token ``shop``; both stopped when the block ends."""
+    config = workdir / "tokens.toml"
     config.write_text(f'[[tokens]]\nname = "shop"\ntoken = "{TOKEN}"\n', encoding="utf-8")
     with throwaway_cluster() as cluster:
         env = fleet_environ(cluster.url, TFA_CONFIG=str(config), TFA_RATE_LIMITS="off")
-        with processes([serve_command("--threads", "8")], tmp_path, env) as (server,):
-            fleet = Fleet("outage", [server], Database(cluster.url), {"shop": TOKEN})
-            yield poll_through_outage(cluster, fleet)
+        with processes([serve_command("--threads", "8")], workdir, env) as (server,):
+            yield cluster, Fleet(name, [server], Database(cluster.url), {"shop": TOKEN})
 
 
 def poll_through_outage(cluster: Cluster, fleet: Fleet) -> Outage:
@@ -139,19 +146,14 @@ def test_the_return_is_logged_once(outage: Outage) -> None:
 def test_the_first_request_after_a_quiet_restart_is_served_at_once(tmp_path: Path) -> None:
     """The database restarts while nobody asks, leaving every idle connection of the pool
     dead: the next request-code is a 201 within 2 s all the same."""
-    config = tmp_path / "tokens.toml"
-    config.write_text(f'[[tokens]]\nname = "shop"\ntoken = "{TOKEN}"\n', encoding="utf-8")
-    with throwaway_cluster() as cluster:
-        env = fleet_environ(cluster.url, TFA_CONFIG=str(config), TFA_RATE_LIMITS="off")
-        with processes([serve_command("--threads", "8")], tmp_path, env) as (server,):
-            fleet = Fleet("quiet", [server], Database(cluster.url), {"shop": TOKEN})
-            replies = in_parallel(IDLE_CONNECTIONS, lambda n: fleet.request_code(
-                n, "shop", new_ref("busy"), new_phone()))
-            assert {reply.outcome for reply in replies} == {SUCCESS}
-            cluster.stop("fast")
-            cluster.start()
-            started = time.monotonic()
-            reply = fleet.request_code(0, "shop", new_ref("after"), new_phone())
-            took = time.monotonic() - started
+    with one_server(tmp_path, "quiet") as (cluster, fleet):
+        replies = in_parallel(IDLE_CONNECTIONS, lambda n: fleet.request_code(
+            n, "shop", new_ref("busy"), new_phone()))
+        assert {reply.outcome for reply in replies} == {SUCCESS}
+        cluster.stop("fast")
+        cluster.start()
+        started = time.monotonic()
+        reply = fleet.request_code(0, "shop", new_ref("after"), new_phone())
+        took = time.monotonic() - started
     assert reply.outcome == SUCCESS
     assert took <= RECOVERY_BOUND, f"{took:.2f} s"

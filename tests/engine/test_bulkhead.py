@@ -121,45 +121,28 @@ def test_waiting_send_takes_the_slot_freed_meanwhile() -> None:
     assert len(gateway.messages) == 2
 
 
-def test_slot_is_released_after_a_success() -> None:
-    """Once a send that held the only slot succeeded, the next send gets the slot."""
+@pytest.mark.parametrize(
+    ("outcome", "sent"),
+    [
+        pytest.param(None, 2, id="success"),
+        pytest.param(GatewayError("HTTP 503", maybe_sent=True), 1, id="gateway-error"),
+        pytest.param(RuntimeError("bug in a gateway"), 1, id="any-exception"),
+    ],
+)
+def test_slot_is_released_whatever_the_send_ended_in(
+    outcome: BaseException | None, sent: int
+) -> None:
+    """A send that held the only slot ends as it ended (a failure passed on) and frees
+    the slot: the next send gets it."""
     gateway = BlockingGateway()
     bulkhead = Bulkhead(gateway, 1, wait=0)
     (sender,) = holding(bulkhead, gateway, 1)
+    gateway.outcome = outcome
     gateway.release.set()
-    assert sender.finish() is None
-    bulkhead.send(message(2))
-    assert (len(gateway.messages), bulkhead.busy) == (2, 0)
-
-
-def test_slot_is_released_after_a_gateway_error() -> None:
-    """A send that held the only slot and failed with a GatewayError passes it on, and
-    frees the slot."""
-    gateway = BlockingGateway()
-    bulkhead = Bulkhead(gateway, 1, wait=0)
-    (sender,) = holding(bulkhead, gateway, 1)
-    failure = GatewayError("HTTP 503", maybe_sent=True)
-    gateway.outcome = failure
-    gateway.release.set()
-    assert sender.finish() is failure
+    assert sender.finish() is outcome
     gateway.outcome = None
     bulkhead.send(message(2))
-    assert (len(gateway.messages), bulkhead.busy) == (1, 0)
-
-
-def test_slot_is_released_after_any_exception() -> None:
-    """A send that held the only slot and died of another exception passes it on, and
-    frees the slot."""
-    gateway = BlockingGateway()
-    bulkhead = Bulkhead(gateway, 1, wait=0)
-    (sender,) = holding(bulkhead, gateway, 1)
-    crash = RuntimeError("bug in a gateway")
-    gateway.outcome = crash
-    gateway.release.set()
-    assert sender.finish() is crash
-    gateway.outcome = None
-    bulkhead.send(message(2))
-    assert (len(gateway.messages), bulkhead.busy) == (1, 0)
+    assert (len(gateway.messages), bulkhead.busy) == (sent, 0)
 
 
 def test_refused_sends_leave_the_breaker_inside_closed() -> None:

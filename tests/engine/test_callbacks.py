@@ -175,13 +175,19 @@ def test_retry_policy_caps_the_delay() -> None:
     assert RetryPolicy(max_attempts=50, cap=600).next_delay(20) == 600
 
 
+def recording_engine(store: Any, clock: FakeClock) -> tuple[Engine, RecordingTransport]:
+    """An engine (:func:`make_engine`) whose callbacks go to a recording transport."""
+    engine = make_engine(store, clock)
+    transport = RecordingTransport()
+    engine.callbacks.transport = transport
+    return engine, transport
+
+
 def test_internal_callback_is_signed_and_sent_to_the_checked_address(
     store: SQLiteStore, clock: FakeClock
 ) -> None:
     """Accepting a code queues an INTERNAL callback POSTed to the resolved public IP."""
-    engine = make_engine(store, clock)
-    transport = RecordingTransport()
-    engine.callbacks.transport = transport
+    engine, transport = recording_engine(store, clock)
     issued = engine.create_token("shop")
     message_id = send(engine, issued.token, "ref-1", "https://client.example:8443/cb?a=b")
     assert engine.callbacks.run_once() == 1
@@ -201,9 +207,7 @@ def test_callback_repeats_the_api_job_id_of_the_response(
     store: SQLiteStore, clock: FakeClock
 ) -> None:
     """The callback's api_job_id is the one the request-code response carried."""
-    engine = make_engine(store, clock)
-    transport = RecordingTransport()
-    engine.callbacks.transport = transport
+    engine, transport = recording_engine(store, clock)
     issued = engine.create_token("shop")
     outcome = engine.request_code(issued.token, None, {
         "client_ref": "r", "phone_number": PHONE, "callback_url": "https://client.example/"})
@@ -222,9 +226,7 @@ def test_no_callback_without_callback_url(store: SQLiteStore, clock: FakeClock) 
 
 def test_delivery_report_queues_an_sms_callback(store: SQLiteStore, clock: FakeClock) -> None:
     """A report with a known uuid gives an SMS callback with its status."""
-    engine = make_engine(store, clock)
-    transport = RecordingTransport()
-    engine.callbacks.transport = transport
+    engine, transport = recording_engine(store, clock)
     issued = engine.create_token("shop")
     message_id = send(engine, issued.token, "r", "https://client.example/")
     report = {"msisdn": "447911123456", "delivery_status": "UNDELIV",
@@ -424,9 +426,7 @@ def test_a_post_the_store_could_not_record_is_not_posted_again(
     from outage import OutageStore
 
     store = OutageStore()
-    engine = make_engine(store, clock)
-    transport = RecordingTransport()
-    engine.callbacks.transport = transport
+    engine, transport = recording_engine(store, clock)
     issued = engine.create_token("shop")
     message_id = send(engine, issued.token, "r", "https://hooks.example/tfa")
     delivered = store.callback_delivered

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from races import race
 
-from tfa_engine import Engine, catalogue
+from tfa_engine import Engine, IssuedToken, catalogue
 from tfa_engine.store import NewCode, Store
 
 T = TypeVar("T")
@@ -28,13 +28,22 @@ def codes_of(results: list[T]) -> Counter[T]:
     return Counter(results)
 
 
+def code_sent(
+    store: Store, make_engine: MakeEngine, send_code: SendCode
+) -> tuple[Engine, IssuedToken, str]:
+    """An engine on ``store``, its token ``race`` and the code sent for ``login``."""
+    engine = make_engine(store)
+    issued = engine.create_token("race")
+    _, code = send_code(engine, issued.token, "login")
+    return engine, issued, code
+
+
 def test_right_code_is_valid_exactly_once(
     store: Store, make_engine: MakeEngine, send_code: SendCode
 ) -> None:
     """50 parallel submissions of the right code: one Valid, every other one Invalid."""
-    engine = make_engine(store)
-    token = engine.create_token("race").token
-    _, code = send_code(engine, token, "login")
+    engine, issued, code = code_sent(store, make_engine, send_code)
+    token = issued.token
     answers = race(50, lambda _: engine.validate_code(token, IP, "login", code).status.code)
     assert codes_of(answers) == {catalogue.VALID.code: 1, catalogue.INVALID.code: 49}
 
@@ -43,9 +52,7 @@ def test_parallel_wrong_guesses_record_at_most_the_limit(
     store: Store, make_engine: MakeEngine, send_code: SendCode
 ) -> None:
     """200 parallel wrong guesses: max_attempts are Declined and counted, the rest Invalid."""
-    engine = make_engine(store)
-    issued = engine.create_token("race")
-    _, code = send_code(engine, issued.token, "login")
+    engine, issued, code = code_sent(store, make_engine, send_code)
     guess = wrong(code)
     answers = race(
         200, lambda _: engine.validate_code(issued.token, IP, "login", guess).status.code
@@ -64,9 +71,8 @@ def test_right_code_after_a_guessing_race_is_invalid(
     store: Store, make_engine: MakeEngine, send_code: SendCode
 ) -> None:
     """Once parallel wrong guesses locked the code, the right code is Invalid too."""
-    engine = make_engine(store)
-    token = engine.create_token("race").token
-    _, code = send_code(engine, token, "login")
+    engine, issued, code = code_sent(store, make_engine, send_code)
+    token = issued.token
     race(200, lambda _: engine.validate_code(token, IP, "login", wrong(code)))
     assert engine.validate_code(token, IP, "login", code).status == catalogue.INVALID
 
@@ -75,9 +81,7 @@ def test_mixed_race_of_right_and_wrong_codes_never_exceeds_the_limit(
     store: Store, make_engine: MakeEngine, send_code: SendCode
 ) -> None:
     """Right and wrong codes racing: at most one Valid, at most max_attempts Declined."""
-    engine = make_engine(store)
-    issued = engine.create_token("race")
-    _, code = send_code(engine, issued.token, "login")
+    engine, issued, code = code_sent(store, make_engine, send_code)
     guesses = [code if i % 10 == 0 else wrong(code) for i in range(100)]
     answers = codes_of(
         race(100, lambda i: engine.validate_code(issued.token, IP, "login", guesses[i]).status)

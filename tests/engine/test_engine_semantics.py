@@ -198,6 +198,15 @@ def test_code_under_another_token_does_not_supersede(
 
 
 # -- expiry -------------------------------------------------------------------------------
+def status_after(
+    age: int, engine: Engine, token: str, send_code: SendCode, clock: Any
+) -> catalogue.Status:
+    """What the code sent for ``login`` gets when validated ``age`` seconds later."""
+    _, code = send_code(engine, token, "login")
+    clock.advance(age)
+    return engine.validate_code(token, IP, "login", code).status
+
+
 @pytest.mark.parametrize(
     ("age", "name"),
     [
@@ -210,9 +219,7 @@ def test_code_expires_after_default_ttl(
     engine: Engine, token: str, send_code: SendCode, clock: Any, age: int, name: str
 ) -> None:
     """A code is valid for 300 s after it was sent, and "Invalid" from then on."""
-    _, code = send_code(engine, token, "login")
-    clock.advance(age)
-    assert engine.validate_code(token, IP, "login", code).status is getattr(catalogue, name)
+    assert status_after(age, engine, token, send_code, clock) is getattr(catalogue, name)
 
 
 @pytest.mark.parametrize(
@@ -224,9 +231,7 @@ def test_token_code_ttl_override(
 ) -> None:
     """A token's code_ttl replaces the engine's."""
     token = engine.create_token("short", code_ttl=60).token
-    _, code = send_code(engine, token, "login")
-    clock.advance(age)
-    assert engine.validate_code(token, IP, "login", code).status is getattr(catalogue, name)
+    assert status_after(age, engine, token, send_code, clock) is getattr(catalogue, name)
 
 
 @pytest.mark.parametrize(
@@ -243,9 +248,7 @@ def test_engine_code_ttl_at_the_cap(
     """An engine code_ttl of 600 s (the cap) is honoured."""
     engine = make_engine(code_ttl=600)
     token = engine.create_token("long").token
-    _, code = send_code(engine, token, "login")
-    clock.advance(age)
-    assert engine.validate_code(token, IP, "login", code).status is getattr(catalogue, name)
+    assert status_after(age, engine, token, send_code, clock) is getattr(catalogue, name)
 
 
 def test_engine_code_ttl_above_the_cap_is_a_config_error() -> None:

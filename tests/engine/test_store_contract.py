@@ -21,6 +21,7 @@ from store_records import (
 )
 
 from tfa_engine._access import TokenRecord
+from tfa_engine.config import TOKEN_OPTIONS, RateLimit
 from tfa_engine.store import (
     DuplicateClientRef,
     DuplicateMessageId,
@@ -89,6 +90,29 @@ def test_put_token_replaces_the_same_id(store: Store) -> None:
     assert store.token_by_digest("digest-of-cfg_1") is None
     assert store.token_by_digest("new-digest") == replacement
     assert store.list_tokens() == [replacement]
+
+
+# A value other than the default for each token option.
+OPTION_SAMPLES = {
+    "allowed_ips": ("10.0.0.0/8", "::1"),
+    "sender_id": "Shop",
+    "code_ttl": 120,
+    "max_attempts": 3,
+    "allowed_destinations": ("GB", "+4915"),
+    "sms_budget": RateLimit(5, 600),
+}
+
+
+@pytest.mark.parametrize("option", [option.name for option in TOKEN_OPTIONS])
+def test_put_token_stores_and_replaces_every_option(store: Store, option: str) -> None:
+    """Each token option is stored, read back, and replaced by put_token on the same id."""
+    assert set(OPTION_SAMPLES) == {o.name for o in TOKEN_OPTIONS}, "a sample for each option"
+    plain = token_record("cfg_1", source="config")
+    changed = replace(plain, **{option: OPTION_SAMPLES[option]})
+    store.put_token(changed)
+    assert store.list_tokens() == [changed]
+    store.put_token(plain)
+    assert store.list_tokens() == [plain]
 
 
 def test_put_token_refuses_another_tokens_digest(store: Store) -> None:

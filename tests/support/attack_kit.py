@@ -14,7 +14,6 @@ exchange on a connection of its own, bounded by a timeout.
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import subprocess
@@ -25,10 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from attack_collector import COLLECTED
-from tfa_processes import COMMAND_TIMEOUT, TfaProcess, clean_environ, tfa_command
+from server_http import Reply, call
+from tfa_processes import COMMAND_TIMEOUT, TfaProcess, clean_environ, local_environ, tfa_command
 
 from tfa_engine import Engine, EngineConfig, IssuedToken, MemoryGateway, Outcome, SQLiteStore
 from tfa_engine.gateways import SmsMessage
@@ -39,7 +38,6 @@ IP = "127.0.0.1"
 # 12-character alphanumeric code cannot turn up there by chance (see attack_collector).
 CODE_FIELDS: dict[str, Any] = {"code_length": 12, "code_type": "alphanumeric"}
 CODE_IN_SMS = re.compile(r"code is: ([0-9A-Za-z]+)$")
-HTTP_TIMEOUT = 15.0  # one exchange with a served process
 SERVING = r"tfa serving on (http://\S+)"
 SIMULATING = r"mediariver simulator on (http://\S+)"
 
@@ -122,54 +120,7 @@ def windows_overfull(times: list[float], count: int, seconds: float) -> list[flo
     return overfull
 
 
-# -- over HTTP ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Reply:
-    """One HTTP answer, decoded."""
-
-    status: int
-    body: Any
-    headers: dict[str, str]
-    seconds: float
-
-    @property
-    def code(self) -> int:
-        """The envelope's ``status_code``."""
-        return int(self.body["result_info"]["status_code"])
-
-
-def call(
-    base_url: str,
-    method: str,
-    path: str,
-    *,
-    token: str | None = None,
-    body: Any = None,
-    headers: Mapping[str, str] | None = None,
-    timeout: float = HTTP_TIMEOUT,
-) -> Reply:
-    """One request on a connection of its own; the answer decoded as JSON."""
-    address = urlsplit(base_url)
-    connection = http.client.HTTPConnection(address.hostname or "", address.port,
-                                            timeout=timeout)
-    sent = dict(headers or {})
-    if token is not None:
-        sent["Authorization"] = f"Token {token}"
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        sent["Content-Type"] = "application/json"
-    started = time.monotonic()
-    try:
-        connection.request(method, path, body=data, headers=sent)
-        response = connection.getresponse()
-        raw = response.read()
-        names = {name.lower(): value for name, value in response.getheaders()}
-        return Reply(response.status, json.loads(raw), names, time.monotonic() - started)
-    finally:
-        connection.close()
-
-
+# -- over HTTP (Reply and call: server_http) -----------------------------------------
 def request_code(
     base_url: str, token: str, client_ref: str, phone: str, **fields: Any
 ) -> Reply:
@@ -186,17 +137,9 @@ def validate(base_url: str, token: str, client_ref: str, code: str) -> Reply:
 
 # -- processes ---------------------------------------------------------------------------
 def service_env(workdir: Path, **variables: str) -> dict[str, str]:
-    """The environment of a ``tfa`` process in ``workdir``: its own SQLite file there,
-    cheap hashing, JSON logs, unbuffered output, then ``variables``."""
-    env = clean_environ()
-    env.update(
-        TFA_DATABASE=str(workdir / "tfa.db"),
-        TFA_ARGON2_PROFILE="test",
-        TFA_LOG_FORMAT="json",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(variables)
-    return env
+    """The environment of a ``tfa`` process in ``workdir`` (:func:`local_environ`) that
+    logs JSON, then ``variables`` (each caller names its gateway)."""
+    return local_environ(workdir, **{"TFA_LOG_FORMAT": "json", **variables})
 
 
 def start_service(workdir: Path, env: Mapping[str, str], port: int = 0) -> TfaProcess:

@@ -19,20 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from fleet import WORKER_LINE, Database, Fleet, await_workers
-from tfa_processes import SERVING, START_TIMEOUT, TfaProcess, tfa_command
+from tfa_processes import SERVING, START_TIMEOUT, TfaProcess, gone, tfa_command
 
 WAIT = 30.0  # bound of every wait for a port, a worker or an exit
 POLL = 0.01  # seconds between looks at a process or a port
-
-
-def gone(pid: int) -> bool:
-    """Whether process ``pid`` has ended (a zombie nobody reaped yet counts as ended)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            state = stat.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return state in ("Z", "X")
 
 
 def port_free(port: int) -> bool:

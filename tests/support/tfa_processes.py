@@ -59,6 +59,16 @@ def create_token_json(
     return created
 
 
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie nobody reaped yet counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
 def local_environ(workdir: Path, **variables: str) -> dict[str, str]:
     """An environment for ``tfa`` in ``workdir``: its own database there, the memory
     gateway, cheap hashing, unbuffered output, then ``variables``."""

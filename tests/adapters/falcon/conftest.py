@@ -14,6 +14,8 @@ from typing import Any
 import falcon
 import falcon.testing
 import pytest
+from server_http import api_headers
+from wsgi_in_process import call_app
 
 from tfa_engine import Engine, MemoryGateway
 from tfa_engine.adapters.falcon import create_app
@@ -56,12 +58,7 @@ class Api:
         remote_addr: str = "127.0.0.1",
     ) -> falcon.testing.Result:
         """POST ``path``; ``token=None`` sends no Authorization header."""
-        all_headers: dict[str, str] = {}
-        token = self.token if token is _DEFAULT else token
-        if token is not None:
-            all_headers["Authorization"] = f"Token {token}"
-        if content_type is not None:
-            all_headers["Content-Type"] = content_type
+        all_headers = api_headers(self.token if token is _DEFAULT else token, content_type)
         all_headers.update(headers or {})
         if json_body is not _DEFAULT:
             body = json.dumps(json_body)
@@ -109,16 +106,7 @@ class Api:
         env.update(environ or {})
         for key in drop:
             env.pop(key, None)
-        captured: list[Any] = []
-
-        def start_response(
-            status: str, response_headers: list[tuple[str, str]]
-        ) -> Callable[[bytes], None]:
-            captured.extend([status, response_headers])
-            return lambda data: None
-
-        chunks = self.app(env, start_response)
-        return WsgiResult(captured[0], captured[1], b"".join(chunks))
+        return WsgiResult(*call_app(self.app, env))
 
 
 MakeApi = Callable[..., Api]

@@ -16,7 +16,7 @@ from werkzeug.test import Client
 from tfa_engine import Engine
 from tfa_engine.adapters.falcon import create_app
 from tfa_engine.adapters.falcon import docs as docs_module
-from tfa_engine.adapters.openapi import build_openapi
+from tfa_engine.adapters.falcon.openapi import build_openapi
 from tfa_engine.adapters.wsgi_middleware import TwoFactorMiddleware
 
 SCRIPTS = ("swagger-ui-bundle.js", "start.js")

@@ -21,21 +21,20 @@ Fixtures:
 from __future__ import annotations
 
 import base64
-import io
 import json
-import wsgiref.validate
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pytest
 import urllib3
+from gateway_factory import MakeGateway, closing_gateways
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.response import HTTPResponse
+from wsgi_in_process import run_wsgi
 
 from tfa_engine.adapters.gateway_sim import MediariverSimulator
 from tfa_engine.adapters.gateway_sim.reports import DlrPayload
-from tfa_engine.gateways.mediariver import MediariverGateway
 
 BASE_URL = "http://gateway.test"
 
@@ -55,50 +54,6 @@ class Reply:
     status: int
     headers: dict[str, str]
     body: Any
-
-
-def run_wsgi(
-    app: Any, method: str, path: str, body: bytes, headers: Mapping[str, str]
-) -> tuple[int, dict[str, str], bytes]:
-    """Call ``app`` as a WSGI server would, checked by ``wsgiref.validate``."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    for name, value in headers.items():
-        key = name.upper().replace("-", "_")
-        if key == "CONTENT_TYPE":
-            environ[key] = value
-        elif key != "CONTENT_LENGTH":
-            environ[f"HTTP_{key}"] = value
-    started: dict[str, Any] = {}
-
-    def start_response(
-        status: str, response_headers: list[tuple[str, str]], exc_info: Any = None
-    ) -> Any:
-        started["status"], started["headers"] = status, response_headers
-        return lambda data: None
-
-    result = wsgiref.validate.validator(app)(environ, start_response)
-    try:
-        data = b"".join(result)
-    finally:
-        result.close()  # type: ignore[attr-defined]  # the validator's iterator has close()
-    return int(started["status"].split(" ", 1)[0]), dict(started["headers"]), data
 
 
 def basic(user: str, password: str) -> str:
@@ -233,29 +188,13 @@ def sleeps() -> list[float]:
     return []
 
 
-class MakeGateway(Protocol):
-    """The signature of the ``make_gateway`` fixture."""
-
-    def __call__(self, **options: Any) -> MediariverGateway: ...
-
-
 @pytest.fixture
 def make_gateway(pool: InProcessPool, clock: Clock, sleeps: list[float]) -> Iterator[MakeGateway]:
     """Gateways on ``pool`` whose sleeps only move the fake clock."""
-    made: list[MediariverGateway] = []
 
     def sleep(seconds: float) -> None:
         sleeps.append(seconds)
         clock.advance(seconds)
 
-    def build(**options: Any) -> MediariverGateway:
-        settings: dict[str, Any] = {"sleep": sleep, "clock": clock, "pool": pool, **options}
-        gateway = MediariverGateway(BASE_URL, "sim", "sim", **settings)
-        made.append(gateway)
-        return gateway
-
-    try:
-        yield build
-    finally:
-        for gateway in made:
-            gateway.close()
+    with closing_gateways(BASE_URL, sleep=sleep, clock=clock, pool=pool) as make:
+        yield make

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import io
 import re
-import wsgiref.validate
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from wsgi_in_process import run_wsgi
 
 from tfa_engine.adapters.gateway_sim import MediariverSimulator
 
@@ -21,25 +21,7 @@ DLR_URL = "http://127.0.0.1:9/1/dlr/secret"
 
 def get(app: Any, path: str) -> tuple[int, dict[str, str], bytes]:
     """GET ``path`` from ``app`` through ``wsgiref.validate``: status, headers, body."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(),
-        "wsgi.errors": io.StringIO(), "wsgi.multithread": True, "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    started: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        started.update(status=int(status.split()[0]), headers=dict(headers))
-        return lambda data: None
-
-    result = wsgiref.validate.validator(app)(environ, start_response)
-    try:
-        body = b"".join(result)
-    finally:
-        result.close()  # type: ignore[attr-defined]  # the validator's iterator has close()
-    return started["status"], started["headers"], body
+    return run_wsgi(app, "GET", path, b"", {})
 
 
 def send(call: Any, *recipients: str, app: Any = None, uuid: str | None = "42") -> str:

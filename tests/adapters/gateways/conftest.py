@@ -20,10 +20,10 @@ from typing import Any, Protocol
 
 import loopback
 import pytest
+from gateway_factory import MakeGateway, closing_gateways
 from loopback import serve_in_thread, stop_in_thread
 
 from tfa_engine.adapters.gateway_sim import MediariverSimulator
-from tfa_engine.gateways.mediariver import MediariverGateway
 
 
 class Serve(Protocol):
@@ -67,34 +67,13 @@ def sim_url(sim: MediariverSimulator, serve: Serve) -> str:
     return serve(sim)
 
 
-class MakeGateway(Protocol):
-    """The signature of the ``make_gateway`` fixture."""
-
-    def __call__(self, base_url: str | None = None, **options: Any) -> MediariverGateway: ...
-
-
 @pytest.fixture
 def make_gateway(sim_url: str) -> Iterator[MakeGateway]:
     """Gateways with short time-outs, pointed at ``sim_url`` unless told otherwise."""
-    made: list[MediariverGateway] = []
-
-    def build(base_url: str | None = None, **options: Any) -> MediariverGateway:
-        settings: dict[str, Any] = {
-            "connect_timeout": 0.3,
-            "read_timeout": 0.3,
-            "deadline": 2.0,
-            "backoff": 0.01,
-            **options,
-        }
-        gateway = MediariverGateway(base_url or sim_url, "sim", "sim", **settings)
-        made.append(gateway)
-        return gateway
-
-    try:
-        yield build
-    finally:
-        for gateway in made:
-            gateway.close()
+    with closing_gateways(
+        sim_url, connect_timeout=0.3, read_timeout=0.3, deadline=2.0, backoff=0.01
+    ) as make:
+        yield make
 
 
 @pytest.fixture

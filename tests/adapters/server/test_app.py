@@ -9,8 +9,6 @@ import os
 import re
 import signal
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 
 import pytest
 from loopback import free_port
-from prometheus_client.parser import text_string_to_metric_families
+from server_http import metric_samples, post
 from tfa_processes import TfaProcess, create_token_json, local_environ, tfa_command
 
 pytestmark = pytest.mark.network
@@ -26,7 +24,6 @@ pytestmark = pytest.mark.network
 README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
 UK = "+447911123456"
 CALLBACK_KEY = "one-app-callback-key-0123456789"
-TIMEOUT = 10.0
 BIND = "127.0.0.1:8080"  # where the README's gunicorn command listens
 
 
@@ -40,31 +37,6 @@ def readme_gunicorn_script() -> str:
     lines = block.splitlines()
     assert "pip install gunicorn" in lines
     return "\n".join(line for line in lines if not line.startswith("pip install"))
-
-
-def post(base_url: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
-    """POST to the server: (HTTP status, decoded JSON answer)."""
-    data = b"" if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - the test server's http:// URL
-        base_url + path, data=data, method="POST",
-        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def scrape(base_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of GET /metrics (an HTTPError when there is no such page)."""
-    with urllib.request.urlopen(base_url + "/metrics", timeout=TIMEOUT) as answer:  # noqa: S310
-        text = answer.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def json_records(lines: list[str]) -> list[dict[str, Any]]:
@@ -115,7 +87,7 @@ def test_every_server_counts_and_logs_alike(tmp_path: Path, face: str) -> None:
         code = server.wait_for(rf"SMS to \{UK} from .*: .*\b(\d{{6}})\b")[1]
         status, answer = post(server.base_url, f"/1/2fa/a/{code}", token)
         assert (status, answer["result_info"]["status_code"]) == (200, 0)
-        found = scrape(server.base_url)
+        found = metric_samples(server.base_url)
         server.wait_until(
             lambda lines: len([r for r in json_records(lines)
                                if r["logger"] == "tfa.access"]) >= 3 or None,

@@ -409,7 +409,7 @@ def test_tokens_are_read_from_the_file(tmp_path: Path) -> None:
     """[[tokens]] tables become declared tokens."""
     settings = load_settings(write_config(tmp_path, TOKENS_TOML), {})
     assert settings.tokens[0] == DeclaredToken(
-        "shop", SHOP_TOKEN, ("10.0.0.0/8", "2001:db8::1"), "Shop"
+        "shop", SHOP_TOKEN, allowed_ips=("10.0.0.0/8", "2001:db8::1"), sender_id="Shop"
     )
     assert [token.name for token in settings.tokens] == ["shop", "admin"]
 

@@ -2,7 +2,8 @@
 
 Each response lists exactly the ``status_code`` values the engine can answer with that
 HTTP status on that operation, so a schema check catches an outcome on the wrong status.
-``docs/openapi.json`` is this document written out (``python -m tfa_engine.adapters.openapi``).
+``docs/openapi.json`` is this document written out
+(``python -m tfa_engine.adapters.falcon.openapi``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .openapi_responses import (
 )
 
 _C = catalogue
-DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
+DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 def build_openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the service."""

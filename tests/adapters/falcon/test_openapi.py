@@ -16,10 +16,12 @@ from openapi_spec_validator import validate
 from outage import OutageStore
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
+from server_http import api_headers
+from wsgi_in_process import call_app
 
 from tfa_engine import Engine, EngineConfig, MemoryGateway, RateLimit, Status, catalogue
 from tfa_engine.adapters.falcon import create_app
-from tfa_engine.adapters.openapi import DOC_PATH, build_openapi, render_openapi
+from tfa_engine.adapters.falcon.openapi import DOC_PATH, build_openapi, render_openapi
 from tfa_engine.config import PLACEHOLDER
 from tfa_engine.gateways import GatewayError
 
@@ -74,12 +76,7 @@ class Client:
         remote_addr: str = "127.0.0.1",
     ) -> Answer:
         """POST ``path``; ``token=None`` sends no Authorization header."""
-        headers: dict[str, str] = {}
-        token = self.token if token is _DEFAULT else token
-        if token is not None:
-            headers["Authorization"] = f"Token {token}"
-        if content_type is not None:
-            headers["Content-Type"] = content_type
+        headers = api_headers(self.token if token is _DEFAULT else token, content_type)
         if json_body is not _DEFAULT:
             body = json.dumps(json_body).encode()
         result = self.http.simulate_post(
@@ -98,17 +95,8 @@ class Client:
             path=path, method="POST", headers={"Authorization": f"Token {self.token}"}
         )
         env["CONTENT_LENGTH"] = "twelve"
-        captured: list[Any] = []
-
-        def start_response(
-            status: str, headers: list[tuple[str, str]]
-        ) -> Callable[[bytes], None]:
-            captured.extend([status, headers])
-            return lambda data: None
-
-        chunks = self.app(env, start_response)
-        body = b"".join(chunks)
-        return Answer(int(captured[0].split()[0]), _lower(dict(captured[1])), json.loads(body))
+        status, headers, body = call_app(self.app, env)
+        return Answer(int(status.split()[0]), _lower(dict(headers)), json.loads(body))
 
     def request(
         self, client_ref: str | None = "ref-1", phone_number: Any = UK_MOBILE, **kwargs: Any
@@ -208,9 +196,9 @@ def _sample_envelope(status: Status) -> dict[str, Any]:
 
 
 def test_kept_copy_matches_the_code() -> None:
-    """docs/openapi.json is exactly what adapters.openapi builds."""
+    """docs/openapi.json is exactly what adapters.falcon.openapi builds."""
     assert DOC_PATH.read_text(encoding="utf-8") == render_openapi(), (
-        "docs/openapi.json is stale: run `python -m tfa_engine.adapters.openapi`"
+        "docs/openapi.json is stale: run `python -m tfa_engine.adapters.falcon.openapi`"
     )
 
 

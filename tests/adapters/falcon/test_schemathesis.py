@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tfa_engine import Engine, EngineConfig, MemoryGateway, MemoryStore
 from tfa_engine.adapters.falcon import create_app
-from tfa_engine.adapters.openapi import build_openapi
+from tfa_engine.adapters.falcon.openapi import build_openapi
 
 DLR_SECRET = "s3cret"
 MOBILES = ("+447911123456", "+4915123456789", "+33612345678", "+12015550123")
