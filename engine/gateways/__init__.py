@@ -3,8 +3,9 @@
 The gateways a user constructs (:class:`ConsoleGateway`, :class:`MemoryGateway`,
 :class:`MediariverGateway`, :class:`HttpGateway` with the :class:`HttpReports` its
 provider's webhook posts), the wrappers that make one resilient (:class:`CircuitBreaker`,
-:class:`Failover`, :class:`Bulkhead`), and what an SMS is made of: :class:`SmsMessage`,
-its :func:`segments`, the delivery statuses and qualities of the mediariver protocol.
+:class:`Bulkhead`), routes over several (:class:`RoutedGateway`), and what an SMS is made
+of: :class:`SmsMessage`, its :func:`segments`, the delivery statuses and qualities of the
+mediariver protocol.
 """
 
 from .._segments import SegmentCount, segments
@@ -19,13 +20,15 @@ from ._base import (
     ReportSink,
     SmsMessage,
 )
-from ._resilience import Bulkhead, CircuitBreaker, Failover, SlotsBusy
+from ._resilience import Bulkhead, CircuitBreaker, SlotsBusy
+from ._routes import DEFAULT_ROUTE, Route, RoutedGateway
 from .console import ConsoleGateway
 from .http import HttpGateway, HttpGatewayError, HttpReports
 from .mediariver import MediariverError, MediariverGateway
 from .memory import MemoryGateway
 
 __all__ = [
+    "DEFAULT_ROUTE",
     "DELIVERY_STATUSES",
     "QUALITIES",
     "UNDELIVERED",
@@ -34,7 +37,6 @@ __all__ = [
     "CircuitBreaker",
     "ConsoleGateway",
     "DeliveryReport",
-    "Failover",
     "Gateway",
     "GatewayError",
     "HttpGateway",
@@ -44,6 +46,8 @@ __all__ = [
     "MediariverGateway",
     "MemoryGateway",
     "ReportSink",
+    "Route",
+    "RoutedGateway",
     "SegmentCount",
     "SlotsBusy",
     "SmsMessage",
