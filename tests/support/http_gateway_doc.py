@@ -38,3 +38,15 @@ def doc_gateway(name: str, rewrite: Mapping[str, str] | None = None) -> dict[str
             if table.get("name") == name:
                 return dict(table)
     raise LookupError(f"no [[gateways]] named {name!r} in {DOC}")
+
+
+def doc_block(name: str, rewrite: Mapping[str, str] | None = None) -> str:
+    """The page's TOML block declaring the gateway ``name``, rewritten as
+    :func:`doc_gateway` does: a settings file as the page writes it."""
+    text = DOC.read_text(encoding="utf-8")
+    for block in re.findall(r"^```toml\n(.*?)^```$", text, flags=re.S | re.M):
+        if f'name = "{name}"' in block:
+            for old, new in (rewrite or {}).items():
+                block = block.replace(old, new)
+            return str(block)
+    raise LookupError(f"no [[gateways]] named {name!r} in {DOC}")

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_infobip import FakeInfobip
-from fake_provider import FakeProvider
-from fake_twilio import FakeTwilio
-from fake_vonage import FakeVonage
 from http_gateway_doc import ORIGINS, SECRET, SERVICE, doc_gateway
+from http_providers import (
+    DELIVERED,
+    FAKES,
+    PROVIDERS,
+    UNDELIVERED,
+    expected_request,
+    sent_number,
+    text_of,
+)
 from loopback import serve_in_thread, stop_in_thread
 
 from tfa_engine import Engine, EngineConfig, SQLiteStore, catalogue
@@ -30,15 +35,6 @@ pytestmark = pytest.mark.network
 UK = "+447911123456"
 PUBLIC_IP = "93.184.216.34"
 CALLBACK_URL = "https://client.example/cb"
-PROVIDERS = ("twilio", "vonage", "infobip")
-FAKES: dict[str, Callable[[dict[str, Any]], FakeProvider]] = {
-    "twilio": lambda table: FakeTwilio(table["username"], table["password"]),
-    "vonage": lambda table: FakeVonage(table["username"], table["password"]),
-    "infobip": lambda table: FakeInfobip(table["token"].removeprefix("App ")),
-}
-# Each provider's words for a delivered and an undelivered SMS.
-DELIVERED = {"twilio": "delivered", "vonage": "delivered", "infobip": "DELIVERED"}
-UNDELIVERED = {"twilio": "undelivered", "vonage": "failed", "infobip": "UNDELIVERABLE"}
 
 
 class Holder:
@@ -87,10 +83,6 @@ class World:
                                            content_type="application/json")
         return outcome.status
 
-    def sent_number(self) -> str:
-        """The number as this provider's configuration sends it."""
-        return UK if self.name == "twilio" else UK.lstrip("+")
-
     def provider_id(self) -> str:
         """The provider's id of the only message it took."""
         (found,) = self.fake.messages
@@ -127,31 +119,10 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
         engine.store.close()
 
 
-def expected_request(world: World, text: str, message_id: str) -> Any:
-    """What the provider's documentation says the request holds, for this message."""
-    report_url = f"{world.app_url}/1/delivery/{world.name}?secret={SECRET}"
-    if world.name == "twilio":
-        return {"To": UK, "From": "+15017122661", "Body": text, "StatusCallback": report_url}
-    if world.name == "vonage":
-        return {"api_key": "abcd1234", "api_secret": "ABCDEFGHIJ123456", "from": "AcmeInc",
-                "to": UK.lstrip("+"), "text": text, "client-ref": message_id,
-                "callback": report_url}
-    return {"messages": [{"destinations": [{"to": UK.lstrip("+")}], "from": "InfoSMS",
-                          "text": text, "notifyUrl": report_url,
-                          "notifyContentType": "application/json"}]}
-
-
 def fields_of(world: World) -> Any:
     """The fields of the only request the fake received, as the provider reads them."""
     (received,) = world.fake.received
     return received.form() if world.name == "twilio" else received.json()
-
-
-def text_of(provider: str, fields: Any) -> str:
-    """The SMS text in a request's fields."""
-    if provider == "twilio":
-        return str(fields["Body"])
-    return str(fields["text"] if provider == "vonage" else fields["messages"][0]["text"])
 
 
 def test_request_has_the_providers_documented_shape(world: World) -> None:
@@ -162,12 +133,12 @@ def test_request_has_the_providers_documented_shape(world: World) -> None:
     assert re.fullmatch(r"Your authentication code is: [0-9]{6}", text)
     (stored,) = world.fake.messages.values()
     message_id = stored.get("client-ref", "")
-    assert fields == expected_request(world, text, message_id)
+    assert fields == expected_request(world.name, world.app_url, UK, text, message_id)
 
 
 def test_refusal_is_65_and_frees_the_client_ref(world: World) -> None:
     """A number the provider refuses answers -65; the client_ref then sends once allowed."""
-    world.fake.refused.add(world.sent_number())
+    world.fake.refused.add(sent_number(world.name, UK))
     assert world.request("ref-1") == catalogue.SYSTEM_ERROR
     world.fake.refused.clear()
     assert world.request("ref-1") == catalogue.SUCCESS
