@@ -12,10 +12,12 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,7 +34,13 @@ from http_providers import (
     text_of,
 )
 from loopback import free_port, serve_in_thread, stop_in_thread
-from tfa_processes import TfaProcess, create_token_json, local_environ, tfa_command
+from tfa_processes import (
+    COMMAND_TIMEOUT,
+    TfaProcess,
+    create_token_json,
+    local_environ,
+    tfa_command,
+)
 
 from tfa_engine import catalogue
 
@@ -179,3 +187,18 @@ def test_text_with_quote_and_backslash_reaches_the_provider_intact(served: Serve
     served.sent("quotes", message_template='Say "hi" \\ {password}: {#TFA_CODE}')
     text = text_of(served.provider, served.last_fields())
     assert re.fullmatch(r'Say "hi" \\ \{password\}: [0-9]{6}', text)
+
+
+def test_serve_refuses_to_start_on_an_unknown_placeholder(tmp_path: Path) -> None:
+    """A body template with {phone} stops `tfa serve` at start-up, naming gateway and body."""
+    settings = tmp_path / "tfa.toml"
+    settings.write_text('[[gateways]]\nname = "sms"\ntype = "http"\n'
+                        'url = "https://sms.example/send"\nbody = { to = "{phone}" }\n',
+                        encoding="utf-8")
+    env = local_environ(tmp_path, TFA_CONFIG=str(settings))
+    del env["TFA_GATEWAY"]
+    done = subprocess.run([*tfa_command(), "serve", "--host", "127.0.0.1", "--port", "0"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=COMMAND_TIMEOUT, check=False)
+    assert done.returncode == 2
+    assert "http gateway 'sms': body has an unknown placeholder {phone}" in done.stderr
