@@ -37,7 +37,7 @@ from ._requests import (
 from ._tokens import TokenAdmin
 from .catalogue import Status
 from .config import MAX_CODE_TTL, EngineConfig
-from .gateways import Accepted, Gateway, GatewayError, SmsMessage
+from .gateways import Accepted, DeliveryReport, Gateway, GatewayError, SmsMessage
 from .store import CodeRecord, DuplicateClientRef, DuplicateMessageId, NewCode, SendPolicy, Store
 
 log = logging.getLogger("tfa.engine")
@@ -81,7 +81,8 @@ class Engine:
       raises ConfigError naming the declaration it cannot install. :meth:`find_token`
       answers None and :meth:`revoke_token` False when there is no such token.
     * :meth:`record_delivery_reports` returns how many reports changed a message, and
-      raises ValueError for a payload of another shape.
+      raises ValueError for a payload of another shape; :meth:`record_gateway_report`
+      returns nothing.
     * :meth:`ping` raises :class:`StoreUnavailable` when the store would not take a code.
     * :meth:`with_config` raises ConfigError for a bad setting (TypeError for an unknown
       one), as :class:`EngineConfig` does; the constructor raises ValueError for a blank
@@ -356,6 +357,13 @@ class Engine:
         message_id). Unknown ids and repeated reports are ignored. Returns how many
         changed a message. Raises ValueError when the payload is not of that shape."""
         return self.deliveries.mediariver_reports(reports)
+
+    def record_gateway_report(self, report: DeliveryReport) -> None:
+        """Apply a report of the gateway ``report.gateway`` naming the message by the
+        provider's id (a provider's webhook read by an HTTP face): it reaches the code whose
+        SMS that gateway took under that id. A report that comes before the code's
+        activation is kept a while and tried again; repeats are ignored."""
+        self.deliveries.provider_report(report)
 
     # -- tokens (see TokenAdmin; names or ids both find an active token) -------------------
     def create_token(self, name: str, **options: Any) -> IssuedToken:

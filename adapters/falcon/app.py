@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import falcon
 
 from tfa_engine import Engine, StoreUnavailable, catalogue
+from tfa_engine.gateways import HttpReports
 from tfa_engine.store import READY_TTL
 
 from ..client_ip import X_FORWARDED_FOR, TrustedProxies, client_ip
@@ -23,6 +24,7 @@ from .observe import Observer
 from .outages import OutageLog, RecoveryWatch, StoreUnavailableHandler
 from .resources import (
     DeliveryReports,
+    GatewayReports,
     Health,
     MetricsPage,
     OpenAPIDocument,
@@ -96,6 +98,7 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     metrics: bool | Metrics = False,
     access_log: bool = True,
+    gateway_reports: Mapping[str, HttpReports] | None = None,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """The WSGI app serving the Fortytwo-compatible API on ``engine``.
 
@@ -119,6 +122,8 @@ def create_app(
     :func:`~tfa_engine.adapters.server.app.build_service` does). The engine is never
     changed. ``access_log``: one
     record per request on the ``tfa.access`` logger (never the path: it holds the code).
+    ``gateway_reports``: gateway name -> how its provider's delivery reports read, served
+    at ``POST /1/delivery/{gateway}`` behind the delivery-report secret.
     Raises ValueError for a bad proxy entry, header name or size.
     """
     trusted = (
@@ -157,6 +162,8 @@ def create_app(
     app.add_route("/1/2fa/{client_ref}", validate)
     app.add_route("/1/2fa/{client_ref}/{code}", validate)
     app.add_route("/1/dlr/{secret}", DeliveryReports(engine, max_body))
+    app.add_route("/1/delivery/{gateway}",
+                  GatewayReports(engine, dict(gateway_reports or {}), max_body))
     app.add_route("/health", Health())
     app.add_route("/health/ready", Readiness(engine))
     app.add_route("/openapi.json", OpenAPIDocument())

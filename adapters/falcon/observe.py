@@ -23,6 +23,7 @@ ENDPOINTS = {
     "/1/2fa/{client_ref}": "validate_code",
     "/1/2fa/{client_ref}/{code}": "validate_code",
     "/1/dlr/{secret}": "delivery_reports",
+    "/1/delivery/{gateway}": "delivery_reports",
     "/health": "health",
     "/health/ready": "ready",
     "/openapi.json": "openapi",

@@ -149,6 +149,35 @@ def build_openapi() -> dict[str, Any]:
                     },
                 }
             },
+            "/1/delivery/{gateway}": {
+                "post": {
+                    "operationId": "gatewayDeliveryReports",
+                    "summary": "Delivery reports of an http gateway's provider (its webhook).",
+                    "parameters": [
+                        path_param("gateway", "The name of the http gateway."),
+                        {"name": "secret", "in": "query", "required": False,
+                         "description": "The configured TFA_DLR_SECRET (or the "
+                                        "X-TFA-DLR-Secret header).",
+                         "schema": {"type": "string"}},
+                        {"name": "X-TFA-DLR-Secret", "in": "header", "required": False,
+                         "description": "The configured TFA_DLR_SECRET (or the query's "
+                                        "secret).",
+                         "schema": {"type": "string"}},
+                    ],
+                    "requestBody": {"required": True, "content": {
+                        "application/json": {"schema": {}},
+                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                    }},
+                    "responses": {
+                        "200": {"description": "The final reports of the body, handed on.",
+                                "content": {"application/json": {"schema": {
+                                    "type": "object", "required": ["accepted"],
+                                    "properties": {"accepted": {"type": "integer",
+                                                                "minimum": 0}}}}}},
+                        **responses(DELIVERY_REPORTS),
+                    },
+                }
+            },
             "/health": {
                 "get": {
                     "operationId": "health",

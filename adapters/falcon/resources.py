@@ -7,12 +7,13 @@ a resource only picks the token, the client address and the raw body out of the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import falcon
 
 from tfa_engine import Engine, catalogue, token_from_header
+from tfa_engine.gateways import HttpReports
 from tfa_engine.store import ReadinessCache
 
 from .docs import mount_path
@@ -128,6 +129,45 @@ class DeliveryReports:
             render(resp, catalogue.MALFORMED)
             return
         write_json(resp, 200, {"accepted": applied})
+        resp.cache_control = ["no-store"]
+
+
+class GatewayReports:
+    """``POST /1/delivery/{gateway}``: a provider's delivery reports (its status webhook),
+    as a form or JSON, read by the ``HttpReports`` of the gateway of that name.
+
+    The secret is ``TFA_DLR_SECRET``, given as the ``secret`` query parameter (what a
+    provider's callback URL can carry) or the ``X-TFA-DLR-Secret`` header. A wrong secret,
+    none configured, or a gateway without reports is -71 404, like an unknown path.
+    """
+
+    methods = ("POST",)
+
+    def __init__(self, engine: Engine, readers: Mapping[str, HttpReports],
+                 max_body: int) -> None:
+        self._engine = engine
+        self._readers = readers
+        self._max_body = max_body
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, gateway: str) -> None:
+        """Hand each final report to the engine; 200 with how many there were."""
+        secret = req.get_param("secret") or req.get_header("X-TFA-DLR-Secret") or ""
+        reader = self._readers.get(gateway)
+        if not self._engine.dlr_secret_matches(secret) or reader is None:
+            render(resp, catalogue.NOT_FOUND)
+            return
+        body = read_body(req, self._max_body)
+        if body is None:
+            render(resp, catalogue.TOO_LARGE)
+            return
+        try:
+            reports = reader.read(body, req.content_type or "", self._engine.clock())
+        except ValueError:
+            render(resp, catalogue.MALFORMED)
+            return
+        for report in reports:
+            self._engine.record_gateway_report(report)
+        write_json(resp, 200, {"accepted": len(reports)})
         resp.cache_control = ["no-store"]
 
 

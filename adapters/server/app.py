@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tfa_engine import Engine
 
+from .http_kind import http_reports
 from .logs import configure_logging
 from .service import build_engine
 from .settings import Settings
@@ -35,9 +36,10 @@ def build_service(settings: Settings, *, declare: bool = True) -> Service:
 
     Log records go to stderr in ``settings.log_format``. With metrics on, the engine's
     gateway counts its sends into the metrics the app serves at ``GET /metrics``; the app
-    writes the access log unless it is off. ``declare`` installs the settings file's
-    tokens (a worker whose supervisor did so already leaves it). Close the engine when
-    done serving.
+    writes the access log unless it is off; the delivery reports of each ``http`` gateway
+    with report settings are taken at ``/1/delivery/{name}``. ``declare`` installs the
+    settings file's tokens (a worker whose supervisor did so already leaves it). Close the
+    engine when done serving.
     """
     from ..falcon import create_app
 
@@ -56,6 +58,9 @@ def build_service(settings: Settings, *, declare: bool = True) -> Service:
             max_body=settings.max_body,
             metrics=metrics if metrics is not None else False,
             access_log=settings.access_log,
+            gateway_reports={spec.name: reports for spec in settings.gateways
+                             if spec.kind == "http"
+                             and (reports := http_reports(spec.name, spec.options))},
         )
         engine.start()  # callbacks left pending by an earlier run go out, purges run
     except BaseException:

@@ -17,6 +17,7 @@ from tfa_engine.config import ConfigError, non_empty_text, secret_text, whole_nu
 from tfa_engine.gateways import ConsoleGateway, Gateway, MediariverGateway, MemoryGateway
 
 from .declared import optional_text
+from .http_kind import body_template, build_http, choice, scalar, status_map, statuses
 
 Convert = Callable[[Any, str], Any]  # (raw value, label naming where it came from) -> value
 
@@ -132,5 +133,34 @@ KINDS: dict[str, GatewayKind] = {
         "deadline": Option(seconds(1, 60), default=10,
                            doc="seconds one send may take, retries included"),
     }, _mediariver),
+    "http": GatewayKind("http", {
+        "url": Option(http_url, required=True, doc="the provider's API URL"),
+        "method": Option(choice("method"), default="POST", doc="`POST`, `PUT` or `PATCH`"),
+        "auth": Option(choice("auth"), default="none",
+                       doc="`none`, `basic`, `bearer` or `header`"),
+        "username": Option(optional_text, doc="user name of basic auth (or `{username}`)"),
+        "password": Option(secret_text, secret=True,
+                           doc="password of basic auth (or `{password}`)"),
+        "token": Option(secret_text, secret=True,
+                        doc="token of bearer or header auth (or `{token}`)"),
+        "auth_header": Option(optional_text, doc="the header carrying `token` (auth `header`)"),
+        "format": Option(choice("format"), default="json", doc="body as `json` or `form`"),
+        "body": Option(body_template, required=True,
+                       doc="the body template: a TOML table or JSON text with placeholders"),
+        "accept_status": Option(statuses, default=(200, 201, 202),
+                                doc="HTTP statuses of acceptance"),
+        "accept_field": Option(optional_text, doc="dotted path of the answer that must hold "
+                               "`accept_value`"),
+        "accept_value": Option(scalar, doc="the value of `accept_field` on acceptance"),
+        "id_field": Option(optional_text, doc="dotted path of the provider's message id"),
+        "deadline": Option(seconds(1, 60), default=10,
+                           doc="seconds one send may take, retries included"),
+        "report_id_field": Option(optional_text,
+                                  doc="dotted path of the message id in a delivery report"),
+        "report_status_field": Option(optional_text,
+                                      doc="dotted path of the status in a delivery report"),
+        "report_status_map": Option(status_map, doc="provider status = DELIVRD, UNDELIV, "
+                                    "REJECTD, EXPIRED or UNKNOWN"),
+    }, build_http),
 }
 """Every kind of gateway, by the name ``TFA_GATEWAY`` and ``type`` give it."""

@@ -1,7 +1,8 @@
 """SMS gateways behind one contract (:class:`Gateway`).
 
 The gateways a user constructs (:class:`ConsoleGateway`, :class:`MemoryGateway`,
-:class:`MediariverGateway`), the wrappers that make one resilient (:class:`CircuitBreaker`,
+:class:`MediariverGateway`, :class:`HttpGateway` with the :class:`HttpReports` its
+provider's webhook posts), the wrappers that make one resilient (:class:`CircuitBreaker`,
 :class:`Bulkhead`), routes over several (:class:`RoutedGateway`), and what an SMS is made
 of: :class:`SmsMessage`, its :func:`segments`, the delivery statuses and qualities of the
 mediariver protocol.
@@ -22,6 +23,7 @@ from ._base import (
 from ._resilience import Bulkhead, CircuitBreaker, SlotsBusy
 from ._routes import DEFAULT_ROUTE, Route, RoutedGateway
 from .console import ConsoleGateway
+from .http import HttpGateway, HttpGatewayError, HttpReports
 from .mediariver import MediariverError, MediariverGateway
 from .memory import MemoryGateway
 
@@ -37,6 +39,9 @@ __all__ = [
     "DeliveryReport",
     "Gateway",
     "GatewayError",
+    "HttpGateway",
+    "HttpGatewayError",
+    "HttpReports",
     "MediariverError",
     "MediariverGateway",
     "MemoryGateway",
