@@ -52,9 +52,12 @@ class Smsc:
         receipt, receipt_first, tlvs)."""
         self._call("/behave", changes)
 
-    def receipt(self, message_id: str, stat: str, *, tlvs: bool = True) -> None:
-        """Send one deliver_sm receipt for ``message_id`` on the latest bound session."""
-        self._call("/receipt", {"message_id": message_id, "stat": stat, "tlvs": tlvs})
+    def receipt(self, message_id: str, stat: str, *, tlvs: bool = True,
+                text_id: str | None = None, text_stat: str | None = None) -> None:
+        """Send one deliver_sm receipt for ``message_id`` on the latest bound session;
+        its text says ``text_id`` and ``text_stat`` instead where given."""
+        self._call("/receipt", {"message_id": message_id, "stat": stat, "tlvs": tlvs,
+                                "text_id": text_id, "text_stat": text_stat})
 
     def drop(self) -> int:
         """Close every session's socket without an unbind; how many there were."""

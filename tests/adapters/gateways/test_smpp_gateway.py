@@ -223,6 +223,18 @@ def test_receipt_reaches_the_sink_by_the_smscs_id(smsc: Smsc, make_smpp: MakeSmp
     assert wait_for(lambda: smsc.state()["receipt_answers"]) == [0]
 
 
+def test_receipt_tlvs_win_over_its_text(smsc: Smsc, make_smpp: MakeSmpp) -> None:
+    """When the text's id: and stat: disagree with the TLVs, the TLVs are believed."""
+    reports: list[DeliveryReport] = []
+    gateway = make_smpp()
+    gateway.attach(reports.append)
+    accepted = gateway.send(sms())
+    assert accepted.provider_id is not None
+    smsc.receipt(accepted.provider_id, "DELIVRD", text_id="368224", text_stat="UNDELIV")
+    (report,) = wait_for(lambda: reports)
+    assert (report.provider_id, report.status) == (accepted.provider_id, "DELIVRD")
+
+
 def test_receipt_text_alone_is_read(smsc: Smsc, make_smpp: MakeSmpp) -> None:
     """A receipt with no TLVs is read from its text's id: and stat:."""
     reports: list[DeliveryReport] = []

@@ -22,8 +22,9 @@
 //                   {"receipt": "DELIVRD"|"UNDELIV"|null, "receipt_first": bool,
 //                    "tlvs": bool}        send a receipt for each accepted submit_sm, after
 //                                         its submit_sm_resp or, with receipt_first, before
-//   POST /receipt   {"message_id": ID, "stat": "DELIVRD"|"UNDELIV", "tlvs": bool}: send one
-//                   receipt now on the latest bound session
+//   POST /receipt   {"message_id": ID, "stat": "DELIVRD"|"UNDELIV", "tlvs": bool,
+//                    "text_id": ID, "text_stat": STAT}: send one receipt now on the latest
+//                   bound session (its text naming text_id and text_stat when given)
 //   POST /drop      close every session's socket at once (no unbind)
 'use strict';
 
@@ -72,9 +73,11 @@ function record(pdu, answer) {
 	});
 }
 
-function receipt(session, messageId, stat, tlvs) {
-	const text = `id:${messageId} sub:001 dlvrd:${stat === 'DELIVRD' ? '001' : '000'} ` +
-		`submit date:2401011200 done date:2401011201 stat:${stat} err:000 text:`;
+// The text says textId and textStat where given (an SMSC whose text and TLVs disagree).
+function receipt(session, messageId, stat, tlvs, textId, textStat) {
+	const said = textStat || stat;
+	const text = `id:${textId || messageId} sub:001 dlvrd:${said === 'DELIVRD' ? '001' : '000'} ` +
+		`submit date:2401011200 done date:2401011201 stat:${said} err:000 text:`;
 	const fields = {
 		source_addr_ton: 1, source_addr_npi: 1, source_addr: '447911123456',
 		dest_addr_ton: 5, dest_addr_npi: 0, destination_addr: 'TFA',
@@ -179,7 +182,8 @@ function control(req, res) {
 				res.end('{"error": "no bound session"}');
 				return;
 			}
-			receipt(session, given.message_id, given.stat, given.tlvs !== false);
+			receipt(session, given.message_id, given.stat, given.tlvs !== false,
+				given.text_id, given.text_stat);
 		} else if (route === 'POST /drop') {
 			answer = {dropped: bound.length};
 			for (const session of [...bound]) {
