@@ -128,7 +128,8 @@ class Session:
             self._drop()
             status = exc.args[1] if len(exc.args) > 1 else consts.SMPP_ESME_RBINDFAIL
             raise BindRefused(int(status)) from None
-        except (exceptions.ConnectionError, OSError) as exc:
+        except (exceptions.ConnectionError, OSError, ValueError) as exc:
+            # ValueError: a TLS set-up the ssl module refuses, or a PDU smpplib cannot parse.
             self._drop()
             raise SessionError(_connect_problem(exc)) from None
         self._alive = True

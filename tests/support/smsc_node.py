@@ -90,13 +90,15 @@ def wait_for(probe: Callable[[], T], timeout: float = 10.0, interval: float = 0.
 
 
 @contextmanager
-def running_smsc(system_id: str = SYSTEM_ID, password: str = PASSWORD) -> Iterator[Smsc]:
-    """Start the SMSC accepting binds of ``system_id``/``password``; stopped afterwards."""
+def running_smsc(system_id: str = SYSTEM_ID, password: str = PASSWORD,
+                 tls: tuple[Path, Path] | None = None) -> Iterator[Smsc]:
+    """Start the SMSC accepting binds of ``system_id``/``password`` (over TLS only, with
+    ``tls``: the key's and the certificate's PEM files); stopped afterwards."""
     node = shutil.which("node")
     if node is None or not (HERE / "node_modules" / "smpp").is_dir():
         raise RuntimeError(f"the test SMSC needs node and its packages: run `{INSTALL}`")
     process = subprocess.Popen(
-        [node, str(HERE / "smsc.js"), system_id, password],
+        [node, str(HERE / "smsc.js"), system_id, password, *map(str, tls or ())],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
@@ -136,3 +138,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=5)
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A key and a certificate for 127.0.0.1 (PEM files in ``folder``), made by openssl."""
+    key, cert = folder / "smsc-key.pem", folder / "smsc-cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )
+    return key, cert

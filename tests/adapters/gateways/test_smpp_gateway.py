@@ -8,9 +8,10 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from smsc_node import PASSWORD, Smsc, wait_for
+from smsc_node import PASSWORD, SYSTEM_ID, Smsc, running_smsc, self_signed, wait_for
 
 from tfa_engine.gateways import DeliveryReport, GatewayError, SmsMessage
 from tfa_engine.gateways.smpp import SmppGateway
@@ -295,3 +296,29 @@ def test_a_forked_child_binds_its_own_session(smsc: Smsc, make_smpp: MakeSmpp) -
     assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0
     gateway.send(sms(n=3))
     assert len(smsc.binds()) == 2 and len(smsc.submits()) == 3
+
+
+def test_tls_session_sends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With tls on, the gateway binds and sends to an SMSC that speaks only TLS, whose
+    certificate it trusts."""
+    key, cert = self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with running_smsc(tls=(key, cert)) as smsc:
+        gateway = SmppGateway(smsc.host, SYSTEM_ID, PASSWORD, port=smsc.port, tls=True,
+                              deadline=2.0)
+        try:
+            accepted = gateway.send(sms())
+        finally:
+            gateway.close()
+        (got,) = smsc.submits()
+    assert accepted.provider_id == got["answer"]["message_id"]
+
+
+def test_tls_with_an_untrusted_certificate_fails_check(tmp_path: Path) -> None:
+    """check() refuses an SMSC whose certificate no trusted authority signed."""
+    with running_smsc(tls=self_signed(tmp_path)) as smsc:
+        gateway = SmppGateway(smsc.host, SYSTEM_ID, PASSWORD, port=smsc.port, tls=True)
+        with pytest.raises(GatewayError) as raised:
+            gateway.check()
+    assert raised.value.reason == (f"SMPP bind to 127.0.0.1:{smsc.port} failed: "
+                                   "TLS failed: CERTIFICATE_VERIFY_FAILED")

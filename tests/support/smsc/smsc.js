@@ -1,6 +1,8 @@
 // An SMSC for the tests of the smpp gateway: node-smpp's server, not our code, on 127.0.0.1.
 //
-//   node smsc.js SYSTEM_ID PASSWORD
+//   node smsc.js SYSTEM_ID PASSWORD [KEY_FILE CERT_FILE]
+//
+// With KEY_FILE and CERT_FILE (PEM) it takes SMPP over TLS only.
 //
 // Listens for SMPP on a free port and for control requests (HTTP, JSON) on another, then
 // prints one line: {"smpp": PORT, "control": PORT}. It exits when stdin closes, so it never
@@ -31,7 +33,8 @@
 const http = require('http');
 const smpp = require('smpp');
 
-const [systemId, password] = process.argv.slice(2);
+const fs = require('fs');
+const [systemId, password, keyFile, certFile] = process.argv.slice(2);
 if (!systemId || password === undefined) {
 	process.stderr.write('usage: node smsc.js SYSTEM_ID PASSWORD\n');
 	process.exit(2);
@@ -142,7 +145,8 @@ function onBind(session, pdu) {
 	session.on('close', () => bound.splice(bound.indexOf(session), 1));
 }
 
-const server = smpp.createServer((session) => {
+const tlsOptions = keyFile ? {key: fs.readFileSync(keyFile), cert: fs.readFileSync(certFile)} : {};
+const server = smpp.createServer(tlsOptions, (session) => {
 	session.on('error', () => session.destroy());
 	for (const command of ['bind_transceiver', 'bind_transmitter', 'bind_receiver']) {
 		session.on(command, (pdu) => onBind(session, pdu));
