@@ -58,6 +58,16 @@ class Metrics:
             "tfa_gateway_send_duration_seconds", "Time one send took, by gateway.",
             ["gateway"], buckets=REQUEST_BUCKETS, registry=self.registry,
         )
+        self.delivery_reports = Counter(
+            "tfa_sms_delivery_reports",
+            "Final delivery reports stored, by the gateway that took the SMS and the status "
+            "(DELIVRD, UNDELIV, REJECTD, EXPIRED, UNKNOWN).",
+            ["gateway", "status"], registry=self.registry,
+        )
+
+    def delivered(self, gateway: str, status: str) -> None:
+        """Count one delivery report stored (an engine's delivery desk calls this)."""
+        self.delivery_reports.labels(gateway, status).inc()
 
     def exposition(self, engine: Engine) -> bytes:
         """The text format a scrape gets: every process's counts, and the store's gauges."""

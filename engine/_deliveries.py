@@ -130,10 +130,16 @@ class DeliveryDesk:
         self._record(message_id, status, report.at)
         return True
 
+    def told(self, gateway: str, status: str) -> None:
+        """Tell the listeners of a report stored (also one the activation of its code found
+        stored before it: the code did not name its gateway yet)."""
+        for listener in self._listeners:
+            listener(gateway, status)
+
     def _record(self, message_id: str, status: str, at: float) -> bool:
         recorded = self.store.record_delivery(message_id, status, at)
         if recorded is None:
             return False
-        for listener in self._listeners:
-            listener(recorded.gateway or "unknown", status)
+        if recorded.gateway is not None:  # else the code's activation tells it
+            self.told(recorded.gateway, status)
         return True

@@ -330,7 +330,10 @@ class Engine:
             self.store.discard_code(code_id)
             raise
         # Queues the INTERNAL callback (and an SMS one, if a report overtook the answer).
-        self.store.activate_code(code_id, self.clock(), accepted.gateway, accepted.provider_id)
+        activation = self.store.activate_code(code_id, self.clock(), accepted.gateway,
+                                              accepted.provider_id)
+        if activation.reported is not None:  # a report overtook the gateway's answer
+            self.deliveries.told(accepted.gateway, activation.reported)
         if request.callback_url:
             self.callbacks.wake()
         audit.event("code.sent", message_id=new.message_id, gateway=accepted.gateway, **where)

@@ -1,5 +1,5 @@
 """``tfa check``: is the configured store writable, is the pepper the database's, and does
-the gateway take our credentials? Sends no SMS; for deploy scripts (exit 0 only when all
+each gateway take our credentials? Sends no SMS; for deploy scripts (exit 0 only when all
 hold)."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from tfa_engine import Engine
 from tfa_engine.gateways import Gateway, GatewayError
 from tfa_engine.store import PepperMismatch, StoreError, verify_pepper
 
-from ..server import Settings, build_engine, load_settings, make_gateway
+from ..server import Settings, build_engine, load_settings
 from ..server.logs import configure_logging
 from .common import warn_unknown_variables
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Check the store (a round trip that writes), the pepper, and the gateway's
+    """Check the store (a round trip that writes), the pepper, and each gateway's
     credentials. A store that cannot be opened is one failed check, named as such: the
     gateway is checked all the same."""
     settings = load_settings(args.config)
@@ -27,16 +27,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         engine = build_engine(settings, declare=False, pepper="skip")
     except StoreError as exc:
         print(f"store: FAILED: {exc}")
-    gateway = engine.gateway if engine is not None else make_gateway(settings)
     try:
         store_ok = engine is not None and _check_store(engine, settings)
-        gateway_ok = _check_gateway(gateway)
     finally:
         if engine is not None:
             engine.close()
-        else:
-            gateway.close()
-    return 0 if store_ok and gateway_ok else 1
+    # Every gateway on its own (none behind a breaker or a route): each gets its line.
+    gateways_ok = [_check_gateway(spec.build()) for spec in settings.gateways]
+    return 0 if store_ok and all(gateways_ok) else 1
 
 
 def _check_store(engine: Engine, settings: Settings) -> bool:
@@ -60,6 +58,8 @@ def _check_gateway(gateway: Gateway) -> bool:
     except GatewayError as exc:
         print(f"gateway {gateway.label}: FAILED: {exc.reason}")
         return False
+    finally:
+        gateway.close()
     print(f"gateway {gateway.label}: ok")
     return True
 

@@ -6,6 +6,7 @@ import getpass
 import logging
 import os
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from tfa_engine import Engine
@@ -13,11 +14,8 @@ from tfa_engine.config import ConfigError
 from tfa_engine.gateways import (
     Bulkhead,
     CircuitBreaker,
-    ConsoleGateway,
-    Failover,
     Gateway,
-    MediariverGateway,
-    MemoryGateway,
+    RoutedGateway,
 )
 from tfa_engine.store import (
     Store,
@@ -42,36 +40,28 @@ __all__ = [
 log = logging.getLogger("tfa.service")
 
 
-def make_gateway(settings: Settings) -> Gateway:
-    """The SMS gateway named by ``settings.gateway``; mediariver behind a breaker each
-    (primary and fallback) and one bulkhead around them all. Console and memory answer
-    at once: no thread ever waits on them."""
-    if settings.gateway == "memory":
-        return MemoryGateway()
-    if settings.gateway == "console":
-        return ConsoleGateway()
-    if settings.gateway == "mediariver":
-        assert settings.mediariver_url and settings.mediariver_username  # Settings checked
-        gateway = _guarded(settings, "mediariver", _mediariver(
-            settings, settings.mediariver_url, settings.mediariver_username,
-            settings.mediariver_password,
-        ))
-        if settings.mediariver_fallback_url and settings.mediariver_fallback_username:
-            fallback = _guarded(settings, "mediariver fallback", _mediariver(
-                settings, settings.mediariver_fallback_url,
-                settings.mediariver_fallback_username, settings.mediariver_fallback_password,
-            ))
-            gateway = Failover(gateway, fallback)
-        return _bounded(settings, gateway)
-    raise ConfigError(f"gateway {settings.gateway!r} is not available")  # Settings checked it
+def make_gateway(
+    settings: Settings, counted: Callable[[Gateway], Gateway] | None = None
+) -> Gateway:
+    """The SMS gateways the settings configure, ready to send through.
 
-
-def _mediariver(settings: Settings, url: str, username: str, password: str | None) -> Gateway:
-    return MediariverGateway(
-        url, username, password or "",
-        deadline=settings.mediariver_deadline,
-        read_timeout=min(5.0, settings.mediariver_deadline),
-    )
+    Each remote gateway sits behind its own circuit breaker (so that a route skips one
+    that keeps failing at once); several go behind a :class:`RoutedGateway` over the
+    settings' routes; one bulkhead bounds the sends waiting on any of them. ``counted``
+    wraps each gateway inside its breaker (the metrics count every send a gateway really
+    got, under its name). Console and memory answer at once: no thread ever waits on them.
+    """
+    built: dict[str, Gateway] = {}
+    for spec in settings.gateways:
+        gateway = spec.build()
+        if counted is not None:
+            gateway = counted(gateway)
+        built[spec.name] = _guarded(settings, spec.name, gateway) if spec.remote else gateway
+    if len(built) == 1:
+        (gateway,) = built.values()
+    else:
+        gateway = RoutedGateway(built, settings.routes, deadline=settings.route_deadline)
+    return _bounded(settings, gateway) if settings.remote_gateways else gateway
 
 
 def _guarded(settings: Settings, name: str, gateway: Gateway) -> Gateway:
@@ -86,13 +76,13 @@ def _bounded(settings: Settings, gateway: Gateway) -> Gateway:
     """``gateway`` behind a bulkhead of ``TFA_GATEWAY_SLOTS`` slots.
 
     Outside the breakers, so that a send refused for want of a slot never counts as a
-    gateway failure. One bulkhead for the primary and its fallback together: what it
-    protects is the server's threads, and a send holds one thread through both; while the
-    primary hangs, sends are held there before any could reach the fallback, so slots of
-    the fallback's own would stand idle, and once the primary's breaker opens every slot
-    serves the fallback.
+    gateway failure. One bulkhead for every gateway together: what it protects is the
+    server's threads, and a send holds one thread through every gateway of its route;
+    while the first hangs, sends are held there before any could reach the next, so slots
+    of the next's own would stand idle, and once the first's breaker opens every slot
+    serves the next.
     """
-    return Bulkhead(gateway, settings.gateway_slots_in_effect, name="mediariver")
+    return Bulkhead(gateway, settings.gateway_slots_in_effect, name=gateway.label)
 
 
 def open_store(settings: Settings) -> Store:
@@ -175,13 +165,18 @@ def build_engine(
     except BaseException:
         store.close()
         raise
-    gateway = make_gateway(settings)
+    counted: Callable[[Gateway], Gateway] | None = None
     if metrics is not None:
         from ..metrics import CountedGateway
 
-        gateway = CountedGateway(gateway, metrics)
+        def counted(gateway: Gateway) -> Gateway:
+            return CountedGateway(gateway, metrics)
+
+    gateway = make_gateway(settings, counted)
     engine = Engine(store, gateway, settings.engine,
                     actor=actor if actor is not None else local_actor("server"))
+    if metrics is not None:
+        engine.deliveries.listen(metrics.delivered)
     if declare:
         try:
             engine.declare_tokens(settings.tokens)

@@ -26,13 +26,23 @@ from tfa_engine.config import (
     invalid_allowlist_entries,
     non_empty_text,
     parse_bool,
-    secret_text,
     text_list,
     whole_number,
 )
+from tfa_engine.gateways import Route
 from tfa_engine.store import is_postgres, location_problem
 
-from .declared import declared_tokens, optional_text
+from .declared import declared_tokens
+from .gateway_kinds import KINDS, GatewaySpec
+from .gateway_tables import (
+    FALLBACK_KEYS,
+    FLAT_KEYS,
+    default_routes,
+    flat_gateways,
+    table_gateways,
+    table_routes,
+    unused_flat_keys,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,7 +51,7 @@ else:  # the same parser, published separately before 3.11
 
 ENV_PREFIX = "TFA_"
 CONFIG_VARIABLE = "TFA_CONFIG"  # where to find the file when no path is given
-GATEWAYS = ("console", "memory", "mediariver")
+GATEWAYS = tuple(KINDS)
 FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
 SYNCHRONOUS = ("full", "normal")  # SQLite's synchronous modes a service may run with
 MAX_PORT = 65535
@@ -52,15 +62,15 @@ class Settings:
     """Everything ``tfa`` runs by: the service's own settings plus the engine's."""
 
     database: str = "./tfa.db"
+    # The kind of the one gateway of the flat settings (TFA_GATEWAY); [[gateways]] tables
+    # name several instead.
     gateway: str = "console"
-    mediariver_url: str | None = None
-    mediariver_username: str | None = None
-    mediariver_password: str | None = field(default=None, repr=False)
-    mediariver_deadline: int = 10  # seconds one send may take, retries included
-    # A second account or URL, used when the first certainly did not take a message.
-    mediariver_fallback_url: str | None = None
-    mediariver_fallback_username: str | None = None
-    mediariver_fallback_password: str | None = field(default=None, repr=False)
+    # Every gateway, named, with its options: the flat settings' (one, or two with a
+    # mediariver fallback) or the file's tables. Empty: the one ``gateway`` names.
+    gateways: tuple[GatewaySpec, ...] = ()
+    # Which gateways each destination goes through; empty: all of them, in order.
+    routes: tuple[Route, ...] = ()
+    route_deadline: int = 10  # seconds one send may take through every gateway of its route
     # FAILURES/SECONDS: after that many failed sends in a row, fail fast for that long.
     gateway_breaker: str = "5/30"
     # Server threads that may wait on the gateway at once; None: half of ``threads``.
@@ -81,29 +91,22 @@ class Settings:
     engine: EngineConfig = field(default_factory=EngineConfig)
     tokens: tuple[DeclaredToken, ...] = ()
     unknown_variables: tuple[str, ...] = ()  # TFA_* variables that are no setting
+    unused_settings: tuple[str, ...] = ()  # options of a kind of gateway not in use
 
     def __post_init__(self) -> None:
         # The same checks as the loader's, so replace() and direct construction are safe too.
         for name, convert in _SERVICE_SETTINGS.items():
             object.__setattr__(self, name, convert(getattr(self, name), name))
-        if self.gateway == "mediariver":
-            missing = [
-                variable_name(key)
-                for key in ("mediariver_url", "mediariver_username", "mediariver_password")
-                if not getattr(self, key)
-            ]
-            if missing:
-                raise ConfigError(f"the mediariver gateway needs {', '.join(missing)}")
-            if not str(self.mediariver_url).startswith(("http://", "https://")):
-                raise ConfigError("TFA_MEDIARIVER_URL must be an http(s) URL")
-        fallback = ("mediariver_fallback_url", "mediariver_fallback_username",
-                    "mediariver_fallback_password")
-        given = [key for key in fallback if getattr(self, key)]
-        if given and len(given) < len(fallback):
-            lacking = ", ".join(variable_name(key) for key in fallback if key not in given)
-            raise ConfigError(f"a mediariver fallback needs {lacking} too")
-        if given and not str(self.mediariver_fallback_url).startswith(("http://", "https://")):
-            raise ConfigError("TFA_MEDIARIVER_FALLBACK_URL must be an http(s) URL")
+        if not self.gateways:
+            object.__setattr__(self, "gateways", flat_gateways(self.gateway, {}, variable_name))
+        if not self.routes:
+            object.__setattr__(self, "routes", default_routes(self.gateways))
+
+    @property
+    def remote_gateways(self) -> bool:
+        """True when a send may wait on the network (a gateway other than console or
+        memory): the sends are then bounded by a bulkhead."""
+        return any(spec.remote for spec in self.gateways)
 
     def shared_secret_problem(self) -> str | None:
         """Why the service may not start without a shared signing key, or None: several
@@ -147,6 +150,8 @@ class Settings:
     def warnings(self) -> list[str]:
         """Everything worth telling an operator at start-up that does not stop the service."""
         ignored = [f"{name} is not a tfa setting; ignored" for name in self.unknown_variables]
+        ignored += [f"{name} is set, but no gateway of its kind is in use; ignored"
+                    for name in self.unused_settings]
         return self.token_warnings() + self.slot_warnings() + ignored
 
     def slot_warnings(self) -> list[str]:
@@ -213,13 +218,7 @@ def _forwarded_header(raw: Any, label: str) -> str:
 _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "database": _database,
     "gateway": _gateway,
-    "mediariver_url": optional_text,
-    "mediariver_username": optional_text,
-    "mediariver_password": secret_text,
-    "mediariver_deadline": lambda raw, label: whole_number(raw, label, 1, 60),
-    "mediariver_fallback_url": optional_text,
-    "mediariver_fallback_username": optional_text,
-    "mediariver_fallback_password": secret_text,
+    "route_deadline": lambda raw, label: whole_number(raw, label, 1, 120),
     "gateway_breaker": lambda raw, label: _breaker(raw, label),
     "gateway_slots": lambda raw, label: None if raw is None else whole_number(raw, label, 1),
     "host": non_empty_text,
@@ -238,8 +237,10 @@ _SERVICE_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
 }
 _ENGINE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(EngineConfig))
 
-SETTING_KEYS: tuple[str, ...] = (*_SERVICE_SETTINGS, *_ENGINE_KEYS)
-"""Every key of the file (and, upper-cased with ``TFA_``, every variable) except ``tokens``."""
+_GATEWAY_KEYS: tuple[str, ...] = (*FLAT_KEYS, *FALLBACK_KEYS)
+SETTING_KEYS: tuple[str, ...] = (*_SERVICE_SETTINGS, *_GATEWAY_KEYS, *_ENGINE_KEYS)
+"""Every key of the file (and, upper-cased with ``TFA_``, every variable) except the
+tables (``tokens``, ``gateways``, ``routes``)."""
 
 
 def variable_name(key: str) -> str:
@@ -273,11 +274,14 @@ def load_settings(
         config_file = environ[CONFIG_VARIABLE].strip()
     raw: dict[str, tuple[Any, str]] = {}
     tokens: tuple[DeclaredToken, ...] = ()
+    tables: dict[str, Any] = {}
+    where = str(config_file)
     if config_file is not None:
-        where = str(config_file)
         for key, value in read_config_file(config_file).items():
             if key == "tokens":
                 tokens = declared_tokens(value, where)
+            elif key in ("gateways", "routes"):
+                tables[key] = value
             elif key in SETTING_KEYS:
                 raw[key] = (value, f"{key} (in {where})")
             else:
@@ -298,4 +302,36 @@ def load_settings(
     engine = EngineConfig.from_mapping(
         {key: raw[key][0] for key in engine_keys}, {key: raw[key][1] for key in engine_keys}
     )
-    return Settings(**service, engine=engine, tokens=tokens, unknown_variables=unknown)
+    gateways, routes, unused = _gateways(raw, tables, where, service.get("gateway"))
+    return Settings(**service, engine=engine, tokens=tokens, unknown_variables=unknown,
+                    gateways=gateways, routes=routes, unused_settings=unused)
+
+
+def _gateways(raw: Mapping[str, tuple[Any, str]], tables: Mapping[str, Any], where: str,
+              kind: str | None) -> tuple[tuple[GatewaySpec, ...], tuple[Route, ...],
+                                         tuple[str, ...]]:
+    """The gateways and routes of the flat settings or of the file's tables, and the
+    gateway settings that go unused (each checked all the same)."""
+    gateway_raw = {key: raw[key] for key in _GATEWAY_KEYS if key in raw}
+    if "gateways" in tables:
+        if kind is not None:
+            raise ConfigError(f"{raw['gateway'][1]} and [[gateways]] (in {where}) both "
+                              "choose the gateway: keep one")
+        gateways = table_gateways(tables["gateways"], where)
+        names = [spec.name for spec in gateways]
+        routes = (table_routes(tables["routes"], where, names) if "routes" in tables
+                  else default_routes(gateways))
+        in_use = None
+    else:
+        if "routes" in tables:
+            raise ConfigError(f"[[routes]] (in {where}) need [[gateways]] tables to route to")
+        in_use = kind or Settings.gateway
+        gateways = flat_gateways(in_use, gateway_raw, variable_name)
+        routes = default_routes(gateways)
+    unused = unused_flat_keys(in_use, gateway_raw)
+    for key in unused:  # wrong values are errors even where unused
+        kind_of, option = FLAT_KEYS[key]
+        KINDS[kind_of].options[option].convert(*gateway_raw[key])
+    if in_use is None and any(key in gateway_raw for key in FALLBACK_KEYS):
+        unused += [key for key in FALLBACK_KEYS if key in gateway_raw]
+    return gateways, routes, tuple(variable_name(key) for key in unused)

@@ -2,8 +2,9 @@
 
 The gateways a user constructs (:class:`ConsoleGateway`, :class:`MemoryGateway`,
 :class:`MediariverGateway`), the wrappers that make one resilient (:class:`CircuitBreaker`,
-:class:`Failover`, :class:`Bulkhead`), and what an SMS is made of: :class:`SmsMessage`,
-its :func:`segments`, the delivery statuses and qualities of the mediariver protocol.
+:class:`Bulkhead`), routes over several (:class:`RoutedGateway`), and what an SMS is made
+of: :class:`SmsMessage`, its :func:`segments`, the delivery statuses and qualities of the
+mediariver protocol.
 """
 
 from .._segments import SegmentCount, segments
@@ -18,12 +19,14 @@ from ._base import (
     ReportSink,
     SmsMessage,
 )
-from ._resilience import Bulkhead, CircuitBreaker, Failover, SlotsBusy
+from ._resilience import Bulkhead, CircuitBreaker, SlotsBusy
+from ._routes import DEFAULT_ROUTE, Route, RoutedGateway
 from .console import ConsoleGateway
 from .mediariver import MediariverError, MediariverGateway
 from .memory import MemoryGateway
 
 __all__ = [
+    "DEFAULT_ROUTE",
     "DELIVERY_STATUSES",
     "QUALITIES",
     "UNDELIVERED",
@@ -32,13 +35,14 @@ __all__ = [
     "CircuitBreaker",
     "ConsoleGateway",
     "DeliveryReport",
-    "Failover",
     "Gateway",
     "GatewayError",
     "MediariverError",
     "MediariverGateway",
     "MemoryGateway",
     "ReportSink",
+    "Route",
+    "RoutedGateway",
     "SegmentCount",
     "SlotsBusy",
     "SmsMessage",

@@ -4,14 +4,11 @@
   reasons (no answer, 5xx, refused connections), sends fail at once for ``pause``
   seconds instead of each holding a server thread for the whole deadline; then one send
   tries again, and its success closes the circuit.
-* :class:`Failover`: sends through a second gateway (another account or URL) when the
-  first certainly did not take the message. A send the first may have taken (it got no
-  answer) is not repeated elsewhere: each code is sent at most once.
 * :class:`Bulkhead`: at most ``slots`` sends wait on the gateway at once; a send that
   finds none free within ``wait`` seconds fails without reaching it, so a slow or stalled
   gateway cannot hold every server thread and starve validations.
 
-They compose as ``Bulkhead(Failover(CircuitBreaker(a), CircuitBreaker(b)))``: the
+They compose as ``Bulkhead(RoutedGateway({a: CircuitBreaker(a), b: CircuitBreaker(b)}))``: the
 bulkhead outermost, so a send it refuses never reaches a breaker (a full bulkhead says
 nothing about the gateway's health), while the sends it lets through still time out
 inside their breaker and open it.
@@ -137,42 +134,6 @@ class CircuitBreaker(Gateway):
 
     def close(self) -> None:
         self.gateway.close()
-
-
-class Failover(Gateway):
-    """Sends through ``primary``, and through ``fallback`` when the primary certainly did
-    not take the message."""
-
-    def __init__(self, primary: Gateway, fallback: Gateway) -> None:
-        self.primary = primary
-        self.fallback = fallback
-        self.deadline = primary.deadline + fallback.deadline
-
-    @property
-    def label(self) -> str:
-        return self.primary.label
-
-    def send(self, message: SmsMessage) -> Accepted | None:
-        try:
-            return self.primary.send(message)
-        except GatewayError as exc:
-            if exc.maybe_sent:
-                raise  # it may be on its way: a second send could deliver it twice
-            log.warning("primary gateway failed (%s): sending message_id=%s by the fallback",
-                        exc.reason, message.message_id)
-        return self.fallback.send(message) or Accepted(self.fallback.label)
-
-    def attach(self, reports: ReportSink) -> None:
-        self.primary.attach(reports)
-        self.fallback.attach(reports)
-
-    def check(self) -> None:
-        self.primary.check()
-        self.fallback.check()
-
-    def close(self) -> None:
-        self.primary.close()
-        self.fallback.close()
 
 
 class SlotsBusy(GatewayError):

@@ -19,6 +19,7 @@ from .._access import TokenRecord
 from ._admin import AdminEvent
 from ._base import (
     FRAUD,
+    Activation,
     Admission,
     Allowance,
     CallbackJob,
@@ -51,6 +52,7 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 __all__ = [
     "FRAUD",
     "READY_TTL",
+    "Activation",
     "AdminEvent",
     "Admission",
     "Allowance",

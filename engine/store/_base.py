@@ -163,9 +163,19 @@ class Admission:
 @dataclass(frozen=True)
 class Recorded:
     """A delivery report stored: ``gateway`` names the gateway that took the code's SMS
-    (None when not recorded)."""
+    (None while the code is still being sent: its activation then tells the report)."""
 
     gateway: str | None = None
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What activating a code did: its ``state`` after, and the status of a delivery
+    report that came before the activation (None when none did, or when the code was
+    activated already)."""
+
+    state: CodeState
+    reported: str | None = None
 
 
 @dataclass(frozen=True)
@@ -281,7 +291,7 @@ class CodeStore(ABC):
     def activate_code(
         self, code_id: int, now: float, gateway: str | None = None,
         provider_id: str | None = None,
-    ) -> CodeState:
+    ) -> Activation:
         """The gateway accepted the code's SMS (``sent_at`` becomes ``now``; ``gateway``
         names it and ``provider_id`` is its id of the SMS): pending → live,
         superseding every older code of the same (token, phone) that could still be
@@ -290,9 +300,9 @@ class CodeStore(ABC):
         code validated, locked or superseded while pending keeps that state, and still
         supersedes older ones. The first activation queues the ``INTERNAL`` callback (at
         ``now``) when the code has a callback URL, then the ``SMS`` callback of a delivery
-        report that came before it. Returns the code's state; an activation repeated
-        changes and queues nothing. :class:`StoreError` when the code is not stored
-        (discarded, or replaced as stale)."""
+        report that came before it. Returns the code's state and that report's status;
+        an activation repeated changes and queues nothing. :class:`StoreError` when the
+        code is not stored (discarded, or replaced as stale)."""
 
     @abstractmethod
     def record_delivery(self, message_id: str, status: str, at: float) -> Recorded | None:

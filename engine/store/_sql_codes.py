@@ -6,9 +6,9 @@ import uuid
 
 from ._base import (
     NEVER,
+    Activation,
     CallbackJob,
     CodeRecord,
-    CodeState,
     CodeStore,
     OutboxStore,
     Recorded,
@@ -48,7 +48,7 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
     def activate_code(
         self, code_id: int, now: float, gateway: str | None = None,
         provider_id: str | None = None,
-    ) -> CodeState:
+    ) -> Activation:
         with self._transaction() as conn:
             own = conn.execute(
                 "SELECT token_id, phone FROM codes WHERE id = :id", {"id": code_id}
@@ -80,13 +80,13 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
                 state = conn.execute(
                     "SELECT state FROM codes WHERE id = :id", {"id": code_id}
                 ).fetchone()
-                return state[0]  # type: ignore[no-any-return]
+                return Activation(state[0])
             state, url, reported, reported_at, message_id = row
             if url is not None:
                 self._enqueue(conn, own[0], message_id, url, "INTERNAL", "ACCEPTD", now)
                 if reported is not None:
                     self._enqueue(conn, own[0], message_id, url, "SMS", reported, reported_at)
-        return state  # type: ignore[no-any-return]
+        return Activation(state, reported)
 
     @staticmethod
     def _enqueue(

@@ -26,6 +26,7 @@ from ._admission import (
 from ._base import (
     FRAUD,
     NEVER,
+    Activation,
     Admission,
     Allowance,
     CallbackJob,
@@ -241,7 +242,7 @@ class MemoryStore(MetaStore, Store):
     def activate_code(
         self, code_id: int, now: float, gateway: str | None = None,
         provider_id: str | None = None,
-    ) -> CodeState:
+    ) -> Activation:
         with self._lock:
             mine = self._codes.get(code_id)
             if mine is None:
@@ -255,7 +256,7 @@ class MemoryStore(MetaStore, Store):
                 elif other.id > code_id and other.state == "live":
                     newer_live = True
             if mine.sent_at is not None:
-                return mine.state
+                return Activation(mine.state)
             state: CodeState = mine.state
             if state == "pending":
                 state = "superseded" if newer_live else "live"
@@ -265,7 +266,7 @@ class MemoryStore(MetaStore, Store):
                 self._enqueue(mine, "INTERNAL", "ACCEPTD", now)
                 if mine.delivery_status is not None:
                     self._enqueue(mine, "SMS", mine.delivery_status, mine.delivered_at or now)
-            return state
+            return Activation(state, mine.delivery_status)
 
     def record_delivery(self, message_id: str, status: str, at: float) -> Recorded | None:
         with self._lock:

@@ -4,6 +4,7 @@ without sending an SMS (against the mediariver simulator over HTTP)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from loopback import free_port, serve_in_thread, stop_in_thread
@@ -68,3 +69,24 @@ def test_an_unreachable_gateway_is_named(
     code, out = check(monkeypatch, capsys, f"http://127.0.0.1:{free_port()}")
     assert code == 1
     assert "did not answer" in out
+
+
+def test_every_gateway_of_the_file_is_checked_on_its_own(
+    simulator: tuple[MediariverSimulator, str], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    """With two [[gateways]], each gets its line: the good one ok, the one with a wrong
+    password FAILED, and the exit code 1."""
+    _, url = simulator
+    config = tmp_path / "tfa.toml"
+    config.write_text(
+        f'[[gateways]]\nname = "good"\ntype = "mediariver"\nurl = "{url}"\n'
+        'username = "sim"\npassword = "sim"\n\n'
+        f'[[gateways]]\nname = "bad"\ntype = "mediariver"\nurl = "{url}"\n'
+        'username = "sim"\npassword = "wrong"\n', encoding="utf-8")
+    monkeypatch.delenv("TFA_GATEWAY", raising=False)
+    code = main(["check", "--config", str(config)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "gateway good: ok" in out
+    assert "gateway bad: FAILED" in out and "refused the credentials" in out

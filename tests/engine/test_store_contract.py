@@ -206,7 +206,7 @@ def test_find_code_unknown_is_none(store: Store) -> None:
 def test_activate_makes_pending_live(store: Store) -> None:
     """Activation turns a pending code live and says so."""
     code_id = store.insert_code(new_code())
-    assert store.activate_code(code_id, NOW) == "live"
+    assert store.activate_code(code_id, NOW).state == "live"
     assert state_of(store, "ref-1") == "live"
 
 
@@ -247,8 +247,8 @@ def test_older_activation_losing_a_race_ends_superseded(store: Store) -> None:
     """When a newer code went live first, the older one's late activation is superseded."""
     older = store.insert_code(new_code("older"))
     newer = store.insert_code(new_code("newer"))
-    assert store.activate_code(newer, NOW) == "live"
-    assert store.activate_code(older, NOW) == "superseded"
+    assert store.activate_code(newer, NOW).state == "live"
+    assert store.activate_code(older, NOW).state == "superseded"
     assert state_of(store, "older") == "superseded"
     assert state_of(store, "newer") == "live"
 
@@ -304,7 +304,7 @@ def test_consume_takes_a_pending_code(store: Store) -> None:
     code_id = store.insert_code(new_code())
     assert store.consume_code(code_id, NOW, 5) is True
     assert state_of(store, "ref-1") == "used"
-    assert store.activate_code(code_id, NOW) == "used"
+    assert store.activate_code(code_id, NOW).state == "used"
 
 
 def test_count_failure_counts_on_a_pending_code(store: Store) -> None:

@@ -54,8 +54,8 @@ def test_activating_an_unknown_code_is_a_store_error(store: Store) -> None:
 def test_activating_a_live_code_again_says_live(store: Store) -> None:
     """A repeated activation reports the code's state: it stays live (not "superseded")."""
     code_id = store.insert_code(code())
-    assert store.activate_code(code_id, NOW) == "live"
-    assert store.activate_code(code_id, NOW) == "live"
+    assert store.activate_code(code_id, NOW).state == "live"
+    assert store.activate_code(code_id, NOW).state == "live"
     record = store.find_code("tok_a", "ref-1")
     assert record is not None and record.state == "live"
 

@@ -60,8 +60,8 @@ def test_activation_without_a_url_queues_nothing(store: Store) -> None:
 def test_repeated_activation_queues_nothing_more(store: Store) -> None:
     """A second activation of the same code neither changes nor queues anything."""
     code_id = store.insert_code(_code())
-    assert store.activate_code(code_id, NOW) == "live"
-    assert store.activate_code(code_id, NOW + 1) == "live"
+    assert store.activate_code(code_id, NOW).state == "live"
+    assert store.activate_code(code_id, NOW + 1).state == "live"
     assert store.pending_callbacks() == 1
 
 

@@ -64,5 +64,5 @@ def new_code(
 def live_code(store: Store, client_ref: str = "ref-1", **kwargs: object) -> int:
     """Insert a code and activate it; its id."""
     code_id = store.insert_code(new_code(client_ref, **kwargs))  # type: ignore[arg-type]
-    assert store.activate_code(code_id, NOW) == "live"
+    assert store.activate_code(code_id, NOW).state == "live"
     return code_id

@@ -12,8 +12,13 @@ from tfa_engine import EngineConfig, MemoryGateway, RateLimit, catalogue
 from tfa_engine.adapters.server.service import build_engine
 from tfa_engine.adapters.server.settings import DeclaredToken, Settings, load_settings
 from tfa_engine.config import ConfigError
-from tfa_engine.gateways import MediariverGateway
-from tfa_engine.gateways._resilience import Bulkhead, CircuitBreaker, Failover
+from tfa_engine.gateways import (
+    Bulkhead,
+    CircuitBreaker,
+    MediariverGateway,
+    RoutedGateway,
+    SmsMessage,
+)
 from tfa_engine.store import StoreError
 
 UK_MOBILE = "+447911123456"
@@ -40,12 +45,6 @@ EVERY_SETTING = [
     pytest.param("TFA_DATABASE", "/var/lib/tfa/tfa.db", lambda s: s.database,
                  "/var/lib/tfa/tfa.db", id="database"),
     pytest.param("TFA_GATEWAY", "memory", lambda s: s.gateway, "memory", id="gateway"),
-    pytest.param("TFA_MEDIARIVER_URL", "https://sms.example", lambda s: s.mediariver_url,
-                 "https://sms.example", id="mediariver_url"),
-    pytest.param("TFA_MEDIARIVER_USERNAME", "acme", lambda s: s.mediariver_username, "acme",
-                 id="mediariver_username"),
-    pytest.param("TFA_MEDIARIVER_PASSWORD", "s3cret", lambda s: s.mediariver_password,
-                 "s3cret", id="mediariver_password"),
     pytest.param("TFA_DLR_SECRET", "dlr-secret", lambda s: s.engine.dlr_secret, "dlr-secret",
                  id="dlr_secret"),
     pytest.param("TFA_PEPPER", "pepper!-16-bytes", lambda s: s.engine.pepper, "pepper!-16-bytes",
@@ -305,10 +304,11 @@ def test_mediariver_and_its_fallback_share_one_bulkhead(tmp_path: Path) -> None:
         bulkhead = engine.gateway
         assert isinstance(bulkhead, Bulkhead)
         assert bulkhead.slots == 6
-        failover = bulkhead.gateway
-        assert isinstance(failover, Failover)
-        assert isinstance(failover.primary, CircuitBreaker)
-        assert isinstance(failover.fallback, CircuitBreaker)
+        routes = bulkhead.gateway
+        assert isinstance(routes, RoutedGateway)
+        assert routes.order_for(SmsMessage("m", "+4915112345678", "S", "x")) == [
+            "mediariver", "mediariver-fallback"]
+        assert all(isinstance(g, CircuitBreaker) for g in routes.gateways.values())
     finally:
         engine.close()
 
