@@ -23,7 +23,12 @@ ENGINE_REQUIRES = [
 POSTGRES_REQUIRES = ["psycopg[binary]>=3.1.4", "psycopg_pool>=3.2"]
 # Swagger UI 5 files for GET /docs (5 is the first to render OpenAPI 3.1).
 FALCON_REQUIRES = ["falcon>=4.0", "prometheus-client>=0.20", "swagger-ui-py>=23.9.23"]
-SERVER_REQUIRES = [*FALCON_REQUIRES, "waitress>=3.0", 'tomli>=2.0; python_version < "3.11"']
+# The smpp gateway's client. smpplib over aiosmpplib: the server's sends are blocking
+# calls on threads, and smpplib's blocking client fits them (and is privacyIDEA's).
+SMPP_REQUIRES = ["smpplib>=2.2.4"]
+SERVER_REQUIRES = [
+    *FALCON_REQUIRES, *SMPP_REQUIRES, "waitress>=3.0", 'tomli>=2.0; python_version < "3.11"',
+]
 TEST_REQUIRES = [
     *SERVER_REQUIRES,
     *POSTGRES_REQUIRES,
@@ -75,6 +80,7 @@ setup(
         "falcon": FALCON_REQUIRES,
         "postgres": POSTGRES_REQUIRES,
         "server": SERVER_REQUIRES,
+        "smpp": SMPP_REQUIRES,
         "test": TEST_REQUIRES,
     },
     entry_points={"console_scripts": ["tfa = tfa_engine.adapters.cli:main"]},

@@ -24,6 +24,11 @@ _GSM_BASIC_TABLE = (
 # Extension table: each is sent as ESC + char, so it costs two septets.
 _GSM_EXTENSION_TABLE = "\f^{}\\[~]|€"
 
+# The septet each extension character follows ESC with (3GPP TS 23.038, 6.2.1.1), in the
+# order of _GSM_EXTENSION_TABLE.
+_GSM_EXTENSION_SEPTETS = b"\x0a\x14\x28\x29\x2f\x3c\x3d\x3e\x40\x65"
+_GSM_ESCAPE = 0x1B
+
 _GSM_BASIC = frozenset(_GSM_BASIC_TABLE)
 _GSM_EXTENSION = frozenset(_GSM_EXTENSION_TABLE)
 _GSM_ALL = _GSM_BASIC | _GSM_EXTENSION
@@ -63,6 +68,28 @@ def _utf16_units(text: str) -> int:
 def is_gsm7(text: str) -> bool:
     """Return True if every character is in the GSM 03.38 basic or extension table."""
     return _GSM_ALL.issuperset(text)
+
+
+# A character's septet: its place in the basic table, past the ESC the table leaves out.
+_GSM_SEPTET = {ch: i + (i >= _GSM_ESCAPE) for i, ch in enumerate(_GSM_BASIC_TABLE)}
+_GSM_ESCAPED = dict(zip(_GSM_EXTENSION_TABLE, _GSM_EXTENSION_SEPTETS, strict=True))
+
+
+def gsm7_septets(text: str) -> bytes:
+    """``text`` in the GSM 03.38 default alphabet, one septet value per byte (unpacked, as
+    SMPP's ``data_coding`` 0 carries it), each extension character as ESC and its septet;
+    as many bytes as :func:`segments` counts units. Raises ValueError for a character
+    outside the alphabet (see :func:`is_gsm7`)."""
+    out = bytearray()
+    for ch in text:
+        septet = _GSM_SEPTET.get(ch)
+        if septet is not None:
+            out.append(septet)
+        elif ch in _GSM_ESCAPED:
+            out += bytes((_GSM_ESCAPE, _GSM_ESCAPED[ch]))
+        else:
+            raise ValueError(f"U+{ord(ch):04X} is not in the GSM 03.38 alphabet")
+    return bytes(out)
 
 
 def segments(text: str) -> SegmentCount:

@@ -13,7 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfa_engine.config import ConfigError, non_empty_text, secret_text, whole_number
+from tfa_engine.config import (
+    ConfigError,
+    non_empty_text,
+    parse_bool,
+    secret_text,
+    whole_number,
+)
 from tfa_engine.gateways import ConsoleGateway, Gateway, MediariverGateway, MemoryGateway
 
 from .declared import optional_text
@@ -104,10 +110,43 @@ def seconds(low: int, high: int) -> Convert:
     return lambda raw, label: whole_number(raw, label, low, high)
 
 
+def smpp_text(longest: int, *, empty: bool = False) -> Convert:
+    """An SMPP 3.4 C-octet string field: ASCII of at most ``longest`` characters (which
+    the protocol would otherwise cut short without a word)."""
+
+    def convert(raw: Any, label: str) -> str:
+        if empty and raw == "":
+            return ""
+        text = non_empty_text(raw, label)
+        if not text.isascii() or len(text) > longest:
+            raise ConfigError(f"{label} must be ASCII of at most {longest} characters")
+        return text
+
+    return convert
+
+
+def _smpp_password(raw: Any, label: str) -> str | None:
+    password = secret_text(raw, label)
+    if password is not None and (not password.isascii() or len(password) > 8):
+        raise ConfigError(f"{label} must be ASCII of at most 8 characters (SMPP 3.4)")
+    return password
+
+
 def _mediariver(name: str, options: Mapping[str, Any]) -> Gateway:
     deadline = options["deadline"]
     gateway = MediariverGateway(options["url"], options["username"], options["password"],
                                 deadline=deadline, read_timeout=min(5.0, deadline))
+    gateway.name = name
+    return gateway
+
+
+def _smpp(name: str, options: Mapping[str, Any]) -> Gateway:
+    # Imported here: smpplib is needed only where an smpp gateway is configured.
+    from tfa_engine.gateways.smpp import SmppGateway
+
+    gateway = SmppGateway(options["host"], options["system_id"], options["password"],
+                          port=options["port"], system_type=options["system_type"],
+                          tls=options["tls"], deadline=options["deadline"])
     gateway.name = name
     return gateway
 
@@ -162,5 +201,19 @@ KINDS: dict[str, GatewayKind] = {
         "report_status_map": Option(status_map, doc="provider status = DELIVRD, UNDELIV, "
                                     "REJECTD, EXPIRED or UNKNOWN"),
     }, build_http),
+    "smpp": GatewayKind("smpp", {
+        "host": Option(non_empty_text, required=True, doc="the SMSC's host name or address"),
+        "port": Option(lambda raw, label: whole_number(raw, label, 1, 65535), default=2775,
+                       doc="the SMSC's SMPP port"),
+        "system_id": Option(smpp_text(15), required=True, doc="the bind's system_id"),
+        "password": Option(_smpp_password, required=True, secret=True,
+                           doc="the bind's password"),
+        "system_type": Option(smpp_text(12, empty=True), default="",
+                              doc="the bind's system_type, if the SMSC wants one"),
+        "tls": Option(parse_bool, default=False,
+                      doc="connect with TLS (the SMSC's certificate is checked)"),
+        "deadline": Option(seconds(1, 60), default=10,
+                           doc="seconds one send may take, binding and retries included"),
+    }, _smpp),
 }
 """Every kind of gateway, by the name ``TFA_GATEWAY`` and ``type`` give it."""

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tfa_engine._segments import SegmentCount, fits_one_segment, is_gsm7, segments
+from tfa_engine._segments import (
+    SegmentCount,
+    fits_one_segment,
+    gsm7_septets,
+    is_gsm7,
+    segments,
+)
 
 # Written out independently of the module so a typo in either one shows up.
 GSM_BASIC = (
@@ -116,3 +122,27 @@ def test_non_gsm_char_switches_to_ucs2(char: str) -> None:
 def test_sharp_s_is_gsm() -> None:
     """ß is in the basic table, unlike most other accented Latin letters."""
     assert segments("Straße") == SegmentCount("GSM-7", 6, 1)
+
+
+def test_gsm7_septets_are_the_alphabets_code_points() -> None:
+    """Each basic character is its code point in 3GPP TS 23.038, 0x1B (ESC) skipped."""
+    expected = bytes(i for i in range(0x80) if i != 0x1B)
+    assert gsm7_septets(GSM_BASIC) == expected
+
+
+def test_gsm7_septets_escape_the_extension_table() -> None:
+    """Each extension character is ESC and its septet: € is 1B 65, [ is 1B 3C."""
+    assert gsm7_septets(GSM_EXTENSION) == bytes.fromhex(
+        "1b0a 1b14 1b28 1b29 1b2f 1b3c 1b3d 1b3e 1b40 1b65")
+
+
+def test_gsm7_septets_are_as_many_as_the_units_counted() -> None:
+    """The octets sent are the units the segment counter counts."""
+    text = "Code {42} costs 5€ ~ ok"
+    assert len(gsm7_septets(text)) == segments(text).units
+
+
+def test_gsm7_septets_refuse_a_character_outside_the_alphabet() -> None:
+    """A character GSM 03.38 does not have is a ValueError, not a lookalike."""
+    with pytest.raises(ValueError, match=r"U\+0436"):
+        gsm7_septets(f"code {CYR}")

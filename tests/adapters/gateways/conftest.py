@@ -10,20 +10,28 @@ Fixtures:
                   time-outs (0.3 s connect and read, 2 s deadline, 10 ms back-off); closed
                   afterwards.
     free_port     a port on 127.0.0.1 that nothing listens on.
+    smsc          node-smpp's SMSC on 127.0.0.1 (tests/support/smsc_node.py), accepting
+                  the system_id ``tfa`` with the password ``s3cret``; stopped afterwards.
+    make_smpp     ``make_smpp(**options) -> SmppGateway`` bound to ``smsc``'s credentials
+                  (2 s deadline unless told); closed afterwards.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import loopback
 import pytest
 from gateway_factory import MakeGateway, closing_gateways
 from loopback import serve_in_thread, stop_in_thread
+from smsc_node import PASSWORD, SYSTEM_ID, Smsc, running_smsc
 
 from tfa_engine.adapters.gateway_sim import MediariverSimulator
+
+if TYPE_CHECKING:
+    from tfa_engine.gateways.smpp import SmppGateway
 
 
 class Serve(Protocol):
@@ -80,3 +88,37 @@ def make_gateway(sim_url: str) -> Iterator[MakeGateway]:
 def free_port() -> int:
     """A loopback port with no listener (bound, read, released)."""
     return loopback.free_port()
+
+
+@pytest.fixture
+def smsc() -> Iterator[Smsc]:
+    """node-smpp's SMSC, stopped afterwards."""
+    with running_smsc() as running:
+        yield running
+
+
+class MakeSmpp(Protocol):
+    """The signature of the ``make_smpp`` fixture."""
+
+    def __call__(self, **options: Any) -> SmppGateway: ...
+
+
+@pytest.fixture
+def make_smpp(smsc: Smsc) -> Iterator[MakeSmpp]:
+    """smpp gateways on ``smsc`` with its credentials unless told otherwise."""
+    from tfa_engine.gateways.smpp import SmppGateway  # needs smpplib: the server extra
+
+    made: list[SmppGateway] = []
+
+    def build(**options: Any) -> SmppGateway:
+        settings: dict[str, Any] = {"system_id": SYSTEM_ID, "password": PASSWORD,
+                                    "port": smsc.port, "deadline": 2.0, **options}
+        gateway = SmppGateway(smsc.host, **settings)
+        made.append(gateway)
+        return gateway
+
+    try:
+        yield build
+    finally:
+        for gateway in made:
+            gateway.close()
