@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from tfa_engine import Engine
 from tfa_engine.config import ConfigError
+from tfa_engine.gateways import GatewayError
 from tfa_engine.store import StoreError
 
 from ..server import Settings, build_engine, load_settings
@@ -127,10 +129,32 @@ def _worker_failure(settings: Settings) -> Callable[[BaseException], str | None]
     return explain
 
 
+def _check_gateways(settings: Settings) -> None:
+    """Check, in the background, the gateways whose kind is checked at start (an SMPP
+    bind): a wrong password is then one line as the server starts, not a -65 later. The
+    server serves on whatever the answer (an SMSC may come back; sends then bind again)."""
+
+    def check() -> None:
+        for spec in settings.gateways:
+            if not spec.check_at_start:
+                continue
+            gateway = spec.build()
+            try:
+                gateway.check()
+            except GatewayError as exc:
+                log.error("gateway %s: %s", spec.name, exc.reason)
+            finally:
+                gateway.close()
+
+    threading.Thread(target=check, name="tfa-gateway-check", daemon=True).start()
+
+
 def _announce(urls: list[str], settings: Settings, engine: Engine, config: str | None) -> None:
+    _check_gateways(settings)
     for address in urls:
         print(f"tfa serving on {address}", flush=True)
-    log.info("gateway %s, %d worker%s, database %s", settings.gateway, settings.workers,
+    log.info("gateway %s, %d worker%s, database %s",
+             ", ".join(spec.name for spec in settings.gateways), settings.workers,
              "" if settings.workers == 1 else "s", settings.database_location)
     if not any(not record.revoked for record in engine.list_tokens()):
         hint = CREATE_HINT + (f" --config {shlex.quote(config)}" if config else "")

@@ -52,6 +52,9 @@ class GatewayKind:
     build: Callable[[str, Mapping[str, Any]], Gateway]
     # Sends wait on the network (a bulkhead bounds them); False for console and memory.
     remote: bool = True
+    # Checked as the server starts (one line when it fails): for kinds whose check costs
+    # the provider nothing it would not see anyway (an SMPP bind).
+    check_at_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,11 @@ class GatewaySpec:
     def remote(self) -> bool:
         """True when a send waits on the network."""
         return KINDS[self.kind].remote
+
+    @property
+    def check_at_start(self) -> bool:
+        """True when the server checks this gateway as it starts."""
+        return KINDS[self.kind].check_at_start
 
 
 def gateway_spec(name: str, kind: str, raw: Mapping[str, tuple[Any, str]],
@@ -214,6 +222,6 @@ KINDS: dict[str, GatewayKind] = {
                       doc="connect with TLS (the SMSC's certificate is checked)"),
         "deadline": Option(seconds(1, 60), default=10,
                            doc="seconds one send may take, binding and retries included"),
-    }, _smpp),
+    }, _smpp, check_at_start=True),
 }
 """Every kind of gateway, by the name ``TFA_GATEWAY`` and ``type`` give it."""

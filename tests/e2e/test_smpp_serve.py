@@ -5,6 +5,7 @@ what the SMSC decoded, and the SMSC's receipts coming back as callbacks."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import urllib.error
@@ -198,3 +199,21 @@ def test_check_with_a_wrong_password_says_so(tmp_path: Path, smsc: Smsc) -> None
     assert (f"gateway smpp: FAILED: SMPP bind to 127.0.0.1:{smsc.port} refused: "
             "ESME_RINVPASWD (wrong system_id or password)") in done.stdout.splitlines()
 
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_with_a_wrong_password_says_so_once_at_start(
+    tmp_path: Path, smsc: Smsc, workers: str
+) -> None:
+    """`tfa serve` (one process, or two workers) with a wrong SMPP password logs one line
+    naming the refused bind's status as it starts, before any code is asked for."""
+    env = smpp_env(tmp_path, smsc, TFA_SMPP_PASSWORD="wrong", TFA_WORKERS=workers,
+                   TFA_PEPPER="smpp-e2e-pepper-0123456789")
+    service = start_serve(tmp_path, env)
+    try:
+        refused = (f"gateway smpp: SMPP bind to 127.0.0.1:{smsc.port} refused: "
+                   "ESME_RINVPASWD (wrong system_id or password)")
+        service.wait_for(re.escape(refused), 10.0)
+        assert sum(refused in line for line in service.lines) == 1, service.output
+    finally:
+        service.stop()
