@@ -34,10 +34,20 @@ log = logging.getLogger("tfa.gateway")
 SLOT_WAIT = 0.02
 
 
+# Client errors that are about the account or the pace, not about one message: the gateway
+# is not usable as it is, and the breaker should hear of it.
+_ACCOUNT_STATUSES = frozenset({401, 403, 408, 429})
+
+
 def counts_against_gateway(error: GatewayError) -> bool:
-    """True unless the gateway refused this message itself (HTTP 400): a rejected message
+    """True unless the gateway answered and refused this message itself (a 4xx about the
+    message, or a 2xx whose answer says not taken, as Vonage's does): a rejected message
     says nothing about the gateway's health."""
-    return getattr(error, "status", None) != 400
+    status = getattr(error, "status", None)
+    if not isinstance(status, int):
+        return True  # no answer, or a gateway with no HTTP status: its health is in doubt
+    refused = 200 <= status < 300 or (400 <= status < 500 and status not in _ACCOUNT_STATUSES)
+    return not refused
 
 
 class CircuitBreaker(Gateway):
