@@ -171,6 +171,7 @@ def create_app(
     app.add_route("/docs/{name}", DocsFile())
     if counters is not None:
         app.add_route("/metrics", MetricsPage(engine, counters))
+        engine.deliveries.listen(counters.delivered)  # reports by gateway and status
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(falcon.HTTPError, handle_http_error)
     app.add_error_handler(StoreUnavailable, StoreUnavailableHandler(outages))

@@ -166,8 +166,6 @@ def build_engine(
     gateway = make_gateway(settings, counted)
     engine = Engine(store, gateway, settings.engine,
                     actor=actor if actor is not None else local_actor("server"))
-    if metrics is not None:
-        engine.deliveries.listen(metrics.delivered)
     if declare:
         try:
             engine.declare_tokens(settings.tokens)

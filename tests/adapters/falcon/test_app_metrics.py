@@ -55,3 +55,19 @@ def test_middleware_counts_an_sms_the_gateway_refused(
     gateway.failure = GatewayError("refused")
     assert request_code(client, token, "refused") == -65
     assert sms_counts(client) == {"sent": 0.0, "failed": 1.0}
+
+
+def test_middleware_counts_delivery_reports_by_gateway_and_status(
+    engine: Engine, token: str, gateway: MemoryGateway
+) -> None:
+    """With metrics=True, a delivery report stored for an SMS of the memory gateway shows
+    as tfa_sms_delivery_reports_total{gateway="memory", status="UNDELIV"} 1."""
+    client = falcon.testing.TestClient(TwoFactorMiddleware(lambda e, s: [], engine, metrics=True))
+    assert request_code(client, token, "reported") == 0
+    engine.record_delivery_reports({"msisdn": UK[1:], "delivery_status": "UNDELIV",
+                                    "delivery_date": "2026-12-07",
+                                    "uuid": gateway.last_to(UK).message_id})
+    text = client.simulate_get("/tfa/metrics").text
+    samples = [(s.labels, s.value) for f in text_string_to_metric_families(text)
+               for s in f.samples if s.name == "tfa_sms_delivery_reports_total"]
+    assert samples == [({"gateway": "memory", "status": "UNDELIV"}, 1.0)]
