@@ -33,7 +33,9 @@ from tfa_processes import TfaProcess
 DEADLINE = 1.0  # TFA_MEDIARIVER_DEADLINE
 BREAKER_FAILURES = 3  # TFA_GATEWAY_BREAKER=3/30
 HANG = 3.0  # seconds the stalled simulator holds each request
-VALIDATE_WITHIN = 0.1
+# A validation while the gateway stalls: the bound the bulkhead promises (p99 200 ms); one
+# of them is 5-20 ms on a quiet machine, so this fails only when validations wait on sends.
+VALIDATE_WITHIN = 0.2
 FAIL_FAST_WITHIN = 0.25
 PRIMARY = ("primary", "primary-pass")
 FALLBACK = ("fallback", "fallback-pass")
