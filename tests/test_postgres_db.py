@@ -19,7 +19,7 @@ def no_given_database(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_without_a_server_a_postgresql_case_fails_naming_the_remedy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(postgres_db._clusters(), "server_programs", lambda: None)
+    monkeypatch.setattr(postgres_db.clusters, "server_programs", lambda: None)
     with pytest.raises(BaseException) as failed:  # a skip would be caught too, and refused
         postgres_db.database_url()
     assert failed.type is pytest.fail.Exception
