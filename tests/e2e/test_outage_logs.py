@@ -18,7 +18,7 @@ from postgres_db import database_url
 
 from dev.postgres import Cluster, throwaway_cluster
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.slow]  # a database outage
 
 # A dispatcher round during the outage waits out the pool's 5 s for a connection, then
 # pauses 1 s: 14 s down is at least two failed rounds.

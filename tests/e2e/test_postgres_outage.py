@@ -25,7 +25,7 @@ from parallel_http import in_parallel
 from dev.postgres import Cluster, throwaway_cluster
 from tfa_engine import catalogue
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.slow]  # a database outage
 
 DOWN_FOR = 10.0  # seconds the database stays stopped
 RECOVERY_BOUND = 2.0  # the acceptance criterion: first 2xx within this of the database's return

@@ -34,7 +34,7 @@ from postgres_db import database_url
 from dev.postgres import Cluster, throwaway_cluster
 from tfa_engine import catalogue
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.slow]  # a database outage
 
 CLIENTS = 4  # threads requesting codes back to back
 # A request waits this long for a database connection before it is refused (-78): the
