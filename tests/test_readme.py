@@ -1,6 +1,8 @@
 """The README is the user's catalogue: it must list every status exactly."""
 
+import configparser
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,8 @@ from tfa_engine import catalogue
 from tfa_engine._callbacks import CallbackSigner
 from tfa_engine.adapters.server.settings import SETTING_KEYS, variable_name
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("status", catalogue.CATALOGUE, ids=lambda s: s.name)
@@ -58,3 +61,26 @@ def test_signature_check_of_the_readme_accepts_what_the_service_signs() -> None:
     assert namespace["signature_is_valid"](body, header, secret)
     assert not namespace["signature_is_valid"](body + b" ", header, secret)
     assert not namespace["signature_is_valid"](body, header, signer.secret_for("token-id-2"))
+
+
+def test_ci_runs_the_test_command_of_the_set_up_section() -> None:
+    """The Set-up section's test command (the one that passes the tests) is a line of
+    .ci/run, and the script it names exists."""
+    block = re.search(r"^```sh\n(.*?)^```$", _section("Set-up"), flags=re.S | re.M)
+    assert block is not None
+    (line,) = [line for line in block[1].splitlines() if "passes" in line]
+    command = line.split("#")[0].strip()
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    assert command in ci
+    assert (ROOT / shlex.split(command)[1]).is_file()
+
+
+def test_development_table_lists_every_tox_environment() -> None:
+    """Every environment of tox.ini's envlist has a row of the Development table."""
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / "tox.ini", encoding="utf-8")
+    envs = [env.strip() for env in tox["tox"]["envlist"].split(",")]
+    rows = [line for line in _section("Development").splitlines() if line.startswith("| `tox")]
+    assert len(envs) >= 6
+    for env in envs:
+        assert any(f"`tox -e {env}`" in row.split(" | ")[0] for row in rows), env

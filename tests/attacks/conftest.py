@@ -1,5 +1,9 @@
-"""Fixtures of the attack suite: every attack test feeds the collector that the last
-module (test_zz_no_secrets_left.py) checks.
+"""Fixtures of the attack suite: every attack test feeds the collector that the scan
+(test_zz_no_secrets_left.py, marked ``attack_scan``) checks after them.
+
+The collector lives in one process: under xdist the whole suite runs on one worker
+(tests/conftest.py's scheduler), and the scan runs after every other attack test of the
+session: the order is set here, whatever the files' names or the command line's order.
 
     collected       the session's :class:`attack_collector.Collector` (codes, tokens and
                     phones issued; SQLite files written; log records and process output).
@@ -25,6 +29,24 @@ from postgres_db import postgres_store
 
 from tfa_engine import MemoryStore, SQLiteStore
 from tfa_engine.store import Store
+
+HERE = Path(__file__).resolve().parent
+SCAN = "attack_scan"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the scan's marker."""
+    config.addinivalue_line("markers", f"{SCAN}: checks what the whole attack suite left")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The scan right after the last other attack test of the session."""
+    suite = [item for item in items if item.path.is_relative_to(HERE)]
+    scans = {id(item): item for item in suite if item.get_closest_marker(SCAN)}
+    rest = [item for item in items if id(item) not in scans]
+    attacks_left = [i for i, item in enumerate(rest) if item.path.is_relative_to(HERE)]
+    at = attacks_left[-1] + 1 if attacks_left else len(rest)
+    items[:] = [*rest[:at], *scans.values(), *rest[at:]]
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from attack_kit import (
     Reply,
     code_in,
@@ -116,6 +117,7 @@ def sms_by_message_id(sim_url: str) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+@pytest.mark.slow
 def test_kill_9_during_1000_sends_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     started = time.monotonic()
     with ExitStack() as stack:

@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from attack_kit import IP, gateway_of, issue, make_engine, send
 
 from tfa_engine import Engine, RateLimit, SQLiteStore, catalogue
@@ -47,6 +48,7 @@ def wrong(code: str) -> str:
     return ("B" if code[0] == "A" else "A") + code[1:]
 
 
+@pytest.mark.slow
 def test_8_writers_and_8_validators_for_30_s_on_one_file(tmp_path: Path) -> None:
     path = tmp_path / "contended.db"
     engines: list[Engine] = []

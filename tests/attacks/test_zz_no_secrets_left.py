@@ -1,5 +1,6 @@
-"""After the attack suite (this module's name makes it the directory's last): what the
-attacks left behind holds no secret, and the audit trail is complete and well formed.
+"""After the attack suite (the ``attack_scan`` mark: tests/attacks/conftest.py runs this
+module after every other attack test, on the same worker): what the attacks left behind
+holds no secret, and the audit trail is complete and well formed.
 
 * No SQLite file any attack wrote (with its -wal and -shm) holds an issued code or token.
 * No log record of this process, no line any ``tfa`` process printed, holds an issued
@@ -42,6 +43,8 @@ from fake_clock import FakeClock
 from tfa_engine import RateLimit, SQLiteStore, catalogue
 from tfa_engine.adapters.server.logs import JsonFormatter
 from tfa_engine.audit import EVENTS
+
+pytestmark = pytest.mark.attack_scan
 
 MASKED = re.compile(r"^(\+\d\d\*+\d\d|\*+)$")
 THIS = Path(__file__).name

@@ -181,6 +181,7 @@ def crash_loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrashLoop]:
         server.stop()
 
 
+@pytest.mark.slow  # the crash loop
 def test_health_answers_throughout_a_worker_crash_loop(crash_loop: CrashLoop) -> None:
     """While one worker's replacements keep dying, every connection is taken and answered
     by the other worker (only a request a dying worker held can break)."""
@@ -191,12 +192,14 @@ def test_health_answers_throughout_a_worker_crash_loop(crash_loop: CrashLoop) ->
     assert polls.answered > 0
 
 
+@pytest.mark.slow  # the crash loop
 def test_supervisor_outlives_a_worker_crash_loop(crash_loop: CrashLoop) -> None:
     """Workers dying after they served never make the supervisor give up."""
     assert crash_loop.supervisor_alive, crash_loop.output
     assert "stopping" not in crash_loop.output
 
 
+@pytest.mark.slow  # the crash loop
 def test_a_replacement_serves_once_the_kills_stop(crash_loop: CrashLoop) -> None:
     """After the crash loop the supervisor starts one more worker, and it serves."""
     assert crash_loop.replacement_served, crash_loop.output

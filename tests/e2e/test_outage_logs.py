@@ -1,7 +1,7 @@
 """What ``tfa serve`` logs while its PostgreSQL is down: the callback dispatcher says once
 that the store is unavailable (no traceback per round), and once that it is back.
 
-The test stops a throwaway cluster of its own (tests/support/pg_cluster.py), never the
+The test stops a throwaway cluster of its own (dev/postgres.py), never the
 shared test server.
 """
 
@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 from fleet import fleet_environ, processes, serve_command
-from pg_cluster import Cluster, throwaway_cluster
 from postgres_db import database_url
 
-pytestmark = pytest.mark.network
+from dev.postgres import Cluster, throwaway_cluster
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]  # a database outage
 
 # A dispatcher round during the outage waits out the pool's 5 s for a connection, then
 # pauses 1 s: 14 s down is at least two failed rounds.

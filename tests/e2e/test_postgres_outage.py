@@ -1,7 +1,7 @@
 """A PostgreSQL outage under a running ``tfa serve``: how soon service returns, and what
 the log says about it.
 
-The tests take down throwaway clusters of their own (tests/support/pg_cluster.py). In the
+The tests take down throwaway clusters of their own (dev/postgres.py). In the
 first, one client requests codes back to back while the database is stopped for 10 s and
 started again. The pool's reconnection back-off is the same whatever the outage's length
 (attempts at most ``RECONNECT_DELAY`` apart), so 10 s shows what a 45 s outage does. In
@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from fleet import Database, Fleet, fleet_environ, new_phone, new_ref, processes, serve_command
 from parallel_http import in_parallel
-from pg_cluster import Cluster, throwaway_cluster
 
+from dev.postgres import Cluster, throwaway_cluster
 from tfa_engine import catalogue
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.slow]  # a database outage
 
 DOWN_FOR = 10.0  # seconds the database stays stopped
 RECOVERY_BOUND = 2.0  # the acceptance criterion: first 2xx within this of the database's return

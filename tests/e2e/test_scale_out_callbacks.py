@@ -147,6 +147,7 @@ def leases(database: Database, message_ids: list[str]) -> dict[str, float]:
     }
 
 
+@pytest.mark.slow  # a kill, then a lease to wait out
 def test_callbacks_claimed_by_a_killed_node_are_delivered_by_another_after_the_lease(
     tmp_path: Path, listener: HoldListener
 ) -> None:

@@ -1,6 +1,6 @@
 """PostgreSQL going down and coming back under a running ``tfa serve``.
 
-The test takes down a throwaway cluster of its own (tests/support/pg_cluster.py), never
+The test takes down a throwaway cluster of its own (dev/postgres.py), never
 the shared test server. Clients keep requesting codes while the database is stopped for
 7 s (longer than a request waits for a connection) and started again. The figure: every
 answer is 201 or 503 (-78, with Retry-After), at least one 503 came while it was down,
@@ -29,12 +29,12 @@ from fleet import (
     tokens_toml,
 )
 from parallel_http import Reply
-from pg_cluster import Cluster, throwaway_cluster
 from postgres_db import database_url
 
+from dev.postgres import Cluster, throwaway_cluster
 from tfa_engine import catalogue
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.slow]  # a database outage
 
 CLIENTS = 4  # threads requesting codes back to back
 # A request waits this long for a database connection before it is refused (-78): the

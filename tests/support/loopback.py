@@ -6,21 +6,16 @@ environments without it can still import this module.
 
 from __future__ import annotations
 
-import socket
 import threading
 from typing import Any
+
+from dev.ports import free_port
+
+__all__ = ["free_port", "serve_in_thread", "stop_in_thread"]  # free_port: the one helper
 
 # How often a stdlib HTTP server run by serve_forever checks for shutdown (its default of
 # 0.5 s would be the cost of every stop).
 POLL_INTERVAL = 0.05
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, read, released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def serve_in_thread(

@@ -1,41 +1,28 @@
-"""A PostgreSQL database for tests: ``TFA_TEST_DATABASE_URL`` (``.ci/run`` starts a
-throwaway cluster and sets it), else a throwaway cluster of this test session's own, started
-on first use from the installed PostgreSQL server (fsync off) and stopped at the session's
-end. Each store gets a schema of its own, dropped afterwards.
+"""A PostgreSQL database for tests: ``TFA_TEST_DATABASE_URL``, else a throwaway cluster of
+this test process's own (each xdist worker has one), started on first use by
+``dev/postgres.py`` (fsync off) and stopped at the session's end. Each store gets a schema
+of its own, dropped afterwards.
 
 With neither, a PostgreSQL case fails (it never skips), saying how to get one.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import itertools
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from dev import postgres as clusters
+
 URL_VARIABLE = "TFA_TEST_DATABASE_URL"
-# The benchmarks' cluster starter, loaded by its path: benchmarks/ is no installed package.
-_CLUSTERS_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "postgres.py"
 _schemas = itertools.count(1)
 _session = ExitStack()
 _session_url: str | None = None
 _session_failure: str | None = None
-
-
-@functools.cache
-def _clusters() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tfa_test_pg_clusters", _CLUSTERS_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def database_url() -> str:
@@ -46,14 +33,10 @@ def database_url() -> str:
     if url:
         return url
     if _session_url is None and _session_failure is None:
-        clusters = _clusters()
         try:
-            _session_url = _session.enter_context(clusters.throwaway_cluster(durable=False))
+            _session_url = _session.enter_context(clusters.throwaway_cluster()).url
         except clusters.Unavailable as exc:
-            _session_failure = (
-                f"no PostgreSQL for this test ({exc}): install PostgreSQL's server "
-                f"(apt-get install postgresql) or set {URL_VARIABLE}"
-            )
+            _session_failure = f"no PostgreSQL for this test ({exc}), or set {URL_VARIABLE}"
     if _session_url is None:
         pytest.fail(str(_session_failure), pytrace=False)
     return _session_url
@@ -81,7 +64,7 @@ def drop_schema(url: str, schema: str) -> None:
 
 def schema_url(url: str, schema: str) -> str:
     """``url`` with ``search_path`` set to ``schema`` (for processes given only a URL)."""
-    return str(_clusters().in_schema(url, schema))
+    return clusters.in_schema(url, schema)
 
 
 @contextmanager
