@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from user_docs import every_page
 
 import tfa_engine
 
@@ -88,8 +89,9 @@ def test_no_name_of_a_package_hides_a_module_of_it(name: str) -> None:
 
 
 def test_the_top_level_exports_what_the_readme_imports() -> None:
-    """Every name the README imports from tfa_engine is in its ``__all__``."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    """Every name the README and the pages of docs/ import from tfa_engine is in its
+    ``__all__``."""
+    readme = every_page()
     imported = {
         name.strip()
         for names in re.findall(r"^from tfa_engine import ([\w, ]+)", readme, re.M)

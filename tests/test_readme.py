@@ -1,38 +1,32 @@
-"""The README is the user's catalogue: it must list every status exactly."""
+"""The README and the pages it links are the user's catalogue: every status, setting,
+command and tox environment has its row, and what they show runs."""
 
 import configparser
 import re
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest
+from user_docs import README, ROOT, code_blocks, page, section
 
 from tfa_engine import catalogue
 from tfa_engine._callbacks import CallbackSigner
 from tfa_engine.adapters.server.settings import SETTING_KEYS, variable_name
 
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+HTTP_API = page("docs/http-api.md")
 
 
 @pytest.mark.parametrize("status", catalogue.CATALOGUE, ids=lambda s: s.name)
 def test_readme_lists_status(status: catalogue.Status) -> None:
-    """Each status has a README table row with its code, HTTP status and exact text."""
+    """Each status has a row of the HTTP API page's catalogue: code, HTTP status, exact text."""
     row = f"| {status.code} | {status.http} | {status.text}"
-    assert row in README
-
-
-def _section(title: str) -> str:
-    start = README.index(f"\n## {title}\n")
-    end = README.find("\n## ", start + 1)
-    return README[start : end if end != -1 else None]
+    assert row in section(HTTP_API, "Status catalogue")
 
 
 @pytest.mark.parametrize("key", SETTING_KEYS)
 def test_configuration_table_documents_setting(key: str) -> None:
     """Every setting has a row of the Configuration table naming its variable in full."""
-    rows = [line for line in _section("Configuration").splitlines() if line.startswith("| `")]
+    rows = [line for line in page("docs/configuration.md").splitlines() if line.startswith("| `")]
     assert any(f"`{variable_name(key)}`" in row.split(" | ")[0] for row in rows)
 
 
@@ -42,18 +36,18 @@ def test_configuration_table_documents_setting(key: str) -> None:
 )
 def test_command_table_lists_command(command: str) -> None:
     """Every command of `tfa` has a row of the command table."""
-    assert f"| `{command}" in _section("The `tfa` command")
+    assert f"| `{command}" in section(page("docs/operating.md"), "The `tfa` command")
 
 
 def test_signature_check_of_the_readme_accepts_what_the_service_signs() -> None:
-    """The README's verification function, given the secret `tfa token create` shows,
+    """The HTTP API page's verification function, given the secret `tfa token create` shows,
     accepts the X-TFA-Signature the service sends and refuses it on another body."""
     snippet = next(
-        s for s in re.findall(r"^```python\n(.*?)^```$", README, flags=re.S | re.M)
+        s for s in code_blocks(HTTP_API, "python")
         if "def signature_is_valid" in s
     )
     namespace: dict[str, Any] = {}
-    exec(snippet, namespace)  # noqa: S102 - the README's own example
+    exec(snippet, namespace)  # noqa: S102 - the page's own example
     signer = CallbackSigner("k" * 32)
     body = b'{"api_job_id":"9a1c","data":[{"type":"SMS","status":"DELIVRD"}]}'
     header = signer.sign("token-id-1", body)
@@ -66,7 +60,7 @@ def test_signature_check_of_the_readme_accepts_what_the_service_signs() -> None:
 def test_ci_runs_the_test_command_of_the_set_up_section() -> None:
     """The Set-up section's test command (the one that passes the tests) is a line of
     .ci/run, and the script it names exists."""
-    block = re.search(r"^```sh\n(.*?)^```$", _section("Set-up"), flags=re.S | re.M)
+    block = re.search(r"^```sh\n(.*?)^```$", section(README, "Set-up"), flags=re.S | re.M)
     assert block is not None
     (line,) = [line for line in block[1].splitlines() if "passes" in line]
     command = line.split("#")[0].strip()
@@ -80,7 +74,8 @@ def test_development_table_lists_every_tox_environment() -> None:
     tox = configparser.ConfigParser()
     tox.read(ROOT / "tox.ini", encoding="utf-8")
     envs = [env.strip() for env in tox["tox"]["envlist"].split(",")]
-    rows = [line for line in _section("Development").splitlines() if line.startswith("| `tox")]
+    rows = [line for line in page("docs/development.md").splitlines()
+            if line.startswith("| `tox")]
     assert len(envs) >= 6
     for env in envs:
         assert any(f"`tox -e {env}`" in row.split(" | ")[0] for row in rows), env

@@ -1,4 +1,5 @@
-"""Every Python snippet of the README runs as written, inside a project of the user's own.
+"""Every Python snippet of the README and of the pages of docs/ runs as written, inside a
+project of the user's own.
 
 The project holds a module ``engine.py`` and a package ``adapters/`` of its own, as Django
 and Flask projects often do: the snippets import ``tfa_engine`` and must not pick those up.
@@ -6,15 +7,14 @@ and Flask projects often do: the snippets import ``tfa_engine`` and must not pic
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from user_docs import code_blocks, every_page
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-SNIPPETS = re.findall(r"^```python\n(.*?)^```$", README, flags=re.S | re.M)
+SNIPPETS = code_blocks(every_page(), "python")
 TIMEOUT = 60.0
 
 

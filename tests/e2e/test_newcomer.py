@@ -175,7 +175,7 @@ def walk(tmp_path_factory: pytest.TempPathFactory, launch: Callable[..., Any]) -
     sms = server.wait_for("^" + re.escape(prefix) + r"(\w+)$")
     code = sms[1]
     validate = run_curl(
-        filled_in(readme.validate_curl, **base, **{f"/{readme.example_code}": f"/{code}"})
+        filled_in(readme.validate_curl, **base, **{"<code>": code})
     )
     return Walk(
         workdir, server.base_url, output_before_token, created.stdout, tokens[0], request,
@@ -191,6 +191,14 @@ def test_readme_set_up_has_the_commands_this_path_runs() -> None:
     assert [c[:4] for c in (readme.request_curl, readme.validate_curl)] == [
         ["curl", "-s", "-X", "POST"]
     ] * 2
+
+
+def test_readme_validates_with_the_code_of_the_console_not_an_example() -> None:
+    """The validate command names a placeholder for the code, not the example's digits, so
+    that it is not copied as written."""
+    readme = read_walkthrough()
+    assert readme.validate_curl[4].endswith("/1/2fa/login-1/<code>")
+    assert readme.example_code not in " ".join(readme.validate_curl)
 
 
 def test_server_listens_on_the_default_host(walk: Walk) -> None:

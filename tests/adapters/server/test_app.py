@@ -1,12 +1,11 @@
 """Every server is the service its settings describe: `tfa serve`, `tfa serve --workers 2`
-and gunicorn started with the README's command (real processes on 127.0.0.1) answer alike,
+and gunicorn started with the operating page's command (real processes on 127.0.0.1) answer alike,
 count alike at /metrics and log alike (TFA_LOG_FORMAT=json)."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -18,20 +17,21 @@ import pytest
 from loopback import free_port
 from server_http import metric_samples, post
 from tfa_processes import TfaProcess, create_token_json, local_environ, tfa_command
+from user_docs import code_blocks, page
 
 pytestmark = pytest.mark.network
 
-README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+OPERATING = page("docs/operating.md")
 UK = "+447911123456"
 CALLBACK_KEY = "one-app-callback-key-0123456789"
-BIND = "127.0.0.1:8080"  # where the README's gunicorn command listens
+BIND = "127.0.0.1:8080"  # where the operating page's gunicorn command listens
 
 
 def readme_gunicorn_script() -> str:
-    """The README's gunicorn commands as written, but for ``pip install`` (the gunicorn of
+    """The operating page's gunicorn commands as written, but for ``pip install`` (the gunicorn of
     this environment is installed already)."""
     block = next(
-        b for b in re.findall(r"^```sh\n(.*?)^```$", README, flags=re.S | re.M)
+        b for b in code_blocks(OPERATING, "sh")
         if "gunicorn " in b and "wsgi:application" in b
     )
     lines = block.splitlines()
@@ -50,7 +50,7 @@ def started(face: str, workdir: Path) -> Iterator[tuple[TfaProcess, str]]:
     env = local_environ(workdir, TFA_GATEWAY="console", TFA_LOG_FORMAT="json")
     token = create_token_json(workdir, env, "shop")["token"]
     if face == "gunicorn":
-        # The README's command, run as a user would, with this environment's gunicorn
+        # The page's command, run as a user would, with this environment's gunicorn
         # and python3 first on the PATH.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
         env["HOME"] = str(workdir)  # where gunicorn keeps its control socket
