@@ -73,6 +73,8 @@ class PostgresStore(SQLStore):
     connection before the store counts as unavailable.
     """
 
+    joined_writes = True
+
     def __init__(
         self,
         url: str,
@@ -173,6 +175,14 @@ class PostgresStore(SQLStore):
             "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(n, 0) AS k"
             " FROM unnest(CAST(:names AS text[])) AS n ORDER BY k) AS ordered",
             {"names": list(names)},
+        )
+
+    def _lock_phone_of(self, conn: Any, code_id: int) -> None:
+        # The name _lock would hash, built from the row: no round trip to read it first.
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('phone:' || token_id || chr(31)"
+            " || phone, 0)) FROM codes WHERE id = :id",
+            {"id": code_id},
         )
 
     def _claim(self, conn: Any, now: float, limit: int, lease: float, claim: str) -> list[Any]:
