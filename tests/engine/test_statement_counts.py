@@ -1,5 +1,5 @@
-"""What one request costs the database, with every default control on (the token's request
-limit, the phone's send and failure limits, the token's SMS budget, the fraud guard): the
+"""What one request-code costs the database, with every default control on (the token's
+request limit, the phone's send limit, the token's SMS budget, the fraud guard): the
 statements and write transactions counted as the database sees them
 (tests/support/sql_counter.py). A request from a token in use, to a phone that had a code."""
 
@@ -42,7 +42,7 @@ def warm(
     make_engine: Callable[..., Engine], sql_store: Store, send_code: Callable[..., Any]
 ) -> Warm:
     """An engine with the defaults whose token has sent a code to both phones already,
-    the token and the live code of client_ref ``warm-2``."""
+    the token and the code of client_ref ``warm-2``."""
     engine = make_engine(sql_store)
     assert engine.config.rate_limits and engine.config.fraud_guard
     token = engine.create_token("counted").token
@@ -70,23 +70,3 @@ def test_request_code_commits_at_most_two_transactions(warm: Warm) -> None:
     """A request-code writes in at most 2 transactions: its admission, its activation."""
     tally = _request(warm)
     assert tally.transactions <= 2, str(tally)
-
-
-def _validate(warm: Warm) -> Tally:
-    engine, token, code = warm
-    with counting(engine.store) as tally:
-        outcome = engine.validate_code(token, "127.0.0.1", "warm-2", code)
-    assert outcome.status == catalogue.VALID, outcome.status
-    return tally
-
-
-def test_validate_code_takes_at_most_four_statements(warm: Warm) -> None:
-    """A validate-code that matches issues at most 4 SQL statements."""
-    tally = _validate(warm)
-    assert len(tally.statements) <= 4, str(tally)
-
-
-def test_validate_code_commits_one_transaction(warm: Warm) -> None:
-    """A validate-code that matches writes in one transaction."""
-    tally = _validate(warm)
-    assert tally.transactions <= 1, str(tally)
