@@ -6,6 +6,7 @@ does one short run of each figure, for a smoke test. Results go to
 and ``benchmarks/results/latest.png``; a table of the targets is printed.
 
 Every figure is the median of several bounded runs, and every target is a ratio between
-figures of the same invocation, so the machine's speed cancels out. Rate limits are off
-(``TFA_RATE_LIMITS=off``) in every run: they would otherwise be what is measured.
+figures of the same invocation, so the machine's speed cancels out. Every control is on,
+as users run the service, with limits far above the load so that it is never refused
+(``--controls off``, a diagnostic, turns the limits, budgets and fraud guard off).
 """

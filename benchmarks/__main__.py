@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from tfa_engine.adapters.server.settings import Settings
 
 from . import loadgen, report
 from .runner import CONFIGURED_PROFILE, GROUPS, Bench, Options, diagnostics, log, scratch, targets
+from .service import CONTROLS_VARIABLE
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -43,6 +45,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="skip the peer instead of installing privacyIDEA when it is missing")
     parser.add_argument("--peer-install-timeout", type=float, default=900,
                         help="seconds the privacyIDEA install may take (default 900)")
+    parser.add_argument("--controls", choices=("on", "off"), default="on",
+                        help="rate limits, budgets and the fraud guard: on with limits above "
+                             "the load (default), or off (a diagnostic)")
     parser.add_argument("--output", type=Path, default=RESULTS,
                         help="where latest.json and latest.png go (default benchmarks/results)")
     args = parser.parse_args(argv)
@@ -65,6 +70,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks; 0 when they ran (targets missed or not), 1 when nothing was measured."""
     args = parse(argv)
+    os.environ[CONTROLS_VARIABLE] = args.controls  # read by every service and engine started
+    controls = ("every control ON, limits above the load (--controls off: all off)"
+                if args.controls == "on" else "rate limits, budgets, fraud guard: OFF")
     options = Options(
         runs=args.runs,
         duration=args.duration,
@@ -81,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = [
         "tfa-engine benchmarks" + ("  [--quick: smoke test, figures not meaningful]"
                                    if args.quick else ""),
-        "rate limits: OFF in every run (TFA_RATE_LIMITS=off; rate_limits=False in-process)",
+        f"controls: {controls}",
         f"{options.runs} run(s) x {options.duration} s per figure, medians; load: {client}, "
         f"{options.connections} connections ({options.rss_connections} for peak RSS); "
         f"server threads {options.threads}, 127.0.0.1; configured argon2 profile "
@@ -105,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "client": client,
             "groups": list(options.groups),
             "configured_profile": CONFIGURED_PROFILE,
-            "rate_limits": "off",
+            "rate_limits": "off" if args.controls == "off" else "on, above the load",
             "host": "127.0.0.1",
         },
     }
@@ -131,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.table(bench.figures, results, header, diagnosed))
     png_path = args.output / "latest.png"
     title = (f"tfa-engine, {host['date']}, {host['nproc']} CPUs, "
-             f"{options.runs}x{options.duration} s, rate limits off"
+             f"{options.runs}x{options.duration} s, controls {args.controls}"
              + (" (quick: not meaningful)" if args.quick else ""))
     problem = report.plot(png_path, bench.figures, results, title)
     print()

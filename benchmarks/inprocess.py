@@ -13,15 +13,31 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tfa_engine import Engine, EngineConfig, MemoryGateway, SQLiteStore, catalogue
+from tfa_engine import Engine, EngineConfig, MemoryGateway, RateLimit, SQLiteStore, catalogue
 from tfa_engine._hashing import CodeHasher
 from tfa_engine.gateways import SmsMessage
 from tfa_engine.store import open_store
 
 from .loadgen import phone_number
+from .service import controls_on
 
 CLIENT_IP = "127.0.0.1"
 MAX_CALLS = 1_000_000  # per phase and run: a bound, never reached at argon2 speeds
+
+
+def engine_config(profile: str, pepper: str) -> EngineConfig:
+    """The engine's settings in-process: every control on with limits above the load (as
+    ``tfa serve`` is run, see :data:`.service.LIMITS_ABOVE_LOAD`), unless asked off."""
+    if not controls_on():
+        return EngineConfig(argon2_profile=profile, pepper=pepper, rate_limits=False)
+    return EngineConfig(
+        argon2_profile=profile, pepper=pepper,
+        limit_token_requests=RateLimit(100_000_000, 60),
+        limit_token_sms=RateLimit(100_000_000, 86400),
+        limit_service_sms=RateLimit(100_000_000, 86400),
+        limit_phone_sends=RateLimit(1_000_000, 600),
+        fraud_min_sends=1_000_000_000,
+    )
 
 
 class TimedHasher(CodeHasher):
@@ -117,7 +133,7 @@ class InProcess:
     def __init__(self, database: Path, profile: str, pepper: str) -> None:
         self.hasher = TimedHasher(profile, pepper)
         self.gateway = TimedGateway()
-        config = EngineConfig(argon2_profile=profile, pepper=pepper, rate_limits=False)
+        config = engine_config(profile, pepper)
         self.engine = Engine(SQLiteStore(database), self.gateway, config, hasher=self.hasher)
         self.token = self.engine.create_token("bench-inprocess").token
         self.rounds = 0
@@ -158,7 +174,7 @@ def issue_codes(database: Path | str, profile: str, pepper: str, token: str, tag
     Two threads: argon2 releases the GIL, so issuing takes half as long on two cores.
     """
     gateway = MemoryGateway()
-    config = EngineConfig(argon2_profile=profile, pepper=pepper, rate_limits=False)
+    config = engine_config(profile, pepper)
     engine = Engine(open_store(str(database)), gateway, config)
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import subprocess
 import sys
@@ -16,15 +17,39 @@ from .procs import REPO, Server, clean_environ
 CLI = [sys.executable, "-m", "tfa_engine.adapters.cli"]
 
 
+CONTROLS_VARIABLE = "TFA_BENCH_CONTROLS"  # "off": every limit, budget and the guard off
+# Every control on, as users run the service, with limits so far above what a run sends
+# that the load is never refused: what is measured is what the controls cost. (The phones
+# of the load repeat from run to run, hence the phone's limit too.)
+LIMITS_ABOVE_LOAD = {
+    "TFA_LIMIT_TOKEN_REQUESTS": "100000000/60",
+    "TFA_LIMIT_TOKEN_SMS": "100000000/86400",
+    "TFA_LIMIT_SERVICE_SMS": "100000000/86400",
+    "TFA_LIMIT_PHONE_SENDS": "1000000/600",
+    "TFA_FRAUD_MIN_SENDS": "1000000000",
+}
+
+
+def controls_on() -> bool:
+    """True unless the run was asked for the controls-off diagnostic (``--controls off``)."""
+    return os.environ.get(CONTROLS_VARIABLE, "on") != "off"
+
+
+def controls_environ() -> dict[str, str]:
+    """The service's variables for the controls: on with raised limits, or all off."""
+    return dict(LIMITS_ABOVE_LOAD) if controls_on() else {"TFA_RATE_LIMITS": "off"}
+
+
 def tfa_environ(database: Path | str, profile: str, pepper: str, *, gateway: str = "memory",
                 **extra: str) -> dict[str, str]:
-    """The service's variables: rate limits off, the memory gateway unless told otherwise."""
+    """The service's variables: every control on (limits above the load, see
+    :func:`controls_environ`), the memory gateway unless told otherwise."""
     return clean_environ(
         {
             "TFA_DATABASE": str(database),
             "TFA_ARGON2_PROFILE": profile,
             "TFA_PEPPER": pepper,
-            "TFA_RATE_LIMITS": "off",
+            **controls_environ(),
             "TFA_GATEWAY": gateway,
             **extra,
         }

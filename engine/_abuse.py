@@ -103,11 +103,12 @@ class SendGate:
             names_explicitly(phone, service) or names_explicitly(phone, own)
         )
 
-    def policy(self, token: TokenRecord, phone: str) -> SendPolicy:
+    def policy(self, token: TokenRecord, phone: str, *, count_request: bool = True) -> SendPolicy:
         """The limits, budgets and fraud rule a send of the token to the phone must pass,
         and how far back to look for gateways that failed to deliver to the phone (the
         phone's send window: a user who asks again within it should get the code by
-        another gateway of the route)."""
+        another gateway of the route). ``count_request``: the request itself is counted
+        against the token's request limit with the send (not when it was already)."""
         config = self.config
         reroute = config.limit_phone_sends.seconds if config.limit_phone_sends else 600
         if not config.rate_limits:
@@ -123,10 +124,13 @@ class SendGate:
         if config.fraud_guard:
             fraud = FraudRule(number_range(phone), config.fraud_window, config.fraud_min_sends,
                               config.fraud_min_conversion)
+        requests = None
+        if count_request:
+            requests = self.allowance(config.limit_token_requests, f"token:{token.id}")
         return SendPolicy(allowances, fraud, phone=phone,
                           phone_sends=self.allowance(config.limit_phone_sends,
                                                      f"phone-sends:{phone}"),
-                          reroute=reroute)
+                          reroute=reroute, requests=requests)
 
     @staticmethod
     def refused(refusal: Refusal, where: dict[str, str | None]) -> Outcome:

@@ -10,6 +10,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from . import _audit as audit
@@ -155,39 +156,52 @@ class Engine:
         principal = self._authorize(token, client_ip)
         if isinstance(principal, Status):
             return Outcome(principal)
-        # Every authenticated request counts, before it costs a parse, a lookup or a hash.
-        refused = self.gate.limit_requests(principal, self.clock())
-        if refused is not None:
-            audit.event("rate.limited", token_id=principal.id, client_ip=client_ip,
-                        limit="token")
-            return refused
+        # Every authenticated request counts. One that may store a code is counted in the
+        # transaction storing it (admit_code), after a look that writes nothing (so that
+        # a refused request costs no hash); one that goes no further is counted on its own
+        # before its answer, and one naming a callback before its host is looked up.
         if content_type is not None and not is_json_media_type(content_type):
-            return Outcome(catalogue.UNSUPPORTED_MEDIA)
+            return self._counted(principal, client_ip, catalogue.UNSUPPORTED_MEDIA)
         if isinstance(body, (bytes, bytearray, str)):
             try:
                 body = decode_json(body)
             except ValueError:
-                return Outcome(catalogue.MALFORMED)
+                return self._counted(principal, client_ip, catalogue.MALFORMED)
+        counted = False
+        if isinstance(body, dict) and body.get("callback_url") is not None:
+            refused = self._count_request(principal, client_ip)
+            if refused is not None:
+                return refused
+            counted = True
         request = parse_code_request(body, self.config, self._resolver)
         if isinstance(request, Status):
+            refused = None if counted else self._count_request(principal, client_ip)
+            if refused is not None:
+                return refused
             if request == catalogue.CALLBACK_INVALID:
                 audit.event("callback.refused", token_id=principal.id, client_ip=client_ip,
                             stage="request")
             return Outcome(request)
         now = self.clock()
         where = {"token_id": principal.id, "client_ip": client_ip, "phone": request.phone}
-        policy = self.gate.policy(principal, request.phone)
+        policy = self.gate.policy(principal, request.phone, count_request=not counted)
         # A look that writes nothing, so that a request bound to be refused costs no hash;
         # the transaction storing the code judges again, and alone decides.
         preview = self.store.preview_send(principal.id, request.client_ref, policy, now,
                                           self._stale_before(now))
-        if preview.client_ref_taken:
-            return Outcome(catalogue.CLIENT_REF_EXISTS)
-        if self.gate.destination_refused(principal, request.phone):
-            audit.event("destination.refused", **where)
-            return Outcome(catalogue.DESTINATION_REFUSED)
-        if preview.refusal is not None:
-            return self.gate.refused(preview.refusal, where)
+        destination_refused = self.gate.destination_refused(principal, request.phone)
+        if preview.client_ref_taken or destination_refused or preview.refusal is not None:
+            refused = None if counted else self._count_request(principal, client_ip)
+            if refused is not None:
+                return refused
+            if preview.client_ref_taken:
+                return Outcome(catalogue.CLIENT_REF_EXISTS)
+            if destination_refused:
+                audit.event("destination.refused", **where)
+                return Outcome(catalogue.DESTINATION_REFUSED)
+            own, policy = policy.requests, replace(policy, requests=None)  # counted now
+            if preview.refusal is not None and (own is None or preview.refusal.by != own.key):
+                return self.gate.refused(preview.refusal, where)
         return self._send(principal, request, policy, where, now)
 
     def validate_code(
@@ -249,6 +263,18 @@ class Engine:
         return Outcome(catalogue.DECLINED)
 
     # -- steps -----------------------------------------------------------------------------
+    def _count_request(self, principal: TokenRecord, client_ip: str | None) -> Outcome | None:
+        """Count a request of the token on its own; the refusal when its limit is used up."""
+        refused = self.gate.limit_requests(principal, self.clock())
+        if refused is not None:
+            audit.event("rate.limited", token_id=principal.id, client_ip=client_ip,
+                        limit="token")
+        return refused
+
+    def _counted(self, principal: TokenRecord, client_ip: str | None, status: Status) -> Outcome:
+        """``status`` for a request that goes no further, once counted (or its refusal)."""
+        return self._count_request(principal, client_ip) or Outcome(status)
+
     def _authorize(self, token: str | None, client_ip: str | None) -> TokenRecord | Status:
         if token is None:
             return catalogue.TOKEN_MISSING

@@ -45,8 +45,21 @@ def trips(rule: FraudRule, sent: int, validated: int) -> bool:
 
 
 def limits_in_order(policy: SendPolicy) -> tuple[Allowance, ...]:
-    """The limits a send must pass, in the order their refusals come: the phone's sends,
-    then the allowances (budgets)."""
-    if policy.phone_sends is None:
+    """The limits a send must pass, in the order their refusals come: the request's own,
+    the phone's sends, then the allowances (budgets)."""
+    first = tuple(a for a in (policy.requests, policy.phone_sends) if a is not None)
+    return (*first, *policy.allowances) if first else policy.allowances
+
+
+def counted(policy: SendPolicy) -> tuple[Allowance, ...]:
+    """The allowances whose rings a send reads and uses up: the request's, then the
+    budgets (the phone's sends are counted from its codes)."""
+    if policy.requests is None:
         return policy.allowances
-    return (policy.phone_sends, *policy.allowances)
+    return (policy.requests, *policy.allowances)
+
+
+def refused_request(policy: SendPolicy, refusal: Refusal | None) -> bool:
+    """True when ``refusal`` is that of the request's own limit (which counts nothing)."""
+    return (refusal is not None and policy.requests is not None
+            and refusal.by == policy.requests.key)

@@ -133,6 +133,9 @@ class SendPolicy:
     phone: str | None = None  # the recipient (E.164), for phone_sends and reroute
     phone_sends: Allowance | None = None
     reroute: int | None = None
+    # The request itself (the token's request limit): judged first, and counted whatever
+    # the answer but its own refusal, a duplicate client_ref included.
+    requests: Allowance | None = None
 
 
 FRAUD = "fraud"  # Refusal.by of a send the fraud guard holds

@@ -180,6 +180,10 @@ class SQLBackend(ABC):
         where every write transaction excludes the others). Locks are taken in one order
         whatever the caller's, so two transactions never wait on each other."""
 
+    def _lock_phone_of(self, conn: Connection, code_id: int) -> None:  # noqa: B027
+        """:meth:`_lock` the phone a code was sent to (``phone:<token id>\\x1f<phone>``),
+        read from the code in the same statement where the backend can."""
+
     @abstractmethod
     def _claim(
         self, conn: Connection, now: float, limit: int, lease: float, claim: str

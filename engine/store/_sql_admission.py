@@ -4,8 +4,10 @@ backend.
 A send is admitted in one transaction: it locks what it will read (the limits' keys and
 the fraud guard's range, on PostgreSQL; SQLite's write transaction excludes every other
 writer anyway), reads all of it in one statement, judges (:mod:`.admission`), and then
-stores the code and uses up its allowances in three more. A refusal writes nothing but a
-hold of the fraud guard; a duplicate client_ref, found first, writes nothing at all.
+stores the code and uses up its allowances (three statements on SQLite, one on PostgreSQL,
+whose data-modifying CTEs write several tables at once). A refusal writes nothing but the
+request's own count (the token's request limit) and a hold of the fraud guard; a duplicate
+client_ref, found first, writes only the request's count.
 
 Each limit key keeps the times of its last ``count`` admitted events in a ring of slots:
 event n goes to slot n % count, so before event n is admitted, its slot holds event
@@ -21,8 +23,10 @@ from typing import Any
 from ..gateways._base import UNDELIVERED
 from ._admission import (
     allowance_refusal,
+    counted,
     hold_refusal,
     limits_in_order,
+    refused_request,
     traffic_since,
     trips,
 )
@@ -48,6 +52,7 @@ from ._sql import (
     MESSAGE_ID,
     OPEN,
     Connection,
+    Cursor,
     SQLBackend,
     Violation,
 )
@@ -130,9 +135,9 @@ def _state_query(
             " AND gateway IS NOT NULL"
         )
     prefix = ""
-    if policy.allowances:
+    if counted(policy):
         rows = []
-        for number, allowance in enumerate(policy.allowances):
+        for number, allowance in enumerate(counted(policy)):
             params[f"k{number}"] = allowance.key
             params[f"n{number}"] = allowance.count
             rows.append(f"(:k{number}, :n{number})")
@@ -150,11 +155,11 @@ def _read_state(
     *, traffic: bool,
 ) -> _State:
     state = _State()
-    if (client_ref is None and policy.fraud is None and not policy.allowances
+    if (client_ref is None and policy.fraud is None and not counted(policy)
             and policy.phone is None):
         return state
     sql, params = _state_query(token_id, client_ref, policy, now, traffic=traffic)
-    counts = {allowance.key: allowance.count for allowance in policy.allowances}
+    counts = {allowance.key: allowance.count for allowance in counted(policy)}
     for tag, first, second, third, fourth in conn.execute(sql, params).fetchall():
         if tag == "ref":  # id, created_at, state, sent_at
             state.holder = (int(first), float(second), str(third), fourth)
@@ -178,6 +183,26 @@ def _read_state(
 class SQLAdmission(SQLBackend, CodeStore, LimitStore):
     """:meth:`CodeStore.admit_code`, :meth:`CodeStore.preview_send` and :class:`LimitStore`
     in SQL."""
+
+    # True where one statement may write several tables (PostgreSQL's data-modifying CTEs):
+    # the writes of a step then cost one round trip instead of one each.
+    joined_writes = False
+
+    def _writes(
+        self, conn: Connection, params: dict[str, Any], main: str, *extra: str
+    ) -> Cursor:
+        """Run the writes ``extra`` and ``main`` in the transaction; ``main``'s cursor (its
+        RETURNING rows, read before any other statement runs on SQLite)."""
+        if self.joined_writes and extra:
+            ctes = ", ".join(f"w{number} AS ({sql})" for number, sql in enumerate(extra))
+            return conn.execute(f"WITH {ctes} {main}", params)
+        cursor = conn.execute(main, params)
+        if not extra:
+            return cursor
+        rows = cursor.fetchall() if "RETURNING" in main else []
+        for sql in extra:
+            conn.execute(sql, params)
+        return _Rows(rows)
 
     # -- a send's admission ----------------------------------------------------------------
     def preview_send(
@@ -204,29 +229,39 @@ class SQLAdmission(SQLBackend, CodeStore, LimitStore):
             with self._transaction(durable=False) as conn:
                 if locks:
                     self._lock(conn, *locks)
-                return self._admit(conn, code, policy, stale_before)
+                admission = self._admit(conn, code, policy, stale_before)
         except Violation as exc:
             if exc.constraint == MESSAGE_ID:
                 raise DuplicateMessageId(code.message_id) from None
             if exc.constraint == CLIENT_REF:
                 raise DuplicateClientRef(code.client_ref) from None
             raise StoreError(f"the code could not be stored: {exc}") from None
+        if admission is None:  # the request was counted, and nothing else written
+            raise DuplicateClientRef(code.client_ref)
+        return admission
 
     def _admit(
         self, conn: Connection, code: NewCode, policy: SendPolicy, stale_before: float
-    ) -> Admission:
+    ) -> Admission | None:
+        """The admission, None when a code holds the client_ref."""
         now = code.created_at
         state = _read_state(conn, code.token_id, code.client_ref, policy, now, traffic=True)
-        if _holds_ref(state, stale_before):
-            raise DuplicateClientRef(code.client_ref)
         refusal = allowance_refusal(limits_in_order(policy), state.oldest, now)
+        if refused_request(policy, refusal):
+            return Admission(refusal=refusal)
+        request = () if policy.requests is None else (policy.requests,)
+        if _holds_ref(state, stale_before):
+            self._use(conn, request, state.taken, now)
+            return None
         if refusal is not None:
+            self._use(conn, request, state.taken, now)
             return Admission(refusal=refusal)
         released = False
         rule = policy.fraud
         if rule is not None:
             refusal = hold_refusal(state.held_until, now)
             if refusal is not None:
+                self._use(conn, request, state.taken, now)
                 return Admission(refusal=refusal)
             sent, validated = state.traffic
             if state.held_until is not None:  # its time is up: the range counts afresh
@@ -241,12 +276,14 @@ class SQLAdmission(SQLBackend, CodeStore, LimitStore):
                     " DO UPDATE SET held_until = excluded.held_until",
                     {"t": code.token_id, "p": rule.prefix, "u": now + rule.window},
                 )
+                self._use(conn, request, state.taken, now)
                 return Admission(refusal=Refusal(FRAUD, rule.window),
                                  fraud_held=(sent, validated), fraud_released=released)
         if state.holder is not None:  # never sent, and its sender died: replace it
             conn.execute("DELETE FROM codes WHERE id = :id", {"id": state.holder[0]})
-        code_id = int(conn.execute(INSERT_CODE, _code_values(code)).fetchone()[0])
-        self._use(conn, policy.allowances, state.taken, now)
+        params, uses = _uses(counted(policy), state.taken, now)
+        params.update(_code_values(code))
+        code_id = int(self._writes(conn, params, INSERT_CODE, *uses).fetchone()[0])
         return Admission(code_id=code_id, fraud_released=released,
                          avoid=tuple(state.undelivered))
 
@@ -258,32 +295,14 @@ class SQLAdmission(SQLBackend, CodeStore, LimitStore):
         ).fetchone()
         return int(row[0]), int(row[1])
 
-    @staticmethod
     def _use(
-        conn: Connection, allowances: Sequence[Allowance], taken: dict[str, int], now: float
+        self, conn: Connection, allowances: Sequence[Allowance], taken: dict[str, int],
+        now: float,
     ) -> None:
         """Count one event against each allowance (whose rings were read under its lock)."""
-        if not allowances:
-            return
-        params: dict[str, Any] = {"now": now}
-        slots, heads = [], []
-        for number, allowance in enumerate(allowances):
-            params[f"k{number}"] = allowance.key
-            params[f"s{number}"] = taken.get(allowance.key, 0) % allowance.count
-            params[f"e{number}"] = now + allowance.seconds
-            slots.append(f"(:k{number}, :s{number}, :now)")
-            heads.append(f"(:k{number}, 1, :e{number})")
-        conn.execute(
-            f"INSERT INTO rate_slots (key, slot, at) VALUES {', '.join(slots)}"  # noqa: S608
-            " ON CONFLICT (key, slot) DO UPDATE SET at = excluded.at",
-            params,
-        )
-        conn.execute(
-            f"INSERT INTO rate_heads (key, taken, ends_at) VALUES {', '.join(heads)}"  # noqa: S608
-            " ON CONFLICT (key) DO UPDATE SET taken = rate_heads.taken + 1,"
-            " ends_at = excluded.ends_at",
-            params,
-        )
+        if allowances:
+            params, (slots, heads) = _uses(allowances, taken, now)
+            self._writes(conn, params, heads, slots)
 
     def count_failure(
         self, code_id: int, now: float, max_attempts: int, failures: Allowance | None = None
@@ -327,6 +346,45 @@ class SQLAdmission(SQLBackend, CodeStore, LimitStore):
         if oldest is not None and oldest > now - seconds:
             return retry_after(oldest, seconds, now)
         return None
+
+
+class _Rows:
+    """Rows already fetched, as a cursor hands them out."""
+
+    rowcount = -1
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+
+def _uses(
+    allowances: Sequence[Allowance], taken: dict[str, int], now: float
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The parameters and the two writes (ring slots, then heads) that count one event
+    against each allowance; none for no allowance."""
+    params: dict[str, Any] = {"now": now}
+    if not allowances:
+        return params, ()
+    slots, heads = [], []
+    for number, allowance in enumerate(allowances):
+        params[f"k{number}"] = allowance.key
+        params[f"s{number}"] = taken.get(allowance.key, 0) % allowance.count
+        params[f"e{number}"] = now + allowance.seconds
+        slots.append(f"(:k{number}, :s{number}, :now)")
+        heads.append(f"(:k{number}, 1, :e{number})")
+    return params, (
+        f"INSERT INTO rate_slots (key, slot, at) VALUES {', '.join(slots)}"  # noqa: S608
+        " ON CONFLICT (key, slot) DO UPDATE SET at = excluded.at",
+        f"INSERT INTO rate_heads (key, taken, ends_at) VALUES {', '.join(heads)}"  # noqa: S608
+        " ON CONFLICT (key) DO UPDATE SET taken = rate_heads.taken + 1,"
+        " ends_at = excluded.ends_at",
+    )
 
 
 def _holds_ref(state: _State, stale_before: float) -> bool:

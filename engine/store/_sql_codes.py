@@ -25,6 +25,25 @@ from ._sql import (
     code_record,
 )
 
+_OWN = "(SELECT {} FROM codes WHERE id = :id)"
+_PHONE = f"token_id = {_OWN.format('token_id')} AND phone = {_OWN.format('phone')}"
+# Every older code of the phone that could still be validated dies: live ones, and pending
+# ones, whether still being sent or left by a sender that died. A statement of its own,
+# before the activation: unique indexes are checked row by row, and the phone's one live
+# code must be gone before this one goes live.
+SUPERSEDE = (
+    f"UPDATE codes SET state = 'superseded' WHERE {_PHONE}"  # noqa: S608 - constants only
+    " AND state IN ('live', 'pending') AND id < :id"
+)
+ACTIVATE = (
+    "UPDATE codes SET sent_at = :now, gateway = :gateway, provider_id = :provider,"
+    " state = CASE WHEN state <> 'pending' THEN state WHEN EXISTS (SELECT 1 FROM codes"
+    "   AS newer WHERE newer.token_id = codes.token_id AND newer.phone = codes.phone"
+    "   AND newer.state = 'live' AND newer.id > :id) THEN 'superseded' ELSE 'live' END"
+    " WHERE id = :id AND sent_at IS NULL"
+    " RETURNING token_id, state, callback_url, delivery_status, delivered_at, message_id"
+)
+
 
 def _fenced(claim: str | None) -> str:
     """The condition that only a claim's holder settles a callback (none: anyone)."""
@@ -49,43 +68,24 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
         self, code_id: int, now: float, gateway: str | None = None,
         provider_id: str | None = None,
     ) -> Activation:
+        values = {"id": code_id, "now": now, "gateway": gateway, "provider": provider_id}
         with self._transaction() as conn:
-            own = conn.execute(
-                "SELECT token_id, phone FROM codes WHERE id = :id", {"id": code_id}
-            ).fetchone()
-            if own is None:
-                raise StoreError(f"code {code_id} is not stored")
-            phone = {"id": code_id, "t": own[0], "p": own[1], "now": now, "gateway": gateway,
-                     "provider": provider_id}
-            self._lock(conn, f"phone:{own[0]}\x1f{own[1]}")
-            # Every older code of the phone that could still be validated dies: live ones,
-            # and pending ones, whether still being sent or left by a sender that died.
-            conn.execute(
-                "UPDATE codes SET state = 'superseded' WHERE token_id = :t AND phone = :p"
-                " AND state IN ('live', 'pending') AND id < :id",
-                phone,
-            )
-            # Re-read after the row lock: a report may have come since the first read.
-            row = conn.execute(
-                "UPDATE codes SET sent_at = :now, gateway = :gateway, provider_id = :provider,"
-                " state = CASE WHEN state <> 'pending'"
-                " THEN state WHEN EXISTS (SELECT 1 FROM codes AS newer"
-                "   WHERE newer.token_id = :t AND newer.phone = :p AND newer.state = 'live'"
-                "   AND newer.id > :id) THEN 'superseded' ELSE 'live' END"
-                " WHERE id = :id AND sent_at IS NULL"
-                " RETURNING state, callback_url, delivery_status, delivered_at, message_id",
-                phone,
-            ).fetchone()
-            if row is None:  # activated already
+            self._lock_phone_of(conn, code_id)
+            conn.execute(SUPERSEDE, values)
+            # Re-reads after the lock: a report may have come since the engine last looked.
+            mine = conn.execute(ACTIVATE, values).fetchone()
+            if mine is None:  # activated already, or never stored
                 state = conn.execute(
                     "SELECT state FROM codes WHERE id = :id", {"id": code_id}
                 ).fetchone()
+                if state is None:
+                    raise StoreError(f"code {code_id} is not stored")
                 return Activation(state[0])
-            state, url, reported, reported_at, message_id = row
+            token_id, state, url, reported, reported_at, message_id = mine
             if url is not None:
-                self._enqueue(conn, own[0], message_id, url, "INTERNAL", "ACCEPTD", now)
+                self._enqueue(conn, token_id, message_id, url, "INTERNAL", "ACCEPTD", now)
                 if reported is not None:
-                    self._enqueue(conn, own[0], message_id, url, "SMS", reported, reported_at)
+                    self._enqueue(conn, token_id, message_id, url, "SMS", reported, reported_at)
         return Activation(state, reported)
 
     @staticmethod

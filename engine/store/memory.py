@@ -18,8 +18,10 @@ from ..gateways._base import UNDELIVERED
 from ._admin import AdminEvent
 from ._admission import (
     allowance_refusal,
+    counted,
     hold_refusal,
     limits_in_order,
+    refused_request,
     traffic_since,
     trips,
 )
@@ -167,7 +169,7 @@ class MemoryStore(MetaStore, Store):
             )
 
     def _oldest_of(self, policy: SendPolicy, now: float) -> dict[str, float | None]:
-        oldest = {a.key: self._oldest(a.key, a.count) for a in policy.allowances}
+        oldest = {a.key: self._oldest(a.key, a.count) for a in counted(policy)}
         sends = policy.phone_sends
         if sends is not None and policy.phone is not None:
             # The phone's codes of every token that may have reached it, newest first.
@@ -198,10 +200,16 @@ class MemoryStore(MetaStore, Store):
         now = code.created_at
         with self._lock:
             key = (code.token_id, code.client_ref)
-            if self._holder(code.token_id, code.client_ref, stale_before) is not None:
-                raise DuplicateClientRef(code.client_ref)
+            if code.message_id in self._by_message:  # before anything is counted
+                raise DuplicateMessageId(code.message_id)
             refusal = allowance_refusal(limits_in_order(policy),
                                         self._oldest_of(policy, now), now)
+            if refused_request(policy, refusal):
+                return Admission(refusal=refusal)
+            if policy.requests is not None:  # counted whatever the answer now
+                self._count(policy.requests, now)
+            if self._holder(code.token_id, code.client_ref, stale_before) is not None:
+                raise DuplicateClientRef(code.client_ref)
             if refusal is not None:
                 return Admission(refusal=refusal)
             released = False
@@ -220,8 +228,6 @@ class MemoryStore(MetaStore, Store):
                     self._holds[(code.token_id, rule.prefix)] = (now + rule.window, released_at)
                     return Admission(refusal=Refusal(FRAUD, rule.window),
                                      fraud_held=(sent, validated), fraud_released=released)
-            if code.message_id in self._by_message:
-                raise DuplicateMessageId(code.message_id)
             if key in self._by_ref:  # a code never sent, whose sender died
                 self._forget(self._codes[self._by_ref[key]])
             code_id = self._next_id
