@@ -51,8 +51,14 @@ PROBES_FROM, PROBES_UNTIL = 1.0, 9.0
 PROBED_CODES = 10  # codes issued before the hang, each probed 5 times (TFA_MAX_ATTEMPTS)
 WRONG_CODE = "A" * 12
 BREAKER_FAILURES, BREAKER_PAUSE = 5, 3.0  # TFA_GATEWAY_BREAKER=5/3
-# The acceptance bound on validations during the hang (before the bulkhead: 9.5 s).
+# The acceptance bound on validations during the hang (before the bulkhead: 9.5 s), on a
+# machine whose own validations, the gateway healthy, take their usual 10-60 ms. On a machine
+# busy with other work (CI runs tox's environments side by side on 2 cores) every request is
+# slower, hang or not: the bound is then that many times the p99 of the same validations
+# made just before the hang, which stays far below what waiting on the gateway costs.
 VALIDATE_P99_WITHIN = 0.2
+SLOWER_THAN_BASELINE = 3
+BASELINE_PROBES = 20  # validations before the hang, the gateway healthy
 # A refused send waits 20 ms for a slot; the rest is its own work (hashing, storing and
 # discarding its code) queued with the other 63 on 2 shared cores (0.1 to 0.5 s seen). Far
 # under the 10 s a send held by the hanging gateway takes.
@@ -96,6 +102,7 @@ class Burst:
 
     sends: list[tuple[str, Reply]]
     probes: list[Reply]
+    baseline: list[Reply]  # the same validations before the hang
     reached_gateway: int  # sends that got a request to the gateway during the hang
     hang_lines: list[str]
     fail_fast: list[Reply]
@@ -121,12 +128,13 @@ def request_code(url: str, token: str, client_ref: str, to: str) -> Reply:
     return call(url, "POST", "/1/2fa", token=token, body=body, timeout=SEND_TIMEOUT)
 
 
-def issue_probed_codes(url: str, token: str) -> list[str]:
+def issue_probed_codes(url: str, token: str, label: str = "probed",
+                       first: int = 90000) -> list[str]:
     """Codes sent while the gateway is healthy, for the probes to validate: their refs."""
     refs = []
     for number in range(PROBED_CODES):
-        ref = f"probed-{number}"
-        reply = request_code(url, token, ref, phone(90000 + number))
+        ref = f"{label}-{number}"
+        reply = request_code(url, token, ref, phone(first + number))
         assert (reply.status, reply.code) == (201, 0), reply.body
         refs.append(ref)
     return refs
@@ -183,6 +191,11 @@ def play(service: TfaProcess, counted: CountingSimulator, token: str) -> Burst:
     """The scenario, on a running service and simulator."""
     url, sim = service.base_url, counted.sim
     refs = issue_probed_codes(url, token)
+    quiet = issue_probed_codes(url, token, "baseline", 91000)
+    baseline = []
+    for number in range(BASELINE_PROBES):
+        baseline.append(validate(url, token, quiet[number % PROBED_CODES], WRONG_CODE))
+        time.sleep(0.05)  # the probes' own pace, roughly: one at a time
     sim.faults.hang = 60.0  # longer than any send waits: the gateway never answers
     mark = service.mark()
     before = counted.received()
@@ -197,7 +210,8 @@ def play(service: TfaProcess, counted: CountingSimulator, token: str) -> Burst:
     fail_fast_reached = len(counted.received() - before)
 
     sim.faults.hang = 0.0
-    burst = Burst(sends, probes, reached, hang_lines, fail_fast, fail_fast_reached, [])
+    burst = Burst(sends, probes, baseline, reached, hang_lines, fail_fast, fail_fast_reached,
+                  [])
     burst.retries = retry_when_healthy(url, token, burst.refused_quickly())
     return burst
 
@@ -235,10 +249,14 @@ def nearest_rank(values: list[float], percent: float) -> float:
 
 
 def test_validations_stay_fast_while_sends_hang(burst: Burst) -> None:
-    """Validations made while 64 sends hang on the gateway answer with p99 <= 200 ms."""
+    """Validations made while 64 sends hang on the gateway answer with p99 <= 200 ms (or,
+    on a machine busy enough that the same validations took more than a third of that
+    before the hang, within three times their p99 then)."""
     assert [(r.status, r.code) for r in burst.probes] == [(422, -54)] * PROBES
     seconds = [r.seconds for r in burst.probes]
-    assert nearest_rank(seconds, 99) <= VALIDATE_P99_WITHIN, sorted(seconds)[-5:]
+    quiet = nearest_rank([r.seconds for r in burst.baseline], 99)
+    bound = max(VALIDATE_P99_WITHIN, SLOWER_THAN_BASELINE * quiet)
+    assert nearest_rank(seconds, 99) <= bound, (sorted(seconds)[-5:], quiet)
 
 
 def test_sends_beyond_the_slots_are_refused_quickly(burst: Burst) -> None:

@@ -50,9 +50,9 @@ from fleet import Database, fleet_environ, new_phone, new_ref, tokens_toml
 from hold_listener import Callback, HoldListener
 from loopback import free_port
 from parallel_http import Reply, call, in_parallel
-from pg_cluster import throwaway_cluster
 from retrying_burst import DUPLICATE, SENT, UNAVAILABLE, Ask, Burst
 
+from dev.postgres import throwaway_cluster
 from tfa_engine._engine import PENDING_MARGIN
 from tfa_engine.gateways._resilience import SLOT_WAIT
 
