@@ -241,12 +241,22 @@ class CallbackDispatcher(Background):
         """Deliver every callback due now; return how many were claimed."""
         self._mark_posted()
         jobs = self.store.claim_callbacks(self.clock(), self.batch, self.lease)
-        if len(jobs) <= 1 or self.concurrency == 1:
-            for job in jobs:
-                self._attempt(job)
-        else:
-            list(self._executor().map(self._attempt, jobs))  # waits for all; raises the first
+        # The callbacks of one message go out one after the other, in the order they were
+        # queued (INTERNAL before the SMS report that overtook it); messages in parallel.
+        by_message: dict[str, list[CallbackJob]] = {}
+        for job in sorted(jobs, key=lambda job: job.id):
+            by_message.setdefault(job.message_id, []).append(job)
+        groups = list(by_message.values())
+        if len(groups) <= 1 or self.concurrency == 1:
+            for group in groups:
+                self._attempt_in_order(group)
+        else:  # waits for all; raises the first
+            list(self._executor().map(self._attempt_in_order, groups))
         return len(jobs)
+
+    def _attempt_in_order(self, jobs: list[CallbackJob]) -> None:
+        for job in jobs:
+            self._attempt(job)
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:

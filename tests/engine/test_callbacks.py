@@ -445,3 +445,44 @@ def test_a_post_the_store_could_not_record_is_not_posted_again(
     engine.callbacks.run_once()
     assert len(transport.calls) == 1
     assert store.callback_states(message_id) == [("delivered", 0)]
+
+
+class SlowFirstTransport(RecordingTransport):
+    """Records each post once it is answered; the INTERNAL callback takes 0.3 s."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+    def __call__(self, scheme: str, port: int, address: str, host: str, target: str,
+                 body: bytes, headers: dict[str, str], timeout: float) -> int:
+        if json.loads(body)["data"][0]["type"] == "INTERNAL":
+            threading.Event().wait(0.3)  # a slow answer, on the real clock: posts are threads
+        with self.lock:
+            return super().__call__(scheme, port, address, host, target, body, headers, timeout)
+
+
+def test_the_callbacks_of_one_message_go_out_in_order(
+    store: SQLiteStore, clock: FakeClock
+) -> None:
+    """A delivery report that overtook the send's answer queues SMS behind INTERNAL; even
+    with posts in parallel, the SMS callback goes out only once INTERNAL was answered."""
+    engine = make_engine(store, clock)
+    transport = SlowFirstTransport()
+    engine.callbacks.transport = transport
+    issued = engine.create_token("shop")
+    sent = engine.gateway.send
+
+    def reported_at_once(message: Any) -> Any:  # the report overtakes the gateway's answer
+        accepted = sent(message)
+        engine.record_delivery_reports({"msisdn": PHONE[1:], "delivery_status": "DELIVRD",
+                                        "delivery_date": "2026-12-07",
+                                        "uuid": message.message_id})
+        return accepted
+
+    engine.gateway.send = reported_at_once  # type: ignore[method-assign]
+    send(engine, issued.token, "ref-1", "https://client.example/cb")
+    assert engine.callbacks.concurrency > 1
+    assert engine.callbacks.run_once() == 2
+    kinds = [json.loads(call["body"])["data"][0]["type"] for call in transport.calls]
+    assert kinds == ["INTERNAL", "SMS"]
