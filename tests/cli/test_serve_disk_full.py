@@ -52,11 +52,18 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def fill(directory: Path) -> Path:
     """Fill the file system holding ``directory`` to the last byte; the filler file."""
     filler = directory / "filler"
-    with open(filler, "wb") as handle:
+    # Unbuffered: what a write could not put on the disk is not flushed again on close
+    # (a buffered file raised ENOSPC there once the disk was full).
+    with open(filler, "wb", buffering=0) as handle:
+        chunk = b"\0" * 65536
         try:
             while True:
-                handle.write(b"\0" * 65536)
-                handle.flush()
+                handle.write(chunk)
+        except OSError:
+            pass
+        try:
+            while True:  # the last bytes, a page at a time
+                handle.write(chunk[:4096])
         except OSError:
             pass
     return filler
