@@ -21,7 +21,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from tfa_engine import Engine, catalogue
-from tfa_engine.gateways import Accepted, Gateway, GatewayError, ReportSink, SmsMessage
+from tfa_engine.gateways import Accepted, Gateway, GatewayError, SmsMessage, WrappingGateway
 
 log = logging.getLogger("tfa.metrics")
 
@@ -102,16 +102,15 @@ class StoreGauges(Collector):
                                 value=holds)
 
 
-class CountedGateway(Gateway):
+class CountedGateway(WrappingGateway):
     """Counts each send of ``gateway`` (accepted or not) and times it: the gateway of an
     engine built with its metrics (:func:`~tfa_engine.adapters.server.app.build_service`),
     so that no app has to change the engine it serves."""
 
     def __init__(self, gateway: Gateway, metrics: Metrics) -> None:
-        self.gateway = gateway
+        super().__init__(gateway)
         self.metrics = metrics
         self.name = gateway.label
-        self.deadline = gateway.deadline
 
     def send(self, message: SmsMessage) -> Accepted | None:
         started = time.perf_counter()
@@ -126,19 +125,6 @@ class CountedGateway(Gateway):
             )
         self.metrics.sms_sent.labels(self.name).inc()
         return accepted
-
-    @property
-    def label(self) -> str:
-        return self.gateway.label
-
-    def attach(self, reports: ReportSink) -> None:
-        self.gateway.attach(reports)
-
-    def check(self) -> None:
-        self.gateway.check()
-
-    def close(self) -> None:
-        self.gateway.close()
 
 
 class AnsweredSends:

@@ -8,7 +8,7 @@ a resource only picks the token, the client address and the raw body out of the 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import falcon
 
@@ -20,6 +20,7 @@ from .docs import mount_path
 from .wire import render, write_json
 
 ClientAddress = Callable[[falcon.Request], "str | None"]
+_Read = TypeVar("_Read")
 
 
 def read_body(req: falcon.Request, limit: int) -> bytes | None:
@@ -45,6 +46,31 @@ def read_body(req: falcon.Request, limit: int) -> bytes | None:
         chunks.append(chunk)
         received += len(chunk)
     return None if received > limit else b"".join(chunks)
+
+
+def _read_reports(req: falcon.Request, resp: falcon.Response, allowed: bool, max_body: int,
+                 read: Callable[[bytes], _Read]) -> _Read | None:
+    """What ``read`` makes of a delivery-report body, or None once the error is rendered:
+    -71 404 when not ``allowed`` (the endpoint cannot be told from an unknown path), too
+    large over ``max_body``, malformed when ``read`` raises ValueError."""
+    if not allowed:
+        render(resp, catalogue.NOT_FOUND)
+        return None
+    body = read_body(req, max_body)
+    if body is None:
+        render(resp, catalogue.TOO_LARGE)
+        return None
+    try:
+        return read(body)
+    except ValueError:
+        render(resp, catalogue.MALFORMED)
+        return None
+
+
+def _answer_accepted(resp: falcon.Response, count: int) -> None:
+    """200 with how many reports were taken, never cached."""
+    write_json(resp, 200, {"accepted": count})
+    resp.cache_control = ["no-store"]
 
 
 class RequestCode:
@@ -116,20 +142,10 @@ class DeliveryReports:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, secret: str) -> None:
         """Record the reports; 200 with how many changed a message."""
-        if not self._engine.dlr_secret_matches(secret):
-            render(resp, catalogue.NOT_FOUND)
-            return
-        body = read_body(req, self._max_body)
-        if body is None:
-            render(resp, catalogue.TOO_LARGE)
-            return
-        try:
-            applied = self._engine.record_delivery_reports(body)
-        except ValueError:
-            render(resp, catalogue.MALFORMED)
-            return
-        write_json(resp, 200, {"accepted": applied})
-        resp.cache_control = ["no-store"]
+        applied = _read_reports(req, resp, self._engine.dlr_secret_matches(secret),
+                               self._max_body, self._engine.record_delivery_reports)
+        if applied is not None:
+            _answer_accepted(resp, applied)
 
 
 class GatewayReports:
@@ -152,23 +168,17 @@ class GatewayReports:
     def on_post(self, req: falcon.Request, resp: falcon.Response, gateway: str) -> None:
         """Hand each final report to the engine; 200 with how many there were."""
         secret = req.get_param("secret") or req.get_header("X-TFA-DLR-Secret") or ""
-        reader = self._readers.get(gateway)
-        if not self._engine.dlr_secret_matches(secret) or reader is None:
-            render(resp, catalogue.NOT_FOUND)
-            return
-        body = read_body(req, self._max_body)
-        if body is None:
-            render(resp, catalogue.TOO_LARGE)
-            return
-        try:
-            reports = reader.read(body, req.content_type or "", self._engine.clock())
-        except ValueError:
-            render(resp, catalogue.MALFORMED)
+        allowed = self._engine.dlr_secret_matches(secret) and gateway in self._readers
+        reports = _read_reports(
+            req, resp, allowed, self._max_body,
+            lambda body: self._readers[gateway].read(body, req.content_type or "",
+                                                     self._engine.clock()),
+        )
+        if reports is None:
             return
         for report in reports:
             self._engine.record_gateway_report(report)
-        write_json(resp, 200, {"accepted": len(reports)})
-        resp.cache_control = ["no-store"]
+        _answer_accepted(resp, len(reports))
 
 
 class OpenAPIDocument:

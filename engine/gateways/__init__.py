@@ -3,9 +3,9 @@
 The gateways a user constructs (:class:`ConsoleGateway`, :class:`MemoryGateway`,
 :class:`MediariverGateway`, :class:`HttpGateway` with the :class:`HttpReports` its
 provider's webhook posts), the wrappers that make one resilient (:class:`CircuitBreaker`,
-:class:`Bulkhead`), routes over several (:class:`RoutedGateway`), and what an SMS is made
-of: :class:`SmsMessage`, its :func:`segments`, the delivery statuses and qualities of the
-mediariver protocol.
+:class:`Bulkhead`, both a :class:`WrappingGateway`), routes over several
+(:class:`RoutedGateway`), and what an SMS is made of: :class:`SmsMessage`, its
+:func:`segments`, the delivery statuses and qualities of the mediariver protocol.
 """
 
 from .._segments import SegmentCount, segments
@@ -19,6 +19,7 @@ from ._base import (
     GatewayError,
     ReportSink,
     SmsMessage,
+    WrappingGateway,
 )
 from ._resilience import Bulkhead, CircuitBreaker, SlotsBusy
 from ._routes import DEFAULT_ROUTE, Route, RoutedGateway
@@ -51,5 +52,6 @@ __all__ = [
     "SegmentCount",
     "SlotsBusy",
     "SmsMessage",
+    "WrappingGateway",
     "segments",
 ]

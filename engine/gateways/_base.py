@@ -110,3 +110,25 @@ class Gateway(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections (a no-op where there are none)."""
+
+
+class WrappingGateway(Gateway):
+    """A gateway that sends through ``gateway``: its label, deadline, delivery reports,
+    check and close are the wrapped gateway's; a subclass adds what it does to a send."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.deadline = gateway.deadline
+
+    @property
+    def label(self) -> str:
+        return self.gateway.label
+
+    def attach(self, reports: ReportSink) -> None:
+        self.gateway.attach(reports)
+
+    def check(self) -> None:
+        self.gateway.check()
+
+    def close(self) -> None:
+        self.gateway.close()

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ._base import Accepted, Gateway, GatewayError, ReportSink, SmsMessage
+from ._base import Accepted, Gateway, GatewayError, SmsMessage, WrappingGateway
 
 log = logging.getLogger("tfa.gateway")
 
@@ -50,7 +50,7 @@ def counts_against_gateway(error: GatewayError) -> bool:
     return not refused
 
 
-class CircuitBreaker(Gateway):
+class CircuitBreaker(WrappingGateway):
     """Fails fast while ``gateway`` keeps failing."""
 
     def __init__(
@@ -64,20 +64,15 @@ class CircuitBreaker(Gateway):
     ) -> None:
         if failures < 1 or pause <= 0:
             raise ValueError("a circuit breaker needs failures >= 1 and pause > 0")
-        self.gateway = gateway
+        super().__init__(gateway)
         self.failures = failures
         self.pause = pause
         self.name = name
-        self.deadline = gateway.deadline
         self._clock = clock
         self._lock = threading.Lock()
         self._failed = 0  # sends failed in a row
         self._open_until: float | None = None
         self._trial = False  # a send is trying the gateway while the circuit is half-open
-
-    @property
-    def label(self) -> str:
-        return self.gateway.label
 
     @property
     def is_open(self) -> bool:
@@ -114,12 +109,6 @@ class CircuitBreaker(Gateway):
         self._success()
         return accepted
 
-    def attach(self, reports: ReportSink) -> None:
-        self.gateway.attach(reports)
-
-    def check(self) -> None:
-        self.gateway.check()
-
     def _failure(self) -> None:
         with self._lock:
             self._failed += 1
@@ -142,15 +131,12 @@ class CircuitBreaker(Gateway):
         with self._lock:
             self._trial = False
 
-    def close(self) -> None:
-        self.gateway.close()
-
 
 class SlotsBusy(GatewayError):
     """Every slot of a :class:`Bulkhead` stayed taken: the message never left."""
 
 
-class Bulkhead(Gateway):
+class Bulkhead(WrappingGateway):
     """Lets at most ``slots`` sends wait on ``gateway`` at once.
 
     A send that finds no slot free within ``wait`` seconds raises :class:`SlotsBusy` (a
@@ -163,7 +149,7 @@ class Bulkhead(Gateway):
     ) -> None:
         if slots < 1 or wait < 0:
             raise ValueError("a bulkhead needs slots >= 1 and wait >= 0")
-        self.gateway = gateway
+        super().__init__(gateway)
         self.slots = slots
         self.wait = wait
         self.name = name
@@ -173,10 +159,6 @@ class Bulkhead(Gateway):
         self._lock = threading.Lock()
         self._busy = 0
         self._waiting = 0
-
-    @property
-    def label(self) -> str:
-        return self.gateway.label
 
     @property
     def busy(self) -> int:
@@ -211,12 +193,3 @@ class Bulkhead(Gateway):
             with self._lock:
                 self._busy -= 1
             self._free.release()
-
-    def attach(self, reports: ReportSink) -> None:
-        self.gateway.attach(reports)
-
-    def check(self) -> None:
-        self.gateway.check()
-
-    def close(self) -> None:
-        self.gateway.close()

@@ -23,11 +23,9 @@ from __future__ import annotations
 import base64
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, SSLError
@@ -36,8 +34,9 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from .._phones import mask
 from .._requests import decode_json
 from .._values import ConfigError
-from ._base import Accepted, Gateway, GatewayError, SmsMessage
+from ._base import Accepted, GatewayError, SmsMessage
 from ._http_reports import HttpReports
+from ._http_sending import PooledHttpGateway, Sending, http_url
 from ._http_shape import BodyTemplate, FieldPath, scalar_text
 from ._mediariver_answers import scrub
 
@@ -62,7 +61,7 @@ class HttpGatewayError(GatewayError):
         self.status = status
 
 
-class HttpGateway(Gateway):
+class HttpGateway(PooledHttpGateway):
     """Sends each SMS as one request to a provider's REST API; thread-safe.
 
     Args:
@@ -88,6 +87,8 @@ class HttpGateway(Gateway):
     Raises ConfigError naming the option for a setting it cannot work with.
     """
 
+    _log = log
+
     def __init__(
         self,
         url: str,
@@ -112,15 +113,12 @@ class HttpGateway(Gateway):
         clock: Callable[[], float] = time.monotonic,
         pool: urllib3.PoolManager | None = None,
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            # Operator configuration, not user input; still nothing but the web.
-            raise ConfigError(f"url must be an http(s) URL, not {url!r}")
+        http_url(url, "url", ConfigError)
         if method.upper() not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         self.template = BodyTemplate(format, body)
         self._credentials = {"username": username, "password": password, "token": token}
-        self._headers = {
+        headers = {
             "Content-Type": self.template.content_type,
             "Accept": "application/json",
             "User-Agent": "tfa-engine",
@@ -138,22 +136,13 @@ class HttpGateway(Gateway):
         self.accept_field = None if accept_field is None else FieldPath(accept_field)
         self.accept_value = accept_value
         self.id_field = None if id_field is None else FieldPath(id_field)
-        if not deadline > 0 or not connect_timeout > 0 or backoff < 0 or max_attempts < 1:
-            raise ConfigError("deadline and connect_timeout must be positive, backoff not "
-                              "negative, max_attempts at least 1")
-        self.url = url
-        self.method = method.upper()
+        super().__init__(
+            url, method.upper(), headers, deadline=deadline, connect_timeout=connect_timeout,
+            read_timeout=None, max_attempts=max_attempts, backoff=backoff, sleep=sleep,
+            clock=clock, pool=pool, error=ConfigError,
+        )
         self.auth = auth
-        self.deadline = deadline
-        self.connect_timeout = connect_timeout
-        self.max_attempts = max_attempts
-        self.backoff = backoff
-        self._sleep = sleep
-        self._clock = clock
-        self._pool = pool or urllib3.PoolManager(num_pools=4, maxsize=10, retries=False)
         self._secrets = [value for value in (password, token) if value]
-        self._lock = threading.Lock()
-        self._requests = 0
 
     def __repr__(self) -> str:  # the URL may hold an account id, never a secret
         return f"{type(self).__name__}({self.url!r}, auth={self.auth!r})"
@@ -161,16 +150,6 @@ class HttpGateway(Gateway):
     @property
     def label(self) -> str:
         return self.name or "http"
-
-    @property
-    def requests_made(self) -> int:
-        """HTTP requests made so far, every send and every thread counted."""
-        with self._lock:
-            return self._requests
-
-    def close(self) -> None:
-        """Close the pooled connections; a later send opens new ones."""
-        self._pool.clear()
 
     def payload(self, message: SmsMessage) -> bytes:
         """The body sent for ``message``."""
@@ -203,55 +182,37 @@ class HttpGateway(Gateway):
     def send(self, message: SmsMessage) -> Accepted:
         """Hand ``message`` to the provider; raise :class:`HttpGatewayError` when it was
         not taken (``maybe_sent`` when it may have been)."""
-        body = self.payload(message)
-        end = message.ends_at(self._clock(), self.deadline)
-        attempt = 0
-        while True:
-            attempt += 1
-            remaining = end - self._clock()
-            if remaining <= 0:
-                raise self._fail(message, f"deadline of {self.deadline:g}s passed", None,
-                                 attempt - 1)
-            try:
-                response = self._request(body, remaining)
-            except ConnectTimeoutError as exc:  # no connection: nothing went out
-                self._pause_or_fail(message, type(exc).__name__, None, attempt, end, None)
-                continue
-            except SSLError as exc:
-                raise self._fail(message, type(exc).__name__, None, attempt) from None
-            except Urllib3Error as exc:
-                raise self._fail(message, f"{type(exc).__name__} after the request went out",
-                                 None, attempt, maybe_sent=True) from None
-            status = response.status
-            if status in self.accept_status:
-                return self._accepted(message, response.data, status, attempt)
-            if status in _NOT_TAKEN:
-                wait = _retry_after(response.headers.get("Retry-After"))
-                self._pause_or_fail(message, f"HTTP {status}", status, attempt, end, wait)
-                continue
-            detail = self._excerpt(response.data, message)
-            if status in (401, 403):
-                raise self._fail(message, f"the provider refused the credentials "
-                                 f"(HTTP {status}{detail})", status, attempt)
-            # A 5xx other than 503 may come after the provider (or the proxy in front of
-            # it) took the message; so may a 2xx this configuration does not expect.
-            maybe = status >= 500 or 200 <= status <= 299
-            raise self._fail(message, f"HTTP {status}{detail}", status, attempt,
-                             maybe_sent=maybe)
+        return self._send_body(message, self.payload(message))
 
-    def _request(self, body: bytes, remaining: float) -> urllib3.BaseHTTPResponse:
-        with self._lock:
-            self._requests += 1
-        return self._pool.request(
-            self.method, self.url, body=body, headers=self._headers,
-            timeout=urllib3.Timeout(total=remaining,
-                                    connect=min(self.connect_timeout, remaining),
-                                    read=remaining),
-            retries=False, redirect=False,
-        )
+    def _unanswered(self, sending: Sending, error: Urllib3Error) -> None:
+        if isinstance(error, ConnectTimeoutError):  # no connection: nothing went out
+            self._pause_or_fail(sending, type(error).__name__, None)
+            return
+        if isinstance(error, SSLError):
+            raise self._fail(sending, type(error).__name__, None) from None
+        sending.maybe_sent = True
+        raise self._fail(sending, f"{type(error).__name__} after the request went out",
+                         None) from None
 
-    def _accepted(self, message: SmsMessage, data: bytes, status: int,
-                  attempt: int) -> Accepted:
+    def _answered(self, sending: Sending, response: urllib3.BaseHTTPResponse) -> Accepted | None:
+        status = response.status
+        if status in self.accept_status:
+            return self._accepted(sending, response.data, status)
+        if status in _NOT_TAKEN:
+            wait = _retry_after(response.headers.get("Retry-After"))
+            self._pause_or_fail(sending, f"HTTP {status}", status, wait)
+            return None
+        detail = self._excerpt(response.data, sending.message)
+        if status in (401, 403):
+            raise self._fail(sending, f"the provider refused the credentials "
+                             f"(HTTP {status}{detail})", status)
+        # A 5xx other than 503 may come after the provider (or the proxy in front of
+        # it) took the message; so may a 2xx this configuration does not expect.
+        sending.maybe_sent = status >= 500 or 200 <= status <= 299
+        raise self._fail(sending, f"HTTP {status}{detail}", status)
+
+    def _accepted(self, sending: Sending, data: bytes, status: int) -> Accepted:
+        message = sending.message
         answer: Any = None
         if self.accept_field is not None or self.id_field is not None:
             try:
@@ -262,8 +223,8 @@ class HttpGateway(Gateway):
             found = scalar_text(self.accept_field.one(answer))
             if found != self.accept_value:
                 shown = "nothing" if found is None else repr(scrub(found, message))
-                raise self._fail(message, f"HTTP {status} with {self.accept_field.text} = "
-                                 f"{shown}{self._excerpt(data, message)}", status, attempt)
+                raise self._fail(sending, f"HTTP {status} with {self.accept_field.text} = "
+                                 f"{shown}{self._excerpt(data, message)}", status)
         provider_id = None
         if self.id_field is not None:
             provider_id = scalar_text(self.id_field.one(answer))
@@ -274,25 +235,15 @@ class HttpGateway(Gateway):
                             self.id_field.text)
         return Accepted(self.label, provider_id)
 
-    def _pause_or_fail(self, message: SmsMessage, problem: str, status: int | None,
-                       attempt: int, end: float, wait: float | None) -> None:
-        """Wait before the next attempt, or fail when none is left or time would run out."""
-        delay = self.backoff * 2 ** (attempt - 1) if wait is None else wait
-        if attempt >= self.max_attempts or delay >= end - self._clock():
-            raise self._fail(message, problem, status, attempt, retry_after=wait)
-        log.warning("%s attempt %d/%d message_id=%s to=%s: %s", self.label, attempt,
-                    self.max_attempts, message.message_id, mask(message.recipient), problem)
-        if delay > 0:
-            self._sleep(delay)
+    def _retrying(self, sending: Sending, problem: str) -> None:
+        log.warning("%s attempt %d/%d message_id=%s to=%s: %s", self.label, sending.attempt,
+                    self.max_attempts, sending.message.message_id,
+                    mask(sending.message.recipient), problem)
 
-    def _fail(self, message: SmsMessage, problem: str, status: int | None, attempts: int,
-              *, retry_after: float | None = None, maybe_sent: bool = False) -> HttpGatewayError:
-        plural = "" if attempts == 1 else "s"
-        reason = f"{self.label}: {problem} (after {attempts} attempt{plural})"
-        log.warning("%s gave up on message_id=%s to=%s: %s", self.label, message.message_id,
-                    mask(message.recipient), reason)
+    def _error(self, reason: str, status: int | None, sending: Sending,
+               retry_after: float | None) -> GatewayError:
         return HttpGatewayError(reason, status=status, retry_after=retry_after,
-                                maybe_sent=maybe_sent)
+                                maybe_sent=sending.maybe_sent)
 
     def _excerpt(self, data: bytes, message: SmsMessage | None) -> str:
         """``: <the start of the answer>``, without the message, its number or a secret."""

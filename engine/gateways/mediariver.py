@@ -20,18 +20,17 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from .._phones import mask
-from ._base import QUALITIES, Accepted, Gateway, GatewayError, SmsMessage
+from ._base import QUALITIES, Accepted, GatewayError, SmsMessage
+from ._http_sending import PooledHttpGateway, Sending, http_url
 from ._mediariver_answers import count, error_summary, retry_after_seconds
 
 __all__ = ["MediariverError", "MediariverGateway"]
@@ -57,13 +56,14 @@ class MediariverError(GatewayError):
         status: int | None,
         attempts: int,
         retry_after: float | None = None,
+        maybe_sent: bool = False,
     ) -> None:
-        super().__init__(reason, retry_after=retry_after)
+        super().__init__(reason, retry_after=retry_after, maybe_sent=maybe_sent)
         self.status = status
         self.attempts = attempts
 
 
-class MediariverGateway(Gateway):
+class MediariverGateway(PooledHttpGateway):
     """Sends each SMS to mediariver with HTTP Basic auth; thread-safe.
 
     Args:
@@ -82,6 +82,8 @@ class MediariverGateway(Gateway):
     ``attempts_made`` counts the HTTP requests made since construction, by every thread.
     """
 
+    _log = log
+
     def __init__(
         self,
         base_url: str,
@@ -98,51 +100,27 @@ class MediariverGateway(Gateway):
         clock: Callable[[], float] = time.monotonic,
         pool: urllib3.PoolManager | None = None,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"mediariver base_url must be an http(s) URL, not {base_url!r}")
+        parts = http_url(base_url, "mediariver base_url")
         if parts.query or parts.fragment:
             raise ValueError("mediariver base_url must not carry a query or a fragment")
         if not username or ":" in username:
             raise ValueError("mediariver username must be non-empty and hold no ':'")
         if quality not in QUALITIES:
             raise ValueError(f"mediariver quality must be one of {', '.join(QUALITIES)}")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        for name, value in (
-            ("deadline", deadline),
-            ("connect_timeout", connect_timeout),
-            ("read_timeout", read_timeout),
-        ):
-            if not value > 0:
-                raise ValueError(f"{name} must be positive")
-        if backoff < 0:
-            raise ValueError("backoff must not be negative")
-
-        self.url = base_url.rstrip("/") + "/v2/send"
-        self.quality = quality
-        self.deadline = deadline
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.max_attempts = max_attempts
-        self.backoff = backoff
-        self._sleep = sleep
-        self._clock = clock
         # RFC 7617 allows UTF-8 credentials; urllib3's helper would encode Latin-1 only.
         credentials = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-        self._headers = {
+        headers = {
             "Authorization": f"Basic {credentials}",
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": _USER_AGENT,
         }
-        self._pool = (
-            pool
-            if pool is not None
-            else urllib3.PoolManager(num_pools=4, maxsize=10, retries=False)
+        super().__init__(
+            base_url.rstrip("/") + "/v2/send", "POST", headers, deadline=deadline,
+            connect_timeout=connect_timeout, read_timeout=read_timeout,
+            max_attempts=max_attempts, backoff=backoff, sleep=sleep, clock=clock, pool=pool,
         )
-        self._lock = threading.Lock()
-        self._attempts_made = 0
+        self.quality = quality
 
     def __repr__(self) -> str:  # no credentials in a repr
         return f"{type(self).__name__}({self.url!r}, quality={self.quality!r})"
@@ -150,12 +128,11 @@ class MediariverGateway(Gateway):
     @property
     def attempts_made(self) -> int:
         """HTTP requests made so far, every send and every thread counted."""
-        with self._lock:
-            return self._attempts_made
+        return self.requests_made
 
-    def close(self) -> None:
-        """Close the pooled connections; a later send opens new ones."""
-        self._pool.clear()
+    @property
+    def _who(self) -> str:
+        return "mediariver"
 
     def payload(self, message: SmsMessage) -> dict[str, Any]:
         """The JSON body sent for ``message`` (the sender travels with quality ``H`` only)."""
@@ -196,90 +173,50 @@ class MediariverGateway(Gateway):
         """Hand ``message`` to mediariver; raise :class:`MediariverError` when it was not queued
         (``maybe_sent`` when a request got no answer after it went out). Its delivery
         reports name our ``message_id`` (the uuid it travelled with)."""
-        unanswered: list[str] = []
-        try:
-            self._send(message, unanswered)
-        except MediariverError as exc:
-            exc.maybe_sent = bool(unanswered)
-            raise
-        return Accepted(self.label)
-
-    def _send(self, message: SmsMessage, unanswered: list[str]) -> None:
         body = json.dumps(self.payload(message), ensure_ascii=False).encode("utf-8")
-        to = mask(message.recipient)
-        end = message.ends_at(self._clock(), self.deadline)
-        attempt = 0
-        while True:
-            attempt += 1
-            remaining = end - self._clock()
-            if remaining <= 0:
-                passed = f"deadline of {self.deadline:g}s passed"
-                raise self._fail(message, passed, None, attempt - 1)
-            with self._lock:
-                self._attempts_made += 1
-            try:
-                response = self._pool.request(
-                    "POST",
-                    self.url,
-                    body=body,
-                    headers=self._headers,
-                    timeout=urllib3.Timeout(
-                        total=remaining,
-                        connect=min(self.connect_timeout, remaining),
-                        read=min(self.read_timeout, remaining),
-                    ),
-                    retries=False,
-                    redirect=False,
-                )
-            except Urllib3Error as exc:
-                # The class name says enough (ReadTimeoutError, NewConnectionError...); the
-                # message may repeat the URL, which is harmless but noisy.
-                problem = type(exc).__name__
-                if isinstance(exc, _UNANSWERED):
-                    unanswered.append(problem)
-                log.warning(
-                    "mediariver attempt %d/%d message_id=%s to=%s: %s",
-                    attempt,
-                    self.max_attempts,
-                    message.message_id,
-                    to,
-                    problem,
-                )
-                self._pause_or_fail(message, problem, None, attempt, end)
-                continue
-
-            status = response.status
-            log.info(
-                "mediariver attempt %d/%d message_id=%s to=%s: HTTP %d",
-                attempt,
-                self.max_attempts,
-                message.message_id,
-                to,
-                status,
-            )
-            if status in _SUCCESS:
-                self._check_queued(message, response.data, status, attempt)
-                return
-            if status == 429:
-                self._rate_limited(message, response.headers, attempt, end)
-                continue
-            if status >= 500:
-                self._pause_or_fail(message, f"HTTP {status}", status, attempt, end)
-                continue
-            # 400, 401 and anything else: the same request would get the same answer.
-            detail = error_summary(response.data, message)
-            raise self._fail(message, f"HTTP {status}{detail}", status, attempt)
+        return self._send_body(message, body)
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    def _check_queued(self, message: SmsMessage, data: bytes, status: int, attempt: int) -> None:
+    def _unanswered(self, sending: Sending, error: Urllib3Error) -> None:
+        # The class name says enough (ReadTimeoutError, NewConnectionError...); the
+        # message may repeat the URL, which is harmless but noisy.
+        problem = type(error).__name__
+        if isinstance(error, _UNANSWERED):
+            sending.maybe_sent = True
+        self._log_attempt(logging.WARNING, sending, problem)
+        self._pause_or_fail(sending, problem, None)
+
+    def _answered(self, sending: Sending, response: urllib3.BaseHTTPResponse) -> Accepted | None:
+        status = response.status
+        self._log_attempt(logging.INFO, sending, f"HTTP {status}")
+        if status in _SUCCESS:
+            self._check_queued(sending, response.data, status)
+            return Accepted(self.label)
+        if status == 429:
+            self._rate_limited(sending, response.headers)
+            return None
+        if status >= 500:
+            self._pause_or_fail(sending, f"HTTP {status}", status)
+            return None
+        # 400, 401 and anything else: the same request would get the same answer.
+        detail = error_summary(response.data, sending.message)
+        raise self._fail(sending, f"HTTP {status}{detail}", status)
+
+    def _log_attempt(self, level: int, sending: Sending, outcome: str) -> None:
+        log.log(level, "mediariver attempt %d/%d message_id=%s to=%s: %s", sending.attempt,
+                self.max_attempts, sending.message.message_id,
+                mask(sending.message.recipient), outcome)
+
+    def _check_queued(self, sending: Sending, data: bytes, status: int) -> None:
         """Accept the answer only when it says our message was queued."""
+        message = sending.message
         try:
             answer = json.loads(data)
         except ValueError:
             answer = None
         if not isinstance(answer, dict):
-            raise self._fail(message, f"HTTP {status} with no JSON object", status, attempt)
+            raise self._fail(sending, f"HTTP {status} with no JSON object", status)
         details = answer.get("details")
         queued = [
             entry
@@ -290,7 +227,7 @@ class MediariverGateway(Gateway):
         ]
         if count(answer.get("total_queued")) < 1 or not queued:
             # No retry: the gateway answered, and a second request could send a second SMS.
-            raise self._fail(message, f"HTTP {status} but nothing queued", status, attempt)
+            raise self._fail(sending, f"HTTP {status} but nothing queued", status)
         log.info(
             "mediariver queued message_id=%s to=%s as uuid=%s",
             message.message_id,
@@ -298,52 +235,16 @@ class MediariverGateway(Gateway):
             queued[0].get("uuid"),
         )
 
-    def _rate_limited(
-        self, message: SmsMessage, headers: Mapping[str, str], attempt: int, end: float
-    ) -> None:
+    def _rate_limited(self, sending: Sending, headers: Mapping[str, str]) -> None:
         """Wait as long as the gateway asked when that fits, else fail with ``retry_after``."""
         wait = retry_after_seconds(headers.get("RateLimit-Retry-After"))
-        if wait is None:
-            self._pause_or_fail(message, "HTTP 429", 429, attempt, end)
-            return
-        if attempt >= self.max_attempts or wait >= end - self._clock():
-            raise self._fail(
-                message, f"HTTP 429, retry after {wait:g}s", 429, attempt, retry_after=wait
-            )
-        self._sleep(wait)
+        problem = "HTTP 429" if wait is None else f"HTTP 429, retry after {wait:g}s"
+        self._pause_or_fail(sending, problem, 429, wait)
 
-    def _pause_or_fail(
-        self, message: SmsMessage, problem: str, status: int | None, attempt: int, end: float
-    ) -> None:
-        """Back off before the next attempt, or fail when none is left or time would run out."""
-        if attempt >= self.max_attempts:
-            raise self._fail(message, problem, status, attempt)
-        delay = self.backoff * 2 ** (attempt - 1)
-        if delay >= end - self._clock():
-            raise self._fail(
-                message,
-                f"{problem}; no time left in the {self.deadline:g}s deadline",
-                status,
-                attempt,
-            )
-        if delay > 0:
-            self._sleep(delay)
+    def _out_of_time(self, problem: str) -> str:
+        return f"{problem}; no time left in the {self.deadline:g}s deadline"
 
-    def _fail(
-        self,
-        message: SmsMessage,
-        problem: str,
-        status: int | None,
-        attempts: int,
-        *,
-        retry_after: float | None = None,
-    ) -> MediariverError:
-        plural = "" if attempts == 1 else "s"
-        reason = f"mediariver: {problem} (after {attempts} attempt{plural})"
-        log.warning(
-            "mediariver gave up on message_id=%s to=%s: %s",
-            message.message_id,
-            mask(message.recipient),
-            reason,
-        )
-        return MediariverError(reason, status=status, attempts=attempts, retry_after=retry_after)
+    def _error(self, reason: str, status: int | None, sending: Sending,
+               retry_after: float | None) -> GatewayError:
+        return MediariverError(reason, status=status, attempts=sending.attempt,
+                               retry_after=retry_after, maybe_sent=sending.maybe_sent)

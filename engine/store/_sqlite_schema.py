@@ -174,29 +174,14 @@ def _migration_3(conn: sqlite3.Connection) -> None:
         conn.execute(index)
 
 
-def _migration_4(conn: sqlite3.Connection) -> None:
-    """The fraud guard: holds per (token, number range), and an index to count a token's
-    recent codes to a range."""
-    for statement in FRAUD_SCHEMA:
-        conn.execute(statement)
+def _statements(statements: tuple[str, ...]) -> Callable[[sqlite3.Connection], None]:
+    """A migration that executes ``statements`` (shared with PostgreSQL) in order."""
 
+    def migration(conn: sqlite3.Connection) -> None:
+        for statement in statements:
+            conn.execute(statement)
 
-def _migration_5(conn: sqlite3.Connection) -> None:
-    """Token names unique among active tokens."""
-    for statement in UNIQUE_TOKEN_NAMES:
-        conn.execute(statement)
-
-
-def _migration_6(conn: sqlite3.Connection) -> None:
-    """When each code's SMS was accepted; which claim holds each callback."""
-    for statement in SENT_AND_CLAIMS:
-        conn.execute(statement)
-
-
-def _migration_7(conn: sqlite3.Connection) -> None:
-    """Named values about the database itself (the pepper's fingerprint)."""
-    for statement in META_SCHEMA:
-        conn.execute(statement)
+    return migration
 
 
 def _migration_8(conn: sqlite3.Connection) -> None:
@@ -209,13 +194,19 @@ def _migration_8(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX admin_events_at ON admin_events (at)")
 
 
-def _migration_9(conn: sqlite3.Connection) -> None:
-    """Which gateway took each code's SMS, under which provider id; a phone's codes by time."""
-    for statement in GATEWAYS:
-        conn.execute(statement)
-
-
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6,
-    _migration_7, _migration_8, _migration_9,
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    # 4: the fraud guard: holds per (token, number range), and an index to count a token's
+    # recent codes to a range.
+    _statements(FRAUD_SCHEMA),
+    _statements(UNIQUE_TOKEN_NAMES),  # 5: token names unique among active tokens
+    # 6: when each code's SMS was accepted; which claim holds each callback.
+    _statements(SENT_AND_CLAIMS),
+    # 7: named values about the database itself (the pepper's fingerprint).
+    _statements(META_SCHEMA),
+    _migration_8,
+    # 9: which gateway took each code's SMS, under which provider id; a phone's codes by time.
+    _statements(GATEWAYS),
 )

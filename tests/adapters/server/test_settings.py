@@ -257,12 +257,16 @@ def test_mediariver_gateway_url_must_be_http() -> None:
         load_settings(None, environ)
 
 
+def _mediariver_environ(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The variables of a service sending through mediariver at a closed port, and ``extra``."""
+    return {"TFA_DATABASE": str(tmp_path / "tfa.db"), "TFA_GATEWAY": "mediariver",
+            "TFA_MEDIARIVER_URL": "http://127.0.0.1:9/", "TFA_MEDIARIVER_USERNAME": "u",
+            "TFA_MEDIARIVER_PASSWORD": "p", **extra}
+
+
 def test_built_engine_sends_through_mediariver(tmp_path: Path) -> None:
     """gateway = "mediariver" builds an engine on a MediariverGateway at the given URL."""
-
-    environ = {"TFA_DATABASE": str(tmp_path / "tfa.db"), "TFA_GATEWAY": "mediariver",
-               "TFA_MEDIARIVER_URL": "http://127.0.0.1:9/", "TFA_MEDIARIVER_USERNAME": "u",
-               "TFA_MEDIARIVER_PASSWORD": "p"}
+    environ = _mediariver_environ(tmp_path)
     engine = build_engine(load_settings(None, environ))
     try:
         bulkhead = engine.gateway
@@ -278,9 +282,7 @@ def test_mediariver_sends_share_half_the_threads_by_default(tmp_path: Path) -> N
     """By default as many sends may wait on mediariver at once as half the server's
     threads, the bulkhead outside the breaker (a refusal for want of a slot is no
     gateway failure)."""
-    environ = {"TFA_DATABASE": str(tmp_path / "tfa.db"), "TFA_GATEWAY": "mediariver",
-               "TFA_MEDIARIVER_URL": "http://127.0.0.1:9/", "TFA_MEDIARIVER_USERNAME": "u",
-               "TFA_MEDIARIVER_PASSWORD": "p", "TFA_THREADS": "10"}
+    environ = _mediariver_environ(tmp_path, TFA_THREADS="10")
     engine = build_engine(load_settings(None, environ))
     try:
         assert isinstance(engine.gateway, Bulkhead)
@@ -293,12 +295,10 @@ def test_mediariver_sends_share_half_the_threads_by_default(tmp_path: Path) -> N
 def test_mediariver_and_its_fallback_share_one_bulkhead(tmp_path: Path) -> None:
     """With a fallback, TFA_GATEWAY_SLOTS bounds the sends waiting on both together: one
     bulkhead around the failover, a breaker for each gateway inside it."""
-    environ = {"TFA_DATABASE": str(tmp_path / "tfa.db"), "TFA_GATEWAY": "mediariver",
-               "TFA_MEDIARIVER_URL": "http://127.0.0.1:9/", "TFA_MEDIARIVER_USERNAME": "u",
-               "TFA_MEDIARIVER_PASSWORD": "p", "TFA_GATEWAY_SLOTS": "6",
-               "TFA_MEDIARIVER_FALLBACK_URL": "http://127.0.0.1:10/",
-               "TFA_MEDIARIVER_FALLBACK_USERNAME": "f",
-               "TFA_MEDIARIVER_FALLBACK_PASSWORD": "q"}
+    environ = _mediariver_environ(
+        tmp_path, TFA_GATEWAY_SLOTS="6", TFA_MEDIARIVER_FALLBACK_URL="http://127.0.0.1:10/",
+        TFA_MEDIARIVER_FALLBACK_USERNAME="f", TFA_MEDIARIVER_FALLBACK_PASSWORD="q",
+    )
     engine = build_engine(load_settings(None, environ))
     try:
         bulkhead = engine.gateway
@@ -331,9 +331,7 @@ def test_gateway_slots_not_below_the_threads_is_a_warning() -> None:
 
 def test_mediariver_deadline_is_configurable(tmp_path: Path) -> None:
     """TFA_MEDIARIVER_DEADLINE bounds one send, retries included."""
-    environ = {"TFA_DATABASE": str(tmp_path / "tfa.db"), "TFA_GATEWAY": "mediariver",
-               "TFA_MEDIARIVER_URL": "http://127.0.0.1:9/", "TFA_MEDIARIVER_USERNAME": "u",
-               "TFA_MEDIARIVER_PASSWORD": "p", "TFA_MEDIARIVER_DEADLINE": "3"}
+    environ = _mediariver_environ(tmp_path, TFA_MEDIARIVER_DEADLINE="3")
     engine = build_engine(load_settings(None, environ))
     try:
         assert isinstance(engine.gateway, Bulkhead)
