@@ -20,7 +20,16 @@ from ._access import TokenRecord
 from ._outcome import Outcome
 from .catalogue import Status
 from .config import EngineConfig, RateLimit
-from .store import FRAUD, Allowance, FraudRule, Refusal, SendPolicy, Store
+from .store import (
+    FRAUD,
+    Allowance,
+    FraudRule,
+    Refusal,
+    SendPolicy,
+    Store,
+    Window,
+    requests_key,
+)
 
 # libphonenumber's region of the country calling codes that belong to no country: +800,
 # +808, +870, +881, +882, +883, +888, +979 (satellite and international networks, where
@@ -87,9 +96,15 @@ class SendGate:
             return None
         return Allowance(key, limit.count, limit.seconds)
 
+    def window(self, limit: RateLimit | None) -> Window | None:
+        """``limit`` as a window for the store to find the key of, None when off."""
+        if limit is None or not self.config.rate_limits:
+            return None
+        return Window(limit.count, limit.seconds)
+
     def limit_requests(self, token: TokenRecord, now: float) -> Outcome | None:
         """Count a request of the token (every authenticated request counts)."""
-        return self.take(self.config.limit_token_requests, f"token:{token.id}", now)
+        return self.take(self.config.limit_token_requests, requests_key(token.id), now)
 
     def destination_refused(self, token: TokenRecord, phone: str) -> bool:
         """True when the service's or the token's allowlist leaves the number out; a
@@ -126,7 +141,7 @@ class SendGate:
                               config.fraud_min_conversion)
         requests = None
         if count_request:
-            requests = self.allowance(config.limit_token_requests, f"token:{token.id}")
+            requests = self.allowance(config.limit_token_requests, requests_key(token.id))
         return SendPolicy(allowances, fraud, phone=phone,
                           phone_sends=self.allowance(config.limit_phone_sends,
                                                      f"phone-sends:{phone}"),
