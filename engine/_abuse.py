@@ -39,15 +39,11 @@ NON_GEOGRAPHIC = phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
 
 def number_range(e164: str) -> str:
     """The range the fraud guard watches: the country code and the next three digits
-    (``+447911123456`` → ``+44791``)."""
+    (``+447911123456`` → ``+44791``); a request reads it with its phone
+    (:func:`~tfa_engine._phones.parse_phone`)."""
     number = phonenumbers.parse(e164, None)
     national = phonenumbers.national_significant_number(number)
     return f"+{number.country_code}{national[:3]}"
-
-
-def region_of(e164: str) -> str | None:
-    """The ISO 3166 region of a number (``001`` for the non-geographic codes)."""
-    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
 
 
 def destination_allowed(e164: str, entries: tuple[str, ...], region: str | None) -> bool:
@@ -106,11 +102,11 @@ class SendGate:
         """Count a request of the token (every authenticated request counts)."""
         return self.take(self.config.limit_token_requests, requests_key(token.id), now)
 
-    def destination_refused(self, token: TokenRecord, phone: str) -> bool:
-        """True when the service's or the token's allowlist leaves the number out; a
-        number of no country must be named by one of them."""
+    def destination_refused(self, token: TokenRecord, phone: str, region: str | None) -> bool:
+        """True when the service's or the token's allowlist leaves the number out (in
+        ``region``, its ISO 3166 region); a number of no country must be named by one of
+        them."""
         service, own = self.config.allowed_destinations, token.allowed_destinations
-        region = region_of(phone)
         if not (destination_allowed(phone, service, region)
                 and destination_allowed(phone, own, region)):
             return True
@@ -118,8 +114,10 @@ class SendGate:
             names_explicitly(phone, service) or names_explicitly(phone, own)
         )
 
-    def policy(self, token: TokenRecord, phone: str, *, count_request: bool = True) -> SendPolicy:
-        """The limits, budgets and fraud rule a send of the token to the phone must pass,
+    def policy(self, token: TokenRecord, phone: str, number_range: str, *,
+               count_request: bool = True) -> SendPolicy:
+        """The limits, budgets and fraud rule a send of the token to the phone (whose
+        :func:`number_range` the fraud guard watches) must pass,
         and how far back to look for gateways that failed to deliver to the phone (the
         phone's send window: a user who asks again within it should get the code by
         another gateway of the route). ``count_request``: the request itself is counted
@@ -137,7 +135,7 @@ class SendGate:
         )
         fraud = None
         if config.fraud_guard:
-            fraud = FraudRule(number_range(phone), config.fraud_window, config.fraud_min_sends,
+            fraud = FraudRule(number_range, config.fraud_window, config.fraud_min_sends,
                               config.fraud_min_conversion)
         requests = None
         if count_request:

@@ -194,12 +194,14 @@ class Engine:
             return Outcome(request)
         now = self.clock()
         where = {"token_id": principal.id, "client_ip": client_ip, "phone": request.phone}
-        policy = self.gate.policy(principal, request.phone, count_request=not counted)
+        policy = self.gate.policy(principal, request.phone, request.number_range,
+                                  count_request=not counted)
         # A look that writes nothing, so that a request bound to be refused costs no hash;
         # the transaction storing the code judges again, and alone decides.
         preview = self.store.preview_send(principal.id, request.client_ref, policy, now,
                                           self._stale_before(now))
-        destination_refused = self.gate.destination_refused(principal, request.phone)
+        destination_refused = self.gate.destination_refused(principal, request.phone,
+                                                            request.region)
         if preview.client_ref_taken or destination_refused or preview.refusal is not None:
             refused = None if counted else self._count_request(principal, client_ip)
             if refused is not None:
