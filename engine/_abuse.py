@@ -20,7 +20,16 @@ from ._access import TokenRecord
 from ._outcome import Outcome
 from .catalogue import Status
 from .config import EngineConfig, RateLimit
-from .store import FRAUD, Allowance, FraudRule, Refusal, SendPolicy, Store
+from .store import (
+    FRAUD,
+    Allowance,
+    FraudRule,
+    Refusal,
+    SendPolicy,
+    Store,
+    Window,
+    requests_key,
+)
 
 # libphonenumber's region of the country calling codes that belong to no country: +800,
 # +808, +870, +881, +882, +883, +888, +979 (satellite and international networks, where
@@ -30,15 +39,11 @@ NON_GEOGRAPHIC = phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
 
 def number_range(e164: str) -> str:
     """The range the fraud guard watches: the country code and the next three digits
-    (``+447911123456`` → ``+44791``)."""
+    (``+447911123456`` → ``+44791``); a request reads it with its phone
+    (:func:`~tfa_engine._phones.parse_phone`)."""
     number = phonenumbers.parse(e164, None)
     national = phonenumbers.national_significant_number(number)
     return f"+{number.country_code}{national[:3]}"
-
-
-def region_of(e164: str) -> str | None:
-    """The ISO 3166 region of a number (``001`` for the non-geographic codes)."""
-    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
 
 
 def destination_allowed(e164: str, entries: tuple[str, ...], region: str | None) -> bool:
@@ -87,15 +92,21 @@ class SendGate:
             return None
         return Allowance(key, limit.count, limit.seconds)
 
+    def window(self, limit: RateLimit | None) -> Window | None:
+        """``limit`` as a window for the store to find the key of, None when off."""
+        if limit is None or not self.config.rate_limits:
+            return None
+        return Window(limit.count, limit.seconds)
+
     def limit_requests(self, token: TokenRecord, now: float) -> Outcome | None:
         """Count a request of the token (every authenticated request counts)."""
-        return self.take(self.config.limit_token_requests, f"token:{token.id}", now)
+        return self.take(self.config.limit_token_requests, requests_key(token.id), now)
 
-    def destination_refused(self, token: TokenRecord, phone: str) -> bool:
-        """True when the service's or the token's allowlist leaves the number out; a
-        number of no country must be named by one of them."""
+    def destination_refused(self, token: TokenRecord, phone: str, region: str | None) -> bool:
+        """True when the service's or the token's allowlist leaves the number out (in
+        ``region``, its ISO 3166 region); a number of no country must be named by one of
+        them."""
         service, own = self.config.allowed_destinations, token.allowed_destinations
-        region = region_of(phone)
         if not (destination_allowed(phone, service, region)
                 and destination_allowed(phone, own, region)):
             return True
@@ -103,8 +114,10 @@ class SendGate:
             names_explicitly(phone, service) or names_explicitly(phone, own)
         )
 
-    def policy(self, token: TokenRecord, phone: str, *, count_request: bool = True) -> SendPolicy:
-        """The limits, budgets and fraud rule a send of the token to the phone must pass,
+    def policy(self, token: TokenRecord, phone: str, number_range: str, *,
+               count_request: bool = True) -> SendPolicy:
+        """The limits, budgets and fraud rule a send of the token to the phone (whose
+        :func:`number_range` the fraud guard watches) must pass,
         and how far back to look for gateways that failed to deliver to the phone (the
         phone's send window: a user who asks again within it should get the code by
         another gateway of the route). ``count_request``: the request itself is counted
@@ -122,11 +135,11 @@ class SendGate:
         )
         fraud = None
         if config.fraud_guard:
-            fraud = FraudRule(number_range(phone), config.fraud_window, config.fraud_min_sends,
+            fraud = FraudRule(number_range, config.fraud_window, config.fraud_min_sends,
                               config.fraud_min_conversion)
         requests = None
         if count_request:
-            requests = self.allowance(config.limit_token_requests, f"token:{token.id}")
+            requests = self.allowance(config.limit_token_requests, requests_key(token.id))
         return SendPolicy(allowances, fraud, phone=phone,
                           phone_sends=self.allowance(config.limit_phone_sends,
                                                      f"phone-sends:{phone}"),

@@ -39,7 +39,17 @@ from ._tokens import TokenAdmin
 from .catalogue import Status
 from .config import MAX_CODE_TTL, EngineConfig
 from .gateways import Accepted, DeliveryReport, Gateway, GatewayError, SmsMessage
-from .store import CodeRecord, DuplicateClientRef, DuplicateMessageId, NewCode, SendPolicy, Store
+from .store import (
+    CodeRecord,
+    DuplicateClientRef,
+    DuplicateMessageId,
+    NewCode,
+    RequestLimited,
+    SendPolicy,
+    Store,
+    failures_key,
+    requests_key,
+)
 
 log = logging.getLogger("tfa.engine")
 
@@ -184,12 +194,14 @@ class Engine:
             return Outcome(request)
         now = self.clock()
         where = {"token_id": principal.id, "client_ip": client_ip, "phone": request.phone}
-        policy = self.gate.policy(principal, request.phone, count_request=not counted)
+        policy = self.gate.policy(principal, request.phone, request.number_range,
+                                  count_request=not counted)
         # A look that writes nothing, so that a request bound to be refused costs no hash;
         # the transaction storing the code judges again, and alone decides.
         preview = self.store.preview_send(principal.id, request.client_ref, policy, now,
                                           self._stale_before(now))
-        destination_refused = self.gate.destination_refused(principal, request.phone)
+        destination_refused = self.gate.destination_refused(principal, request.phone,
+                                                            request.region)
         if preview.client_ref_taken or destination_refused or preview.refusal is not None:
             refused = None if counted else self._count_request(principal, client_ip)
             if refused is not None:
@@ -208,34 +220,41 @@ class Engine:
         self, token: str | None, client_ip: str | None, client_ref: str, code: str | None
     ) -> Outcome:
         """Check a code (``POST /1/2fa/{client_ref}/{code}``)."""
-        principal = self._authorize(token, client_ip)
+        if token is None:
+            return Outcome(catalogue.TOKEN_MISSING)
+        now = self.clock()
+        digest = token_digest(token)
+        # One read for the token, its code and both limits; the request is counted with
+        # what the validation writes (or on its own, for an answer that writes nothing).
+        look = self.store.look_up_validation(
+            digest, client_ref if code and is_text(client_ref) else None, now,
+            self.gate.window(self.config.limit_token_requests),
+            self.gate.window(self.config.limit_phone_failures))
+        principal = self._admit(look.token, digest, client_ip)
         if isinstance(principal, Status):
             return Outcome(principal)
-        now = self.clock()
-        refused = self.gate.limit_requests(principal, now)
-        if refused is not None:
-            audit.event("rate.limited", token_id=principal.id, client_ip=client_ip,
-                        limit="token")
-            return refused
+        if look.requests_wait is not None:  # used up: refused before it counts anything
+            return self._request_refused(principal.id, client_ip, look.requests_wait)
         if not code:
-            return Outcome(catalogue.NO_CODE)
-        record = self.store.find_code(principal.id, client_ref) if is_text(client_ref) else None
+            return self._counted(principal, client_ip, catalogue.NO_CODE)
+        record = look.code
         if record is None:
-            audit.event("ref.unknown", token_id=principal.id, client_ip=client_ip)
-            return Outcome(catalogue.CODE_NOT_FOUND)
+            return self._counted(principal, client_ip, catalogue.CODE_NOT_FOUND, "ref.unknown",
+                                 {"token_id": principal.id, "client_ip": client_ip})
         where = {"token_id": principal.id, "client_ip": client_ip, "phone": record.phone,
                  "message_id": record.message_id}
-        # One tenant's guesses never lock another tenant's users out: counted per token.
-        failures_key = f"phone-failures:{principal.id}:{record.phone}"
-        refused = self.gate.peek(self.config.limit_phone_failures, failures_key, now)
-        if refused is not None:
+        if look.failures_wait is not None:
+            refused = self._count_request(principal, client_ip)
+            if refused is not None:
+                return refused
             audit.event("rate.limited", limit="phone-failures", **where)
-            return refused
+            return Outcome(catalogue.RATE_LIMITED, retry_after=look.failures_wait)
         # A dead code answers the same whatever was submitted, and costs no hashing.
         if not record.is_live(now):
-            audit.event("code.replayed" if record.state == "used" else "code.dead",
-                        state=_dead_state(record, now), **where)
-            return Outcome(catalogue.INVALID)
+            return self._counted(
+                principal, client_ip, catalogue.INVALID,
+                "code.replayed" if record.state == "used" else "code.dead",
+                {"state": _dead_state(record, now), **where})
         max_attempts = principal.max_attempts or self.config.max_attempts
         canonical = canonical_code(code, record.case_sensitive)
         matched = (
@@ -244,17 +263,23 @@ class Engine:
             and self.hasher.verify(record.code_hash, canonical)
         )
         now = self.clock()  # hashing takes time; judge expiry as of its end
-        if matched:
-            if self.store.consume_code(record.id, now, max_attempts):
-                audit.event("code.valid", **where)
-                return Outcome(catalogue.VALID)
-            audit.event("code.replayed", state="used", **where)
-            return Outcome(catalogue.INVALID)
-        # Counted against the phone's failures in the same step as on the code: new codes
-        # for the phone never reset that count (it is the phone's, not the code's).
-        attempts = self.store.count_failure(
-            record.id, now, max_attempts, self.gate.allowance(
-                self.config.limit_phone_failures, failures_key))
+        request = self.gate.allowance(self.config.limit_token_requests,
+                                      requests_key(principal.id))
+        try:
+            if matched:
+                if self.store.consume_code(record.id, now, max_attempts, request):
+                    audit.event("code.valid", **where)
+                    return Outcome(catalogue.VALID)
+                audit.event("code.replayed", state="used", **where)
+                return Outcome(catalogue.INVALID)
+            # Counted against the phone's failures in the same step as on the code: new
+            # codes for the phone never reset that count (it is the phone's, not the code's).
+            attempts = self.store.count_failure(
+                record.id, now, max_attempts, self.gate.allowance(
+                    self.config.limit_phone_failures, failures_key(principal.id, record.phone)),
+                request)
+        except RequestLimited as limited:  # used up while the code was hashed
+            return self._request_refused(principal.id, client_ip, limited.retry_after)
         if attempts is None:
             audit.event("code.dead", state="closed", **where)
             return Outcome(catalogue.INVALID)
@@ -271,15 +296,33 @@ class Engine:
                         limit="token")
         return refused
 
-    def _counted(self, principal: TokenRecord, client_ip: str | None, status: Status) -> Outcome:
-        """``status`` for a request that goes no further, once counted (or its refusal)."""
-        return self._count_request(principal, client_ip) or Outcome(status)
+    @staticmethod
+    def _request_refused(token_id: str, client_ip: str | None, wait: int) -> Outcome:
+        """The answer to a request over its token's request limit (counted nothing)."""
+        audit.event("rate.limited", token_id=token_id, client_ip=client_ip, limit="token")
+        return Outcome(catalogue.RATE_LIMITED, retry_after=wait)
+
+    def _counted(self, principal: TokenRecord, client_ip: str | None, status: Status,
+                 event: str | None = None, fields: dict[str, Any] | None = None) -> Outcome:
+        """``status`` for a request that goes no further, once counted (or its refusal);
+        ``event`` is audited with ``fields`` when it was counted."""
+        refused = self._count_request(principal, client_ip)
+        if refused is not None:
+            return refused
+        if event is not None:
+            audit.event(event, **(fields or {}))
+        return Outcome(status)
 
     def _authorize(self, token: str | None, client_ip: str | None) -> TokenRecord | Status:
         if token is None:
             return catalogue.TOKEN_MISSING
         digest = token_digest(token)
-        record = self.store.token_by_digest(digest)
+        return self._admit(self.store.token_by_digest(digest), digest, client_ip)
+
+    def _admit(
+        self, record: TokenRecord | None, digest: str, client_ip: str | None
+    ) -> TokenRecord | Status:
+        """The token found for ``digest``, if it may be used from ``client_ip`` now."""
         if record is None or record.revoked or not digests_equal(record.token_hash, digest):
             audit.event("token.invalid", client_ip=client_ip,
                         token_id=record.id if record is not None else None)

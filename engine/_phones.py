@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
@@ -13,8 +14,18 @@ _INTERNATIONAL = re.compile(r"(?:\+|00)?([0-9]{1,15})", re.ASCII)
 _SMS_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
-def to_e164(raw: str) -> str | None:
-    """The E.164 form (``+447700900123``) of a valid mobile number, else None.
+@dataclass(frozen=True)
+class Phone:
+    """A number that can take an SMS, read once: its E.164 form and what the controls
+    judge it by."""
+
+    e164: str
+    region: str | None  # ISO 3166 region; ``001`` for the codes of no country
+    range: str  # the fraud guard's: the country code and the next three digits
+
+
+def parse_phone(raw: str) -> Phone | None:
+    """The number ``raw`` names if it is a valid mobile number, else None.
 
     Numbers libphonenumber classes as "fixed line or mobile" (e.g. the US and Canada)
     are accepted; fixed-line-only, premium, toll-free and invalid numbers are not.
@@ -30,7 +41,19 @@ def to_e164(raw: str) -> str | None:
     # and kind; is_valid_number first would resolve the region and match patterns twice.
     if phonenumbers.number_type(number) not in _SMS_TYPES:
         return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    national = phonenumbers.national_significant_number(number)
+    return Phone(
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        region=phonenumbers.region_code_for_number(number),
+        range=f"+{number.country_code}{national[:3]}",
+    )
+
+
+def to_e164(raw: str) -> str | None:
+    """The E.164 form (``+447700900123``) of a valid mobile number, else None (see
+    :func:`parse_phone`)."""
+    phone = parse_phone(raw)
+    return None if phone is None else phone.e164
 
 
 def mask(e164: str) -> str:

@@ -60,6 +60,9 @@ class CodeRequest:
     callback_url: str | None
     sender_id: str | None
     template: str
+    # What the controls judge the phone by, read with it (a number is parsed once).
+    region: str | None
+    number_range: str
 
 
 def _reject_constant(name: str) -> Any:
@@ -126,7 +129,7 @@ def parse_code_request(
     raw_phone = data.get("phone_number")
     if not raw_phone:
         return catalogue.PHONE_MISSING
-    phone = phones.to_e164(raw_phone)
+    phone = phones.parse_phone(raw_phone)
     if phone is None:
         return catalogue.PHONE_INVALID
     code_length = data.get("code_length")
@@ -155,13 +158,15 @@ def parse_code_request(
         return catalogue.TEMPLATE_TOO_LONG
     return CodeRequest(
         client_ref=client_ref,
-        phone=phone,
+        phone=phone.e164,
         code_length=code_length,
         code_type=code_type_of(data.get("code_type")),
         case_sensitive=bool(data.get("case_sensitive")),
         callback_url=callback_url,
         sender_id=sender_id,
         template=template,
+        region=phone.region,
+        number_range=phone.range,
     )
 
 

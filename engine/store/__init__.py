@@ -41,6 +41,7 @@ from ._base import (
 )
 from ._pepper import PepperMismatch, adopt_pepper, settle_pepper, verify_pepper
 from ._readiness import READY_TTL, ReadinessCache
+from ._validation import RequestLimited, Validation, Window, failures_key, requests_key
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
 
@@ -70,6 +71,7 @@ __all__ = [
     "ReadinessCache",
     "Recorded",
     "Refusal",
+    "RequestLimited",
     "SQLiteStore",
     "SendPolicy",
     "SendPreview",
@@ -77,11 +79,15 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "TokenRecord",
+    "Validation",
+    "Window",
     "adopt_pepper",
+    "failures_key",
     "is_postgres",
     "location_problem",
     "open_store",
     "redact_url",
+    "requests_key",
     "settle_pepper",
     "verify_pepper",
 ]

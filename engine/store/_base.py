@@ -19,10 +19,13 @@ import math
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .._access import TokenRecord
 from ._admin import AdminEventStore
+
+if TYPE_CHECKING:  # _validation builds on this module's records
+    from ._validation import Validation, Window
 
 CodeState = Literal["pending", "live", "used", "locked", "superseded"]
 NEVER = float("-inf")  # a ``stale_before`` no pending code is older than
@@ -328,20 +331,38 @@ class CodeStore(ABC):
         """The code stored for (token, client_ref), in any state."""
 
     @abstractmethod
-    def consume_code(self, code_id: int, now: float, max_attempts: int) -> bool:
+    def look_up_validation(
+        self, digest: str, client_ref: str | None, now: float,
+        requests: Window | None = None, failures: Window | None = None,
+    ) -> Validation:
+        """In one read, what a validation judges by: the token with this digest, its code
+        of ``client_ref`` (none looked for when None), and how long until the token's
+        ``requests`` limit (key :func:`~tfa_engine.store.requests_key`) and the code's
+        phone's ``failures`` limit (:func:`~tfa_engine.store.failures_key`) admit one more
+        at ``now`` (a hint, as :meth:`LimitStore.peek`: the writes judge again)."""
+
+    @abstractmethod
+    def consume_code(
+        self, code_id: int, now: float, max_attempts: int, request: Allowance | None = None
+    ) -> bool:
         """Atomically mark a live or pending code used, if unexpired and under the attempt
-        limit. True for exactly one caller, however many race."""
+        limit. True for exactly one caller, however many race. With ``request``, the
+        request is counted against it in the same atomic step first (whatever the code's
+        state); :class:`~tfa_engine.store.RequestLimited`, with nothing written, when that
+        limit is used up."""
 
     @abstractmethod
     def count_failure(
-        self, code_id: int, now: float, max_attempts: int, failures: Allowance | None = None
+        self, code_id: int, now: float, max_attempts: int, failures: Allowance | None = None,
+        request: Allowance | None = None,
     ) -> int | None:
         """Atomically record a wrong attempt on a live or pending code and return the
         attempts recorded so far; the attempt that reaches ``max_attempts`` locks it. None
         (nothing recorded) when the code was no longer open, so parallel guesses never
         record more than the limit. An attempt recorded is counted against ``failures``
         (the phone's failed validations) in the same atomic step, even past its count:
-        no crash can leave a recorded attempt uncounted."""
+        no crash can leave a recorded attempt uncounted. ``request`` as for
+        :meth:`consume_code`."""
 
 
 class OutboxStore(ABC):

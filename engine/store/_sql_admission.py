@@ -50,7 +50,6 @@ from ._sql import (
     CLIENT_REF,
     INSERT_CODE,
     MESSAGE_ID,
-    OPEN,
     Connection,
     Cursor,
     SQLBackend,
@@ -303,27 +302,6 @@ class SQLAdmission(SQLBackend, CodeStore, LimitStore):
         if allowances:
             params, (slots, heads) = _uses(allowances, taken, now)
             self._writes(conn, params, heads, slots)
-
-    def count_failure(
-        self, code_id: int, now: float, max_attempts: int, failures: Allowance | None = None
-    ) -> int | None:
-        with self._transaction() as conn:
-            if failures is not None:
-                self._lock(conn, _limit_lock(failures.key))
-            row = conn.execute(
-                "UPDATE codes SET attempts = attempts + 1,"  # noqa: S608
-                " state = CASE WHEN attempts + 1 >= :max_attempts THEN 'locked' ELSE state END"
-                f" WHERE id = :id AND {OPEN} RETURNING attempts",
-                {"id": code_id, "now": now, "max_attempts": max_attempts},
-            ).fetchone()
-            if row is None:
-                return None
-            if failures is not None:
-                # A guess made is a guess counted, even one past the limit (it only pushes
-                # the phone's wait further out).
-                state = _read_state(conn, "", None, SendPolicy((failures,)), now, traffic=False)
-                self._use(conn, (failures,), state.taken, now)
-        return int(row[0])
 
     # -- rate limits -----------------------------------------------------------------------
     def take(self, key: str, limit: int, seconds: int, now: float) -> int | None:

@@ -17,7 +17,6 @@ from ._base import (
 from ._sql import (
     ABANDONED,
     ENQUEUE,
-    OPEN,
     SELECT_CODES,
     Connection,
     SQLBackend,
@@ -135,13 +134,6 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
                 {"t": token_id, "r": client_ref},
             ).fetchone()
         return None if row is None else code_record(row)
-
-    def consume_code(self, code_id: int, now: float, max_attempts: int) -> bool:
-        with self._write() as conn:
-            return conn.execute(
-                f"UPDATE codes SET state = 'used' WHERE id = :id AND {OPEN}",  # noqa: S608
-                {"id": code_id, "now": now, "max_attempts": max_attempts},
-            ).rowcount == 1
 
     # -- callback outbox -------------------------------------------------------------------
     def claim_callbacks(

@@ -1,6 +1,6 @@
-"""The SQL store: codes and callbacks (:mod:`.sql_codes`), admissions and rate limits
-(:mod:`.sql_admission`), the fraud guard's holds (:mod:`.sql_fraud`), tokens and
-housekeeping, for every backend."""
+"""The SQL store: validations (:mod:`.sql_validation`), codes and callbacks
+(:mod:`.sql_codes`), admissions and rate limits (:mod:`.sql_admission`), the fraud guard's
+holds (:mod:`.sql_fraud`), tokens and housekeeping, for every backend."""
 
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ from ._sql_admission import SQLAdmission
 from ._sql_codes import SQLCodes
 from ._sql_fraud import SQLFraud
 from ._sql_meta import SQLMeta
+from ._sql_validation import SQLValidation
 
 
-class SQLStore(SQLCodes, SQLAdmission, SQLFraud, SQLMeta, SQLAdminEvents, Store):
+class SQLStore(SQLValidation, SQLCodes, SQLAdmission, SQLFraud, SQLMeta, SQLAdminEvents, Store):
     """Every store method as SQL on the connections a backend hands out."""
 
     # -- tokens ----------------------------------------------------------------------------

@@ -48,6 +48,13 @@ from ._base import (
     retry_after,
 )
 from ._meta import MetaStore
+from ._validation import (
+    RequestLimited,
+    Validation,
+    Window,
+    failures_key,
+    requests_key,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -324,8 +331,36 @@ class MemoryStore(MetaStore, Store):
             return None
         return record
 
-    def consume_code(self, code_id: int, now: float, max_attempts: int) -> bool:
+    def look_up_validation(
+        self, digest: str, client_ref: str | None, now: float,
+        requests: Window | None = None, failures: Window | None = None,
+    ) -> Validation:
         with self._lock:
+            token = self.token_by_digest(digest)
+            if token is None:
+                return Validation()
+            code = None if client_ref is None else self.find_code(token.id, client_ref)
+            return Validation(
+                token=token, code=code,
+                requests_wait=self._wait(requests_key(token.id), requests, now),
+                failures_wait=None if code is None else self._wait(
+                    failures_key(token.id, code.phone), failures, now),
+            )
+
+    def _wait(self, key: str, window: Window | None, now: float) -> int | None:
+        return None if window is None else self.peek(key, window.count, window.seconds, now)
+
+    def _take_request(self, request: Allowance | None, now: float) -> None:
+        if request is not None:
+            wait = self.take(request.key, request.count, request.seconds, now)
+            if wait is not None:
+                raise RequestLimited(wait)
+
+    def consume_code(
+        self, code_id: int, now: float, max_attempts: int, request: Allowance | None = None
+    ) -> bool:
+        with self._lock:
+            self._take_request(request, now)
             record = self._open(code_id, now, max_attempts)
             if record is None:
                 return False
@@ -333,9 +368,11 @@ class MemoryStore(MetaStore, Store):
             return True
 
     def count_failure(
-        self, code_id: int, now: float, max_attempts: int, failures: Allowance | None = None
+        self, code_id: int, now: float, max_attempts: int, failures: Allowance | None = None,
+        request: Allowance | None = None,
     ) -> int | None:
         with self._lock:
+            self._take_request(request, now)
             record = self._open(code_id, now, max_attempts)
             if record is None:
                 return None

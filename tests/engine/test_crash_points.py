@@ -141,7 +141,7 @@ OPERATIONS = {
 }
 SEND = ("token_by_digest", "touch_token", "take", "preview_send", "admit_code", GATEWAY_SEND,
         "activate_code")
-CHECK = ("token_by_digest", "take", "find_code", "peek")
+CHECK = ("look_up_validation",)
 POST = ("renew_callback", TRANSPORT_POST, "callback_delivered")
 STEPS: dict[str, tuple[str, ...]] = {
     "request-code": SEND,
@@ -262,9 +262,9 @@ def assert_counters_count_committed_events(world: World) -> None:
     """Each limit counter counts exactly the events committed: the token's budget each
     stored code, once its admission committed (a crash before leaves nothing counted; after,
     the code counts, whether or not its SMS then left; the phone's sends are counted from
-    the stored codes themselves); the token's
-    requests each committed take; the phone's wrong attempts each committed count_failure;
-    the counters a committed purge found past their window are gone."""
+    the stored codes themselves); the token's requests each committed take, consume_code
+    and count_failure; the phone's wrong attempts each committed count_failure that
+    recorded one; the counters a committed purge found past their window are gone."""
     expected: dict[str, tuple[int, float]] = {}
 
     def count(key: str, ends_at: float) -> None:
@@ -278,9 +278,15 @@ def assert_counters_count_committed_events(world: World) -> None:
         elif call.name == "take" and call.result is None:
             key, _, seconds, now = call.args
             count(key, now + seconds)
-        elif call.name == "count_failure" and call.result is not None and call.args[3]:
-            _, now, _, failures = call.args
-            count(failures.key, now + failures.seconds)
+        elif call.name in ("consume_code", "count_failure"):
+            # The request is counted with the validation's write, whatever the code's state.
+            _, now, _, *limits = call.args
+            request = limits[-1]
+            if request is not None:
+                count(request.key, now + request.seconds)
+            failures = limits[0] if call.name == "count_failure" else None
+            if failures is not None and call.result is not None:
+                count(failures.key, now + failures.seconds)
         elif call.name == "purge":
             expected = {key: kept for key, kept in expected.items() if kept[1] > call.args[0]}
     stored = dict(world.database.rows("SELECT key, taken FROM rate_heads"))

@@ -126,6 +126,8 @@ def test_parse_fills_in_the_defaults() -> None:
         callback_url=None,
         sender_id=None,
         template="Your authentication code is: {#TFA_CODE}",
+        region="GG",  # +447911 is Guernsey's
+        number_range="+44791",
     )
 
 

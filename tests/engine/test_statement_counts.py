@@ -1,7 +1,8 @@
-"""What one request-code costs the database, with every default control on (the token's
-request limit, the phone's send limit, the token's SMS budget, the fraud guard): the
-statements and write transactions counted as the database sees them
-(tests/support/sql_counter.py). A request from a token in use, to a phone that had a code."""
+"""What one request-code and one validate-code cost the database, with every default control
+on (the token's request limit, the phone's send limit, the token's SMS budget, the fraud
+guard, the phone's failure limit): the statements and write transactions counted as the
+database sees them (tests/support/sql_counter.py). A request from a token in use, to a phone
+that had a code; a validation of that token's latest code, with the code the phone got."""
 
 from __future__ import annotations
 
@@ -70,3 +71,23 @@ def test_request_code_commits_at_most_two_transactions(warm: Warm) -> None:
     """A request-code writes in at most 2 transactions: its admission, its activation."""
     tally = _request(warm)
     assert tally.transactions <= 2, str(tally)
+
+
+def _validate(warm: Warm) -> Tally:
+    engine, token, code = warm
+    with counting(engine.store) as tally:
+        outcome = engine.validate_code(token, "127.0.0.1", "warm-2", code)
+    assert outcome.status == catalogue.VALID, outcome.status
+    return tally
+
+
+def test_validate_code_takes_at_most_four_statements(warm: Warm) -> None:
+    """A validate-code issues at most 4 SQL statements."""
+    tally = _validate(warm)
+    assert len(tally.statements) <= 4, str(tally)
+
+
+def test_validate_code_commits_one_transaction(warm: Warm) -> None:
+    """A validate-code writes in one transaction: its request counted, its code used."""
+    tally = _validate(warm)
+    assert tally.transactions == 1, str(tally)
