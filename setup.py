@@ -27,7 +27,7 @@ FALCON_REQUIRES = ["falcon>=4.0", "prometheus-client>=0.20", "swagger-ui-py>=23.
 # calls on threads, and smpplib's blocking client fits them (and is privacyIDEA's).
 SMPP_REQUIRES = ["smpplib>=2.2.4"]
 SERVER_REQUIRES = [
-    *FALCON_REQUIRES, *SMPP_REQUIRES, "waitress>=3.0", 'tomli>=2.0; python_version < "3.11"',
+    *FALCON_REQUIRES, *SMPP_REQUIRES, "waitress>=3.0", 'tomli>=2.2.1; python_version < "3.11"',
 ]
 TEST_REQUIRES = [
     *SERVER_REQUIRES,

@@ -17,7 +17,7 @@ Installed only when missing, and said so:
 * tox, into a virtual environment of its own (``.dev-venv/``): the system's Python is
   left as it is (Debian's refuses ``pip install``).
 
-Python 3.10 and 3.13 (tox's ``py310`` and ``py313``) are taken from PATH, else from
+Python 3.10 and 3.13 (tox's ``lowest`` and ``py313``) are taken from PATH, else from
 pyenv's versions. Under CI (``CI=true``) a missing one fails the run; elsewhere tox skips
 its environments, saying so.
 """
