@@ -7,7 +7,13 @@ Constraint names are the ones :mod:`.sql` maps unique violations by.
 
 from __future__ import annotations
 
-from ._schema import FRAUD_SCHEMA, GATEWAYS, SENT_AND_CLAIMS, UNIQUE_TOKEN_NAMES
+from ._schema import (
+    FRAUD_SCHEMA,
+    GATEWAYS,
+    NUMBER_RANGES,
+    SENT_AND_CLAIMS,
+    UNIQUE_TOKEN_NAMES,
+)
 from ._sql_meta import META_SCHEMA
 
 # The advisory lock every migration runs under (an arbitrary constant: "tfa" in ASCII).
@@ -104,5 +110,5 @@ _ADMIN_EVENTS = (
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _MIGRATION_1, FRAUD_SCHEMA, UNIQUE_TOKEN_NAMES, SENT_AND_CLAIMS, META_SCHEMA, _ADMIN_EVENTS,
-    GATEWAYS,
+    GATEWAYS, NUMBER_RANGES,
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._ranges import RANGE_OF_PHONE
+
 FRAUD_SCHEMA: tuple[str, ...] = (
     """CREATE TABLE fraud_ranges (
         token_id TEXT NOT NULL,
@@ -36,4 +38,15 @@ GATEWAYS: tuple[str, ...] = (
     "ALTER TABLE codes ADD COLUMN provider_id TEXT",
     "CREATE INDEX codes_provider ON codes (gateway, provider_id)",
     "CREATE INDEX codes_phone_created ON codes (phone, created_at)",
+)
+
+# Each code files under the fraud guard's number range, so that counting a token's recent
+# codes to a range reads only those in the window (the index on the phone bounded the range
+# but not the time: it visited every code of the token in the range, however old). Codes
+# stored before are filed by the same rule, so the guard counts them as before.
+NUMBER_RANGES: tuple[str, ...] = (
+    "ALTER TABLE codes ADD COLUMN number_range TEXT",
+    f"UPDATE codes SET number_range = {RANGE_OF_PHONE}",  # noqa: S608
+    "DROP INDEX codes_token_phone_created",
+    "CREATE INDEX codes_token_range_created ON codes (token_id, number_range, created_at)",
 )

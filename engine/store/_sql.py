@@ -59,10 +59,11 @@ UPSERT_TOKEN = PUT_TOKEN + " ON CONFLICT (id) DO UPDATE SET " + ", ".join(
 )
 INSERT_CODE = (
     "INSERT INTO codes (message_id, token_id, client_ref, phone, code_hash, code_length,"
-    " case_sensitive, sender, callback_url, created_at, expires_at, api_job_id, state, attempts)"
+    " case_sensitive, sender, callback_url, created_at, expires_at, api_job_id, state, attempts,"
+    " number_range)"
     " VALUES (:message_id, :token_id, :client_ref, :phone, :code_hash, :code_length,"
     " :case_sensitive, :sender, :callback_url, :created_at, :expires_at, :api_job_id,"
-    " 'pending', 0) RETURNING id"
+    " 'pending', 0, :number_range) RETURNING id"
 )
 ENQUEUE = (
     "INSERT INTO outbox (token_id, message_id, url, kind, status, event_at, state, attempts,"

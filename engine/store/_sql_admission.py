@@ -46,6 +46,7 @@ from ._base import (
     StoreError,
     retry_after,
 )
+from ._ranges import phone_range
 from ._sql import (
     CLIENT_REF,
     INSERT_CODE,
@@ -55,15 +56,14 @@ from ._sql import (
     SQLBackend,
     Violation,
 )
-from ._sql_fraud import RELEASE, prefix_bounds
+from ._sql_fraud import RELEASE
 
 _UNDELIVERED = "('" + "', '".join(UNDELIVERED) + "')"
 # A code whose SMS may have reached its phone: no final report says it did not.
 _MAY_HAVE_ARRIVED = f"(delivery_status IS NULL OR delivery_status NOT IN {_UNDELIVERED})"
 TRAFFIC = (
     "SELECT count(*), coalesce(sum(CASE WHEN state = 'used' THEN 1 ELSE 0 END), 0)"
-    " FROM codes WHERE token_id = :t AND phone >= :low AND phone < :high"
-    " AND created_at > :since"
+    " FROM codes WHERE token_id = :t AND number_range = :p AND created_at > :since"
 )
 
 
@@ -101,8 +101,7 @@ def _state_query(
         )
     rule = policy.fraud
     if rule is not None:
-        low, high = prefix_bounds(rule.prefix)
-        params.update(p=rule.prefix, low=low, high=high, since=now - rule.window)
+        params.update(p=rule.prefix, since=now - rule.window)
         parts.append(
             "SELECT 'hold', held_until, released_at, NULL, NULL FROM fraud_ranges"
             " WHERE token_id = :t AND prefix = :p"
@@ -112,7 +111,7 @@ def _state_query(
             parts.append(
                 "SELECT 'traffic', count(*),"
                 " coalesce(sum(CASE WHEN state = 'used' THEN 1 ELSE 0 END), 0), NULL, NULL"
-                " FROM codes WHERE token_id = :t AND phone >= :low AND phone < :high"
+                " FROM codes WHERE token_id = :t AND number_range = :p"
                 " AND created_at > :since AND created_at >= coalesce((SELECT released_at"
                 " FROM fraud_ranges WHERE token_id = :t AND prefix = :p), :since)"
             )
@@ -288,10 +287,7 @@ class SQLAdmission(SQLBackend, CodeStore, LimitStore):
 
     @staticmethod
     def _traffic(conn: Connection, token_id: str, prefix: str, since: float) -> tuple[int, int]:
-        low, high = prefix_bounds(prefix)
-        row = conn.execute(
-            TRAFFIC, {"t": token_id, "low": low, "high": high, "since": since}
-        ).fetchone()
+        row = conn.execute(TRAFFIC, {"t": token_id, "p": prefix, "since": since}).fetchone()
         return int(row[0]), int(row[1])
 
     def _use(
@@ -384,4 +380,6 @@ def _code_values(code: NewCode) -> dict[str, Any]:
         "sender": code.sender, "callback_url": code.callback_url,
         "created_at": code.created_at, "expires_at": code.expires_at,
         "api_job_id": code.api_job_id,
+        # No phone, no range: the database refuses the code for its missing phone.
+        "number_range": code.phone and phone_range(code.phone),
     }

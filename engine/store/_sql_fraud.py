@@ -5,14 +5,6 @@ from __future__ import annotations
 from ._base import FraudStore
 from ._sql import SQLBackend
 
-
-def prefix_bounds(prefix: str) -> tuple[str, str]:
-    """The E.164 numbers starting with a ``+digits`` prefix are those from ``prefix`` up to
-    (not including) the same prefix with its last digit one higher ("+44791" .. "+44792";
-    a trailing 9 carries into ":", which sorts just after the digits)."""
-    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
 RELEASE = (
     "UPDATE fraud_ranges SET held_until = NULL, released_at = :now"
     " WHERE token_id = :t AND prefix = :p AND held_until IS NOT NULL"

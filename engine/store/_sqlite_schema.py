@@ -12,7 +12,13 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from ._schema import FRAUD_SCHEMA, GATEWAYS, SENT_AND_CLAIMS, UNIQUE_TOKEN_NAMES
+from ._schema import (
+    FRAUD_SCHEMA,
+    GATEWAYS,
+    NUMBER_RANGES,
+    SENT_AND_CLAIMS,
+    UNIQUE_TOKEN_NAMES,
+)
 from ._sql_meta import META_SCHEMA
 
 
@@ -209,4 +215,6 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_8,
     # 9: which gateway took each code's SMS, under which provider id; a phone's codes by time.
     _statements(GATEWAYS),
+    # 10: each code's number range, and the index counting a token's recent codes to one.
+    _statements(NUMBER_RANGES),
 )

@@ -48,6 +48,7 @@ from ._base import (
     retry_after,
 )
 from ._meta import MetaStore
+from ._ranges import phone_range
 from ._validation import (
     RequestLimited,
     Validation,
@@ -87,6 +88,8 @@ class MemoryStore(MetaStore, Store):
         self._events: dict[str, tuple[deque[float], float]] = {}
         # (token id, prefix) -> (held until, released at)
         self._holds: dict[tuple[str, str], tuple[float | None, float | None]] = {}
+        # (token id, number range) -> its codes' ids: the fraud guard counts only those
+        self._by_range: dict[tuple[str, str], set[int]] = {}
         self._meta: dict[str, str] = {}
         self._admin_events: list[AdminEvent] = []  # in the order they were added
 
@@ -242,14 +245,16 @@ class MemoryStore(MetaStore, Store):
             self._codes[code_id] = CodeRecord(**asdict(code), id=code_id)
             self._by_ref[key] = code_id
             self._by_message[code.message_id] = code_id
+            self._by_range.setdefault((code.token_id, phone_range(code.phone)), set()).add(code_id)
             for allowance in policy.allowances:
                 self._count(allowance, now)
             return Admission(code_id=code_id, fraud_released=released,
                              avoid=self._undelivered(policy, now))
 
     def _traffic(self, token_id: str, prefix: str, since: float) -> tuple[int, int]:
-        codes = [c for c in self._codes.values() if c.token_id == token_id
-                 and c.phone.startswith(prefix) and c.created_at > since]
+        codes = [code for code in map(self._codes.__getitem__,
+                                      self._by_range.get((token_id, prefix), ()))
+                 if code.created_at > since]
         return len(codes), sum(c.state == "used" for c in codes)
 
     def activate_code(
@@ -319,6 +324,10 @@ class MemoryStore(MetaStore, Store):
         del self._codes[record.id]
         del self._by_ref[(record.token_id, record.client_ref)]
         del self._by_message[record.message_id]
+        filed = (record.token_id, phone_range(record.phone))
+        self._by_range[filed].discard(record.id)
+        if not self._by_range[filed]:
+            del self._by_range[filed]
 
     def find_code(self, token_id: str, client_ref: str) -> CodeRecord | None:
         with self._lock:

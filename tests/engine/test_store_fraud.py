@@ -106,3 +106,19 @@ def test_traffic_before_a_release_no_longer_counts(store: Store) -> None:
     assert store.admit_code(sent_at(4, "ref-4"), GUARD).refusal == Refusal(FRAUD, 3599)
     assert store.release_range(TOKEN_ID, RANGE, NOW + 5)
     assert store.admit_code(sent_at(6, "ref-6"), GUARD).code_id is not None
+
+
+def test_the_fraud_count_leaves_out_codes_older_than_the_window(store: Store) -> None:
+    """Three unvalidated codes a window old no longer count: the next send is admitted."""
+    for number in range(3):
+        store.admit_code(sent_at(number, f"ref-{number}"), GUARD)
+    # The window is 3600 s: at 3602 the codes of 0, 1 and 2 s have all left it.
+    assert store.admit_code(sent_at(3602, "ref-late"), GUARD).code_id is not None
+
+
+def test_the_fraud_count_leaves_out_codes_of_other_ranges(store: Store) -> None:
+    """Unvalidated codes to the neighbouring ranges do not count towards the watched one."""
+    for number, phone in enumerate(("+447921123456", "+447901123456", "+33791123456")):
+        code = replace(sent_at(number, f"ref-{number}"), phone=phone)
+        store.admit_code(code, SendPolicy(fraud=FraudRule(phone[:6], 3600, 3, 10)))
+    assert store.admit_code(sent_at(3, "ref-3"), GUARD).code_id is not None
