@@ -37,15 +37,6 @@ from .store import (
 NON_GEOGRAPHIC = phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
 
 
-def number_range(e164: str) -> str:
-    """The range the fraud guard watches: the country code and the next three digits
-    (``+447911123456`` → ``+44791``); a request reads it with its phone
-    (:func:`~tfa_engine._phones.parse_phone`)."""
-    number = phonenumbers.parse(e164, None)
-    national = phonenumbers.national_significant_number(number)
-    return f"+{number.country_code}{national[:3]}"
-
-
 def destination_allowed(e164: str, entries: tuple[str, ...], region: str | None) -> bool:
     """True when no allowlist is set, or the number is in one of its regions or starts
     with one of its prefixes."""
@@ -117,7 +108,7 @@ class SendGate:
     def policy(self, token: TokenRecord, phone: str, number_range: str, *,
                count_request: bool = True) -> SendPolicy:
         """The limits, budgets and fraud rule a send of the token to the phone (whose
-        :func:`number_range` the fraud guard watches) must pass,
+        :func:`~tfa_engine.store._ranges.phone_range` the fraud guard watches) must pass,
         and how far back to look for gateways that failed to deliver to the phone (the
         phone's send window: a user who asks again within it should get the code by
         another gateway of the route). ``count_request``: the request itself is counted

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
+from .store._ranges import phone_range
+
 # Digits only (ASCII: re's \d would accept other scripts), with an optional ``+`` or
 # ``00`` international prefix; E.164 numbers have at most 15 digits.
 _INTERNATIONAL = re.compile(r"(?:\+|00)?([0-9]{1,15})", re.ASCII)
@@ -21,7 +23,7 @@ class Phone:
 
     e164: str
     region: str | None  # ISO 3166 region; ``001`` for the codes of no country
-    range: str  # the fraud guard's: the country code and the next three digits
+    range: str  # the fraud guard's: the country code and the next three digits (phone_range)
 
 
 def parse_phone(raw: str) -> Phone | None:
@@ -41,12 +43,9 @@ def parse_phone(raw: str) -> Phone | None:
     # and kind; is_valid_number first would resolve the region and match patterns twice.
     if phonenumbers.number_type(number) not in _SMS_TYPES:
         return None
-    national = phonenumbers.national_significant_number(number)
-    return Phone(
-        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        region=phonenumbers.region_code_for_number(number),
-        range=f"+{number.country_code}{national[:3]}",
-    )
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return Phone(e164=e164, region=phonenumbers.region_code_for_number(number),
+                 range=phone_range(e164))
 
 
 def to_e164(raw: str) -> str | None:

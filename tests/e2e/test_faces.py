@@ -18,10 +18,10 @@ from urllib.parse import quote
 import pytest
 
 from tfa_engine import SQLiteStore, Status, StoreUnavailable, catalogue
-from tfa_engine._abuse import number_range
 from tfa_engine._access import token_digest
 from tfa_engine.adapters.server.settings import Settings
 from tfa_engine.config import DEFAULT_TEMPLATE, PLACEHOLDER
+from tfa_engine.store._ranges import phone_range
 
 pytestmark = pytest.mark.network
 
@@ -132,7 +132,7 @@ def _range_held(face: Any, ref: str, phone: str) -> Any:
     try:
         watched = store.token_by_digest(token_digest(face.watched_token))
         assert watched is not None
-        store.hold_range(watched.id, number_range(phone), time.time() + 3600)
+        store.hold_range(watched.id, phone_range(phone), time.time() + 3600)
     finally:
         store.close()
     return request_code(face, {"client_ref": ref, "phone_number": phone},
