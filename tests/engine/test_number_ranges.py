@@ -99,7 +99,8 @@ def test_codes_stored_before_the_migration_still_count(tmp_path: Path) -> None:
 def test_sqlite_counts_a_ranges_traffic_by_the_index_bounded_in_time(
     sqlite_store: SQLiteStore,
 ) -> None:
-    """SQLite finds the range's codes of the window by the index on (token, range, time)."""
+    """SQLite counts the range's codes of the window, and those validated, from the index on
+    (token, range, time, state) alone: no row of the table is read."""
     statements: list[str] = []
     conn = sqlite_store._connection()  # this thread's, which admit_code runs on
     conn.set_trace_callback(statements.append)  # each statement with its values in place
@@ -109,7 +110,7 @@ def test_sqlite_counts_a_ranges_traffic_by_the_index_bounded_in_time(
         conn.set_trace_callback(None)
     admission = next(sql for sql in statements if "'traffic'" in sql)
     plan = " | ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + admission))
-    assert ("USING INDEX codes_token_range_created"
+    assert ("USING COVERING INDEX codes_token_range_created"
             " (token_id=? AND number_range=? AND created_at>?)") in plan, plan
 
 
