@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import selectors
 import signal
@@ -47,6 +48,10 @@ MAX_REASON = 2000  # bytes of a reason the parent keeps
 # Signals someone sends (an operator, the OOM killer): a worker they end before it served
 # did not fail to start, and its death says nothing about the configuration.
 SENT_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+# The signals that stop the service: blocked across each fork, so that one sent to a new
+# worker before it has its own handling waits for that (the supervisor's handler, which
+# it inherits, would take it for the supervisor's and the worker would serve on).
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 Work = Callable[[int, Callable[[], None]], int]
 """What a worker runs: ``work(number, ready)`` serves until told to stop and returns the
@@ -183,6 +188,7 @@ class Supervisor:
         *,
         explain: Callable[[BaseException], str | None] = lambda exc: None,
         policy: RestartPolicy | None = None,
+        stop_timeout: float = STOP_TIMEOUT,
     ) -> None:
         if not hasattr(os, "fork"):
             raise OSError("several workers need a system with fork()")
@@ -190,10 +196,12 @@ class Supervisor:
         self.work = work
         self.explain = explain
         self.policy = policy or RestartPolicy()
+        self.stop_timeout = stop_timeout
         self.workers: dict[int, _Worker] = {}  # pid -> worker
         self._due: dict[int, float] = {}  # worker number -> when to start it again
         self._signal: int | None = None  # SIGTERM or SIGINT, once one came
         self._stopping = False
+        self._stop_deadline = 0.0  # monotonic; workers left then are killed
         self._failed = False
         self._selector = selectors.DefaultSelector()
         self._wakeup = (-1, -1)  # the pipe signal.set_wakeup_fd writes to
@@ -219,6 +227,7 @@ class Supervisor:
                     self._stop()
                 self._reap()
                 self._start_due()
+                self._kill_late()
         finally:
             signal.set_wakeup_fd(previous_wakeup)
             for sig, handler in previous.items():
@@ -239,6 +248,8 @@ class Supervisor:
         timeout = None
         if self._due:
             timeout = max(0.0, min(self._due.values()) - self.policy.clock())
+        if self._stopping and self._stop_deadline != math.inf:
+            timeout = max(0.0, self._stop_deadline - time.monotonic())
         for key, _ in self._selector.select(timeout):
             if key.fd == self._wakeup[0]:
                 with contextlib.suppress(BlockingIOError):
@@ -268,9 +279,11 @@ class Supervisor:
         self.policy.started(number)
         supervisor = os.getpid()
         read_end, write_end = os.pipe()
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             pid = os.fork()
         except OSError as exc:  # no memory or processes left for now: try again later
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(read_end)
             os.close(write_end)
             pause = self.policy.ended(number)
@@ -279,7 +292,8 @@ class Supervisor:
             return
         if pid == 0:
             os.close(read_end)
-            self._serve(number, supervisor, _Report(write_end))  # never returns
+            self._serve(number, supervisor, _Report(write_end), mask)  # never returns
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a stop sent meanwhile comes now
         os.close(write_end)
         os.set_blocking(read_end, False)
         worker = _Worker(number, read_end)
@@ -287,13 +301,17 @@ class Supervisor:
         self._selector.register(read_end, selectors.EVENT_READ, worker)
         log.info("worker %d started (pid %d)", number, pid)
 
-    def _serve(self, number: int, supervisor: int, report: _Report) -> None:
-        """The worker process: run ``work`` and exit with its status."""
+    def _serve(self, number: int, supervisor: int, report: _Report,
+               mask: set[signal.Signals]) -> None:
+        """The worker process: run ``work`` and exit with its status. It starts with the
+        stop signals blocked (``mask`` is the mask from before the fork): one the supervisor
+        sent already ends it as soon as their handling is its own."""
         status = 1
         try:
             signal.set_wakeup_fd(-1)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             self._close_inherited()
             watch_parent(supervisor)  # its pid from before the fork: it may be gone now
             status = self.work(number, report.ready)
@@ -363,12 +381,27 @@ class Supervisor:
                 self._start(number)
 
     def _stop(self) -> None:
-        """Stop every worker; start none again."""
+        """Stop every worker; start none again. Those left after ``stop_timeout`` are
+        killed."""
+        if not self._stopping:
+            self._stop_deadline = time.monotonic() + self.stop_timeout
         self._stopping = True
         self._due.clear()
         for pid in self.workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+
+    def _kill_late(self) -> None:
+        """Once stopping has taken ``stop_timeout``: kill the workers still running (a
+        worker stuck in a request never finishes it), so that the service ends."""
+        if not self._stopping or not self.workers or time.monotonic() < self._stop_deadline:
+            return
+        log.warning("workers (pids %s) still run %g s after they were told to stop:"
+                    " killing them", ", ".join(map(str, self.workers)), self.stop_timeout)
+        for pid in self.workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self._stop_deadline = math.inf  # said once; the kills are reaped as they come
 
     def _kill_stragglers(self) -> None:
         """After a failure of the supervisor itself: end the workers it leaves behind."""

@@ -11,6 +11,8 @@ import http.client
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -336,3 +338,41 @@ def test_port_is_free_for_a_new_serve_after_the_supervisors_death(
 ) -> None:
     """No orphan keeps the port: a new ``tfa serve`` on it starts and answers."""
     assert supervisor_killed.restarted, supervisor_killed.output
+
+
+# -- a stop that comes while workers start ----------------------------------------------
+# Each forked worker first sleeps this long, inside fork itself (an at-fork hook), before
+# ``tfa serve``'s own code runs in it: the moments between a worker's fork and its own
+# signal handlers, which a stop can hit on a busy machine, made long enough to hit always.
+SLOW_FORK = 1.0
+SLOW_FORK_SERVE = (
+    "import os, sys, time\n"
+    f"os.register_at_fork(after_in_child=lambda: time.sleep({SLOW_FORK}))\n"
+    "from tfa_engine.adapters.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def test_sigterm_while_workers_start_stops_them_and_the_service(tmp_path: Path) -> None:
+    """SIGTERM to ``tfa serve --workers 2`` just after it forked its workers, before they
+    set up their own signal handling: both workers and the supervisor exit, status 0
+    (a worker used to take the signal for its supervisor's, serve on, and keep the
+    supervisor waiting for it for ever)."""
+    env = local_environ(tmp_path, TFA_CALLBACK_KEY=CALLBACK_KEY)
+    server = TfaProcess(
+        [sys.executable, "-c", SLOW_FORK_SERVE, "serve", "--host", "127.0.0.1", "--port",
+         "0", "--workers", "2"], cwd=tmp_path, env=env)
+    try:
+        workers = first_workers(server)
+        server.process.send_signal(signal.SIGTERM)  # both are still inside their fork
+        try:
+            status = server.process.wait(timeout=SLOW_FORK + WAIT / 3)
+        except subprocess.TimeoutExpired:
+            status = None
+        alive = [pid for pid in workers if not gone(pid)]
+    finally:
+        for pid in workers:
+            kill(pid)
+        server.stop()
+    assert status == 0, server.output()
+    assert alive == [], server.output()
