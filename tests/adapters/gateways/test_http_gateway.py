@@ -13,7 +13,7 @@ import pytest
 
 from tfa_engine.adapters.server.gateway_kinds import gateway_spec
 from tfa_engine.config import ConfigError
-from tfa_engine.gateways import SmsMessage
+from tfa_engine.gateways import Route, RoutedGateway, SmsMessage
 from tfa_engine.gateways.http import HttpGateway, HttpGatewayError
 
 pytestmark = pytest.mark.network
@@ -216,3 +216,16 @@ def test_settings_it_cannot_work_with_stop_the_start(options: dict[str, Any],
                        .replace(")", r"\)")):
         gateway_spec("sms", "http", {key: (value, key) for key, value in raw.items()},
                      lambda option: option).build()
+
+
+def test_a_route_goes_on_after_a_500_and_the_next_gateway_takes_it(gateway: Any) -> None:
+    """In a route, a 500 (the message may have reached the provider) is not tried again on
+    that gateway, and the next gateway of the route takes it: the price of failover
+    (docs/gateways.md) is at most one copy per gateway."""
+    first, first_provider = gateway((500, {}, {}), id_field="id")
+    second, second_provider = gateway((201, {"id": "p-2"}, {}), id_field="id")
+    routed = RoutedGateway({"first": first, "second": second},
+                           [Route("default", ("first", "second"))])
+    accepted = routed.send(MESSAGE)
+    assert accepted is not None and accepted.provider_id == "p-2"
+    assert (len(first_provider.bodies), len(second_provider.bodies)) == (1, 1)
