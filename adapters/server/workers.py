@@ -30,7 +30,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -302,7 +302,7 @@ class Supervisor:
         log.info("worker %d started (pid %d)", number, pid)
 
     def _serve(self, number: int, supervisor: int, report: _Report,
-               mask: set[signal.Signals]) -> None:
+               mask: Iterable[int]) -> None:
         """The worker process: run ``work`` and exit with its status. It starts with the
         stop signals blocked (``mask`` is the mask from before the fork): one the supervisor
         sent already ends it as soon as their handling is its own."""
