@@ -10,25 +10,36 @@ when they are delivered.
 
 The contract comes in concerns — tokens, codes, the callback outbox, rate limits, the
 fraud guard, administrative events (:mod:`.admin`) — that one :class:`Store` carries
-together.
+together. The records its methods take and return are in :mod:`._records`, and can be
+imported from here as well.
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from .._access import TokenRecord
 from ._admin import AdminEventStore
+from ._records import FRAUD as FRAUD
+from ._records import NEVER as NEVER
+from ._records import Activation as Activation
+from ._records import Admission as Admission
+from ._records import Allowance as Allowance
+from ._records import CallbackJob as CallbackJob
+from ._records import CodeRecord as CodeRecord
+from ._records import CodeState as CodeState
+from ._records import FraudRule as FraudRule
+from ._records import NewCode as NewCode
+from ._records import Recorded as Recorded
+from ._records import Refusal as Refusal
+from ._records import SendPolicy as SendPolicy
+from ._records import SendPreview as SendPreview
+from ._records import retry_after as retry_after
 
-if TYPE_CHECKING:  # _validation builds on this module's records
+if TYPE_CHECKING:  # _validation builds on the records imported here
     from ._validation import Validation, Window
-
-CodeState = Literal["pending", "live", "used", "locked", "superseded"]
-NEVER = float("-inf")  # a ``stale_before`` no pending code is older than
 
 
 class StoreError(Exception):
@@ -55,165 +66,6 @@ class DuplicateToken(StoreError):
 
 class DuplicateTokenName(DuplicateToken):
     """An active token has that name already (names tell tokens apart)."""
-
-
-@dataclass(frozen=True)
-class NewCode:
-    """A code about to be sent; stored as ``pending`` until the gateway accepts it."""
-
-    message_id: str
-    token_id: str
-    client_ref: str
-    phone: str
-    code_hash: str = field(repr=False)
-    code_length: int
-    case_sensitive: bool
-    sender: str
-    callback_url: str | None
-    created_at: float
-    expires_at: float
-    api_job_id: str = ""
-
-
-@dataclass(frozen=True)
-class CodeRecord(NewCode):
-    """A stored code, as read back. ``sent_at`` is when the gateway accepted its SMS (None
-    while it never did: still being sent, or left by a sender that died)."""
-
-    id: int = 0
-    state: CodeState = "pending"
-    attempts: int = 0
-    delivery_status: str | None = None
-    delivered_at: float | None = None
-    sent_at: float | None = None
-    gateway: str | None = None  # the gateway that took its SMS
-    provider_id: str | None = None  # that gateway's id of the SMS, which its reports name
-
-    def is_live(self, now: float) -> bool:
-        """Can still be validated: unexpired, and live or pending. A pending code's SMS
-        may be out already (the gateway answered, or the process sending it died): who
-        holds the code got it from that SMS."""
-        return self.state in ("live", "pending") and now < self.expires_at
-
-
-@dataclass(frozen=True)
-class Allowance:
-    """A sliding-window limit a send uses up: at most ``count`` sends per ``seconds`` under
-    ``key`` (``phone-sends:+44...``, ``sms-token:tok_...``, ``sms-service``)."""
-
-    key: str
-    count: int
-    seconds: int
-
-
-@dataclass(frozen=True)
-class FraudRule:
-    """The fraud guard's rule for one send: the token's traffic to the number range
-    ``prefix`` is held for ``window`` seconds once at least ``min_sends`` codes went there
-    within the window (or since the range's last release) and fewer than ``min_conversion``
-    percent of them were validated."""
-
-    prefix: str
-    window: int
-    min_sends: int
-    min_conversion: int
-
-
-@dataclass(frozen=True)
-class SendPolicy:
-    """What a send must pass, checked and taken in the one transaction storing its code:
-    the phone's send limit, the allowances in order, then the fraud guard.
-
-    ``phone_sends`` is counted from the phone's codes themselves (every token's), leaving
-    out those whose delivery report said the user never got them (UNDELIV, REJECTD,
-    EXPIRED): a user who asks again for a code they never received is not refused for it.
-    ``reroute`` (seconds) looks that far back for the gateways that failed to deliver to
-    the phone, which the send should try last (:attr:`Admission.avoid`).
-    """
-
-    allowances: tuple[Allowance, ...] = ()
-    fraud: FraudRule | None = None
-    phone: str | None = None  # the recipient (E.164), for phone_sends and reroute
-    phone_sends: Allowance | None = None
-    reroute: int | None = None
-    # The request itself (the token's request limit): judged first, and counted whatever
-    # the answer but its own refusal, a duplicate client_ref included.
-    requests: Allowance | None = None
-
-
-FRAUD = "fraud"  # Refusal.by of a send the fraud guard holds
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why a send may not go now: ``by`` names the allowance's key, or :data:`FRAUD`;
-    ``retry_after`` is the whole seconds until it may."""
-
-    by: str
-    retry_after: int
-
-
-@dataclass(frozen=True)
-class Admission:
-    """What :meth:`CodeStore.admit_code` did: the stored code's id, or the refusal (nothing
-    stored, no allowance used). ``fraud_held`` is (codes sent, codes validated) when this
-    call started a hold; ``fraud_released`` when it ended one whose time was up."""
-
-    code_id: int | None = None
-    refusal: Refusal | None = None
-    fraud_held: tuple[int, int] | None = None
-    fraud_released: bool = False
-    avoid: tuple[str, ...] = ()  # gateways that recently failed to deliver to the phone
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """A delivery report stored: ``gateway`` names the gateway that took the code's SMS
-    (None while the code is still being sent: its activation then tells the report)."""
-
-    gateway: str | None = None
-
-
-@dataclass(frozen=True)
-class Activation:
-    """What activating a code did: its ``state`` after, and the status of a delivery
-    report that came before the activation (None when none did, or when the code was
-    activated already)."""
-
-    state: CodeState
-    reported: str | None = None
-
-
-@dataclass(frozen=True)
-class SendPreview:
-    """A look, writing nothing, at what :meth:`CodeStore.admit_code` would decide now, so
-    that a request it would refuse costs no hashing: whether the client_ref is taken, and
-    the first refusal among the allowances and a hold in force."""
-
-    client_ref_taken: bool = False
-    refusal: Refusal | None = None
-
-
-@dataclass(frozen=True)
-class CallbackJob:
-    """A pending callback claimed for delivery: the event (``kind``, ``status``, ``at``)
-    and what the body tells of its code. ``api_job_id`` is None when the code is no longer
-    stored; ``body`` is set only for callbacks queued by older releases, with their text."""
-
-    id: int
-    token_id: str
-    message_id: str
-    url: str
-    attempts: int  # failed deliveries so far
-    kind: str = ""
-    status: str = ""
-    at: float = 0.0
-    api_job_id: str | None = None
-    phone: str = ""
-    sender: str = ""
-    client_ref: str = ""
-    body: str | None = None
-    claim: str = ""  # the claim that holds it: only its holder may renew or settle it
 
 
 class TokenStore(ABC):
@@ -456,9 +308,3 @@ class Store(TokenStore, CodeStore, OutboxStore, LimitStore, FraudStore, AdminEve
 
     def close(self) -> None:
         """Release connections (a no-op where there are none)."""
-
-
-def retry_after(admitted_at: float, seconds: int, now: float) -> int:
-    """Whole seconds (at least 1) until an event admitted at ``admitted_at`` leaves a
-    window of ``seconds``."""
-    return max(1, math.ceil(admitted_at + seconds - now))
