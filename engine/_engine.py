@@ -1,62 +1,42 @@
 """The engine: request a code, validate a code. Orchestration only; every rule lives in
 its own module, every atomic step in the store, token administration in
-:mod:`~tfa_engine._tokens`, delivery reports in :mod:`~tfa_engine._deliveries`."""
+:mod:`~tfa_engine._tokens`, delivery reports in :mod:`~tfa_engine._deliveries`, the send
+that ends a request-code in :mod:`~tfa_engine._sending`, and the methods beside the two
+API calls in :mod:`~tfa_engine._operations`."""
 
 from __future__ import annotations
 
 import logging
-import random
-import secrets
 import time
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from . import _audit as audit
 from . import _callbacks as callbacks
-from . import _declared as declared
 from . import _deliveries as deliveries
 from . import _netguard as netguard
 from . import catalogue
 from ._abuse import SendGate
-from ._access import IssuedToken, TokenRecord, check_ip, digests_equal, token_digest
+from ._access import TokenRecord, check_ip, digests_equal, token_digest
 from ._background import Periodic
-from ._codes import canonical_code, generate_code
-from ._declared import DeclaredToken
+from ._codes import canonical_code
 from ._hashing import CodeHasher
+from ._operations import Operations
 from ._outcome import Outcome
-from ._phones import mask
-from ._requests import (
-    CodeRequest,
-    decode_json,
-    is_json_media_type,
-    is_text,
-    parse_code_request,
-    render,
-)
+from ._requests import decode_json, is_json_media_type, is_text, parse_code_request
+from ._sending import PENDING_MARGIN as PENDING_MARGIN
+from ._sending import SendPath
+from ._sending import new_message_id as new_message_id
 from ._tokens import TokenAdmin
 from .catalogue import Status
-from .config import MAX_CODE_TTL, EngineConfig
-from .gateways import Accepted, DeliveryReport, Gateway, GatewayError, SmsMessage
-from .store import (
-    CodeRecord,
-    DuplicateClientRef,
-    DuplicateMessageId,
-    NewCode,
-    RequestLimited,
-    SendPolicy,
-    Store,
-    failures_key,
-    requests_key,
-)
+from .config import EngineConfig
+from .gateways import Gateway
+from .store import CodeRecord, RequestLimited, Store, failures_key, requests_key
 
 log = logging.getLogger("tfa.engine")
 
 Clock = Callable[[], float]
-# Seconds beyond the gateway's deadline after which a code still pending is taken for the
-# leftover of a process that died while sending it (its client_ref may then be reused).
-PENDING_MARGIN = 5.0
 
 
 def _dead_state(record: CodeRecord, now: float) -> str:
@@ -66,12 +46,7 @@ def _dead_state(record: CodeRecord, now: float) -> str:
     return record.state
 
 
-def new_message_id() -> str:
-    """A 20-digit decimal message id, like Fortytwo's."""
-    return str(10**19 + secrets.randbelow(9 * 10**19))
-
-
-class Engine:
+class Engine(SendPath, Operations):
     """Sends and checks one-time codes. Thread-safe; share one per process.
 
     What the methods give back, and what they raise:
@@ -335,214 +310,11 @@ class Engine:
         self._tokens.note_use(record, self.clock())
         return record
 
-    def _stale_before(self, now: float) -> float:
-        """Codes still pending from before this were being sent by a process that died:
-        every live sender has had the gateway's deadline (and a margin) to finish."""
-        return now - self.gateway.deadline - PENDING_MARGIN
-
-    def _send(
-        self, principal: TokenRecord, request: CodeRequest, policy: SendPolicy,
-        where: dict[str, str | None], now: float,
-    ) -> Outcome:
-        code = generate_code(request.code_length, request.code_type, request.case_sensitive)
-        code_hash = self.hasher.hash(code)  # outside any transaction: ~30 ms
-        ttl = min(principal.code_ttl or self.config.code_ttl, MAX_CODE_TTL)
-        sender = request.sender_id or principal.sender_id or self.config.default_sender_id
-        api_job_id = str(uuid.uuid4())
-        for _ in range(3):
-            new = NewCode(
-                message_id=new_message_id(),
-                token_id=principal.id,
-                client_ref=request.client_ref,
-                phone=request.phone,
-                code_hash=code_hash,
-                code_length=request.code_length,
-                case_sensitive=request.case_sensitive,
-                sender=sender,
-                callback_url=request.callback_url,
-                created_at=now,
-                expires_at=now + ttl,
-                api_job_id=api_job_id,
-            )
-            try:
-                admitted = self.store.admit_code(new, policy, self._stale_before(now))
-                break
-            except DuplicateClientRef:
-                return Outcome(catalogue.CLIENT_REF_EXISTS)
-            except DuplicateMessageId:
-                continue
-        else:  # three random 20-digit collisions in a row: the randomness is broken
-            raise RuntimeError("could not draw a free message_id")
-        rule = policy.fraud
-        if admitted.fraud_released and rule is not None:
-            audit.event("fraud.released", token_id=principal.id, range=rule.prefix,
-                        by="expiry")
-        if admitted.fraud_held is not None and rule is not None:
-            sent, validated = admitted.fraud_held
-            audit.event("fraud.held", range=rule.prefix, sent=sent, validated=validated,
-                        **where)
-        if admitted.code_id is None:
-            assert admitted.refusal is not None
-            return self.gate.refused(admitted.refusal, where)
-        code_id = admitted.code_id
-        message = SmsMessage(new.message_id, request.phone, sender,
-                             render(request.template, code), avoid=admitted.avoid)
-        try:
-            accepted = self.gateway.send(message) or Accepted(self.gateway.label)
-        except GatewayError as exc:
-            self.store.discard_code(code_id)
-            log.warning(
-                "gateway refused message_id=%s to=%s: %s",
-                new.message_id, mask(request.phone), exc.reason,
-            )
-            return Outcome(catalogue.SYSTEM_ERROR)
-        except BaseException:
-            self.store.discard_code(code_id)
-            raise
-        # Queues the INTERNAL callback (and an SMS one, if a report overtook the answer).
-        activation = self.store.activate_code(code_id, self.clock(), accepted.gateway,
-                                              accepted.provider_id)
-        if activation.reported is not None:  # a report overtook the gateway's answer
-            self.deliveries.told(accepted.gateway, activation.reported)
-        if request.callback_url:
-            self.callbacks.wake()
-        audit.event("code.sent", message_id=new.message_id, gateway=accepted.gateway, **where)
-        return Outcome(catalogue.SUCCESS, {"message_id": new.message_id}, api_job_id=api_job_id)
-
+    # -- callback signatures and settings --------------------------------------------------
     def callback_secret(self, token_id: str) -> str | None:
         """The secret a token's client verifies ``X-TFA-Signature`` with; None while no
         callback key (or pepper) is configured, since the key then changes at each start."""
         return self.callbacks.signer.secret_for(token_id) if self._stable_signing_key else None
-
-    # -- delivery reports ------------------------------------------------------------------
-    def dlr_secret_matches(self, secret: str) -> bool:
-        """True when ``secret`` is the configured delivery-report secret (constant time);
-        always False when none is configured (the endpoint is then closed)."""
-        return deliveries.secret_matches(self.config.dlr_secret, secret)
-
-    def record_delivery_reports(self, reports: Any) -> int:
-        """Apply mediariver delivery reports — one object or an array of
-        ``{msisdn, delivery_status, delivery_date, uuid}`` — matched by ``uuid`` (our
-        message_id). Unknown ids and repeated reports are ignored. Returns how many
-        changed a message. Raises ValueError when the payload is not of that shape."""
-        return self.deliveries.mediariver_reports(reports)
-
-    def record_gateway_report(self, report: DeliveryReport) -> None:
-        """Apply a report of the gateway ``report.gateway`` naming the message by the
-        provider's id (a provider's webhook read by an HTTP face): it reaches the code whose
-        SMS that gateway took under that id. A report that comes before the code's
-        activation is kept a while and tried again; repeats are ignored."""
-        self.deliveries.provider_report(report)
-
-    # -- tokens (see TokenAdmin; names or ids both find an active token) -------------------
-    def create_token(self, name: str, **options: Any) -> IssuedToken:
-        """Issue a new token with ``options`` (allowed_ips, sender_id, code_ttl,
-        max_attempts, allowed_destinations, sms_budget); its ``token`` is shown once.
-        ConfigError for a bad name or option value or a name in use, TypeError for an
-        unknown option."""
-        return self._tokens.create(name, **options)
-
-    def find_token(self, name_or_id: str) -> TokenRecord | None:
-        """The active token with this id or name, else None."""
-        return self._tokens.find(name_or_id)
-
-    def rotate_token(self, name_or_id: str) -> IssuedToken:
-        """A new value for a token (same id and settings); the old one dies at once.
-        LookupError when no active token has that id or name; ConfigError for a token
-        declared in the configuration file."""
-        return self._tokens.rotate(name_or_id)
-
-    def update_token(self, name_or_id: str, **changes: Any) -> TokenRecord:
-        """Change a token's ``name`` or options; what is not given stays. LookupError when
-        no active token has that id or name; ConfigError for a token declared in the
-        configuration file, a bad value or a name in use; TypeError for an unknown option."""
-        return self._tokens.update(name_or_id, **changes)
-
-    def revoke_token(self, name_or_id: str) -> bool:
-        """Revoke at once; False when no such active token exists."""
-        return self._tokens.revoke(name_or_id)
-
-    def list_tokens(self) -> list[TokenRecord]:
-        """Every token (digests only), oldest first."""
-        return self._tokens.list()
-
-    def declare_token(self, name: str, token: str, **options: Any) -> TokenRecord:
-        """Install a token from a configuration file (see
-        :class:`~tfa_engine.config.DeclaredToken`). ConfigError for a bad declaration;
-        :class:`~tfa_engine.store.DuplicateToken` when another token has this value, or an
-        API token this name."""
-        return declared.declare(self._tokens, DeclaredToken(name, token, **options))
-
-    def declare_tokens(self, tokens: Iterable[DeclaredToken]) -> list[str]:
-        """Make the declared tokens those of a file; return the names of the tokens
-        revoked because the file no longer holds them. ConfigError naming a declaration
-        that cannot be installed."""
-        installed, revoked = declared.declare_all(self._tokens, tokens)
-        for record in installed:
-            log.info("declared token %r (%s)", record.name, record.id)
-        for name in revoked:
-            log.warning("token %r is no longer declared: revoked", name)
-        return revoked
-
-    # -- the fraud guard's holds ---------------------------------------------------------
-    def held_ranges(self) -> list[tuple[str, str, float]]:
-        """(token id, range, held until) of the ranges the fraud guard holds now."""
-        return self.store.held_ranges(self.clock())
-
-    def release_range(self, token_id: str, prefix: str) -> bool:
-        """End a hold by hand (an operator vouches for the range); False when it was not
-        held. Its earlier traffic no longer counts against it."""
-        released = self.store.release_range(token_id, prefix, self.clock())
-        if released:
-            self.admin_trail.record("fraud.released", token_id=token_id, detail=prefix,
-                                    range=prefix, by="operator")
-        return released
-
-    # -- background work and housekeeping --------------------------------------------------
-    def start(self, *, purge_every: float = 3600.0, first_purge_within: float = 60.0) -> None:
-        """Start the background work servers need: delivering callbacks, and purging
-        records past retention every ``purge_every`` seconds (so client_refs come free
-        without anyone running ``tfa purge``). The first purge comes at a random moment
-        within ``first_purge_within`` seconds of the start: a node restarted more often
-        than ``purge_every`` still purges, and nodes started together do not purge
-        together."""
-        self.callbacks.start()
-        if self._purging is None:
-            first = random.uniform(0, min(first_purge_within, purge_every))  # noqa: S311
-            self._purging = Periodic("tfa-purge", self._purge_logged, purge_every, first)
-            self._purging.start()
-        if self._reports is None:
-            self._reports = Periodic("tfa-reports", self.deliveries.retry_parked, 1.0)
-            self._reports.start()
-
-    def _purge_logged(self) -> None:
-        removed = self.purge()
-        if removed:
-            log.info("purged %d records past retention", removed)
-
-    def ping(self) -> None:
-        """Check that the store would take a request-code now, without writing to it;
-        raises :class:`~tfa_engine.store.StoreUnavailable` when it would not. For readiness
-        probes, which should ask through a :class:`~tfa_engine.store.ReadinessCache`."""
-        self.store.ping(self.clock())
-
-    def purge(self) -> int:
-        """Delete codes past retention (their client_refs become free) and administrative
-        events past theirs (``admin_audit_retention``); return how many of both went."""
-        now = self.clock()
-        removed = self.store.purge(now, self.config.retention)
-        return removed + self.store.purge_admin_events(now - self.config.admin_audit_retention)
-
-    def close(self) -> None:
-        """Stop background work and release the store's and the gateway's connections."""
-        for background in (self._purging, self._reports):
-            if background is not None:
-                background.stop()
-        self._purging = self._reports = None
-        self.callbacks.stop()
-        self.hasher.close()
-        self.gateway.close()
-        self.store.close()
 
     def with_config(self, **changes: Any) -> Engine:
         """A new engine on the same store and gateway with some settings changed;
