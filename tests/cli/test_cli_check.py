@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_twilio import FakeTwilio
 from loopback import free_port, serve_in_thread, stop_in_thread
 
 from tfa_engine.adapters.cli import main
@@ -90,3 +91,35 @@ def test_every_gateway_of_the_file_is_checked_on_its_own(
     assert code == 1
     assert "gateway good: ok" in out
     assert "gateway bad: FAILED" in out and "refused the credentials" in out
+
+
+def test_http_gateways_are_checked_against_the_provider_without_sending(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    """Two http gateways on a fake of Twilio's API: the one with the account's auth token
+    is ok, the one with another token FAILED naming refused credentials; no message was
+    created."""
+    twilio = FakeTwilio("AC0123456789abcdef0123456789abcdef", "right-token")
+    server, thread, base = serve_in_thread(twilio)
+    try:
+        url = f"{base}/2010-04-01/Accounts/{twilio.account_sid}/Messages.json"
+        gateway = ('type = "http"\nurl = "{url}"\nauth = "basic"\nusername = "{sid}"\n'
+                   'password = "{token}"\nformat = "form"\n'
+                   'body = {{ To = "{{to}}", From = "+15017122661", Body = "{{text}}" }}\n'
+                   'accept_status = [201]\nid_field = "sid"\n')
+        config = tmp_path / "tfa.toml"
+        config.write_text(
+            '[[gateways]]\nname = "good"\n'
+            + gateway.format(url=url, sid=twilio.account_sid, token="right-token")
+            + '\n[[gateways]]\nname = "bad"\n'
+            + gateway.format(url=url, sid=twilio.account_sid, token="wrong-token"),
+            encoding="utf-8")
+        monkeypatch.delenv("TFA_GATEWAY", raising=False)
+        code = main(["check", "--config", str(config)])
+    finally:
+        stop_in_thread(server, thread)
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "gateway good: ok" in out, out
+    assert "gateway bad: FAILED" in out and "refused the credentials" in out, out
+    assert twilio.messages == {}
