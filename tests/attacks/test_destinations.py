@@ -39,6 +39,7 @@ NO_COUNTRY = [
     pytest.param("+881712345678", id="iridium-8817"),
     pytest.param("+881212345678", id="globalstar-8812"),
     pytest.param("+870773111632", id="inmarsat-870"),
+    pytest.param("+8823421234", id="international-networks-882"),
 ]
 
 
