@@ -24,6 +24,7 @@ The rules (as werkzeug's ``ProxyFix`` applies them, and for the reasons below):
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Iterator
 
@@ -67,12 +68,20 @@ class TrustedProxies:
         return f"TrustedProxies({[str(network) for network in self.networks]!r})"
 
 
+# Parsed addresses kept: the same peers and proxies come again and again, and parsing one
+# with ipaddress costs more than the rest of a request's access-log line. Bounded, so that
+# addresses that never come again only push older ones out.
+PARSED_ADDRESSES = 4096
+
+
+@functools.lru_cache(maxsize=PARSED_ADDRESSES)
 def parse_address(text: str) -> IPAddress | None:
     """An address as proxies and servers write it, or None.
 
     Accepts ``1.2.3.4``, ``1.2.3.4:8080``, ``2001:db8::1``, ``[2001:db8::1]`` and
     ``[2001:db8::1]:443``. IPv4-mapped IPv6 (``::ffff:1.2.3.4``, what a dual-stack socket
-    reports) comes back as IPv4, so it matches IPv4 networks.
+    reports) comes back as IPv4, so it matches IPv4 networks. The answers for the last
+    :data:`PARSED_ADDRESSES` texts are kept (addresses are immutable).
     """
     text = text.strip()
     if text.startswith("["):
