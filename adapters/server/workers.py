@@ -305,9 +305,13 @@ class Supervisor:
             self._stop_deadline = time.monotonic() + self.stop_timeout
         self._stopping = True
         self._due.clear()
-        for pid in self.workers:
+        self._signal_all(signal.SIGTERM)
+
+    def _signal_all(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to every worker still running."""
+        for pid in list(self.workers):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, sig)
 
     def _kill_late(self) -> None:
         """Once stopping has taken ``stop_timeout``: kill the workers still running (a
@@ -316,17 +320,13 @@ class Supervisor:
             return
         log.warning("workers (pids %s) still run %g s after they were told to stop:"
                     " killing them", ", ".join(map(str, self.workers)), self.stop_timeout)
-        for pid in self.workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        self._signal_all(signal.SIGKILL)
         self._stop_deadline = math.inf  # said once; the kills are reaped as they come
 
     def _kill_stragglers(self) -> None:
         """After a failure of the supervisor itself: end the workers it leaves behind."""
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for pid in list(self.workers):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        self._signal_all(signal.SIGTERM)
         while self.workers and time.monotonic() < deadline:
             for pid in list(self.workers):
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
