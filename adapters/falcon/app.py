@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import falcon
 
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_BODY = 16 * 1024  # bytes; larger bodies are -73
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
-_CLIENT_IP = "tfa_client_ip"  # where a request's context keeps its client IP
-_UNKNOWN = object()  # not worked out yet (None is an answer: no address)
 
 
 class ClientAddress:
@@ -51,18 +49,11 @@ class ClientAddress:
         self._header = header
 
     def __call__(self, req: falcon.Request) -> str | None:
-        """The request's client IP, worked out once per request (the resource and the
-        access log both ask)."""
-        known = getattr(req.context, _CLIENT_IP, _UNKNOWN)
-        if known is not _UNKNOWN:
-            return cast("str | None", known)
         # Falcon's remote_addr invents 127.0.0.1 when REMOTE_ADDR is missing; an
         # allowlist must see "unknown" instead.
         peer = req.env.get("REMOTE_ADDR")
         forwarded = req.get_header(self._header) if self._trusted else None
-        found = client_ip(peer, forwarded, trusted=self._trusted, header=self._header)
-        setattr(req.context, _CLIENT_IP, found)
-        return found
+        return client_ip(peer, forwarded, trusted=self._trusted, header=self._header)
 
 
 class RequestGuard:
