@@ -20,10 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tfa_engine import Engine, MemoryGateway, SQLiteStore, catalogue
+from tfa_engine import Engine, MemoryGateway, SQLiteStore
 
-from .inprocess import CLIENT_IP, engine_config
-from .loadgen import phone_number
+from .inprocess import engine_config, request_one
 
 PEPPER = "range-traffic-pepper-0123456789abcd"
 
@@ -40,10 +39,8 @@ def measure(profile: str, step: int, steps: int) -> list[tuple[int, float]]:
             for _ in range(steps):
                 began = time.process_time()
                 for index in range(sent, sent + step):
-                    body = {"client_ref": f"ref-{index}", "phone_number": phone_number(index)}
-                    outcome = engine.request_code(token, CLIENT_IP, body)
-                    if outcome.status != catalogue.SUCCESS:
-                        raise RuntimeError(f"request-code {index}: {outcome.status}")
+                    if request_one(engine, token, "range", index) is None:
+                        raise RuntimeError(f"request-code {index} was refused")
                 found.append((sent, 1000 * (time.process_time() - began) / step))
                 sent += step
         finally:
