@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +53,7 @@ class Received:
             return None
 
 
-class FakeProvider:
+class FakeProvider(ABC):
     """A WSGI app: ``answer(received)`` decides each answer; every request is kept."""
 
     def __init__(self) -> None:
@@ -66,9 +67,9 @@ class FakeProvider:
         with self._lock:
             return list(self._received)
 
+    @abstractmethod
     def answer(self, received: Received) -> Answer:
         """The provider's answer to one request."""
-        raise NotImplementedError
 
     def __call__(self, environ: dict[str, Any],
                  start_response: Callable[..., Any]) -> Iterable[bytes]:
