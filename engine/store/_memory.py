@@ -68,6 +68,11 @@ class MemoryState:
         if not self._by_range[filed]:
             del self._by_range[filed]
 
+    def _stored_before(self, filed: tuple[str, str], at: float) -> bool:
+        """True when a code of (token, range) ``filed`` made before ``at`` is stored."""
+        return any(self._codes[code_id].created_at < at
+                   for code_id in self._by_range.get(filed, ()))
+
     def _oldest(self, key: str, limit: int) -> float | None:
         events = self._events.get(key)
         if events is None or len(events[0]) < limit:

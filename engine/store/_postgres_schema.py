@@ -15,6 +15,7 @@ from ._schema import (
     UNIQUE_TOKEN_NAMES,
 )
 from ._sql_meta import META_SCHEMA
+from ._sql_traffic import POSTGRESQL as RANGE_TRAFFIC
 
 # The advisory lock every migration runs under (an arbitrary constant: "tfa" in ASCII).
 SCHEMA_LOCK = 0x746661
@@ -110,5 +111,5 @@ _ADMIN_EVENTS = (
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _MIGRATION_1, FRAUD_SCHEMA, UNIQUE_TOKEN_NAMES, SENT_AND_CLAIMS, META_SCHEMA, _ADMIN_EVENTS,
-    GATEWAYS, NUMBER_RANGES,
+    GATEWAYS, NUMBER_RANGES, RANGE_TRAFFIC,
 )

@@ -10,6 +10,8 @@ migration can file the codes already stored with one SQL expression.
 
 from __future__ import annotations
 
+import math
+
 # Every country code of one or two digits (ITU-T E.164); all the others have three. New
 # codes are assigned with three digits, so these lists do not grow.
 _ONE_DIGIT = ("1", "7")
@@ -39,3 +41,20 @@ RANGE_OF_PHONE = (
     f" WHEN substr(phone, 2, 2) IN ({_quoted(_TWO_DIGITS)}) THEN substr(phone, 1, 6)"
     " ELSE substr(phone, 1, 7) END"
 )
+
+
+# The fraud guard counts a range's codes by slices of this many seconds (a power of two, so
+# that a slice's bounds are exact in binary floating point): a slice wholly within the
+# window counts from the database's running totals per (token, range, slice), and only the
+# slice the window begins in from the codes themselves (see :mod:`._sql_traffic`).
+SLICE = 16
+
+
+def slice_of(at: float) -> int:
+    """The slice that the time ``at`` falls in."""
+    return math.floor(at / SLICE)
+
+
+def slice_from(at: float) -> int:
+    """The first slice that begins at or after the time ``at``."""
+    return math.ceil(at / SLICE)

@@ -24,6 +24,7 @@ from ._base import (
     CodeRecord,
     StoreError,
 )
+from ._sql_traffic import PURGE as TRAFFIC_PURGE
 
 # A token's columns: its identity, its options (one column each), then its life.
 TOKEN_FIELDS = (
@@ -83,7 +84,13 @@ PURGE = (
     ("DELETE FROM rate_slots WHERE key IN (SELECT key FROM rate_heads WHERE ends_at <= :now)",
      False),
     ("DELETE FROM rate_heads WHERE ends_at <= :now", False),
-    ("DELETE FROM fraud_ranges WHERE held_until IS NULL AND released_at <= :cutoff", False),
+    # A release is kept while a code from before it is stored: that code must not count
+    # against the range again.
+    ("DELETE FROM fraud_ranges WHERE held_until IS NULL AND released_at <= :cutoff"
+     " AND NOT EXISTS (SELECT 1 FROM codes WHERE codes.token_id = fraud_ranges.token_id"
+     " AND codes.number_range = fraud_ranges.prefix"
+     " AND codes.created_at < fraud_ranges.released_at)", False),
+    (TRAFFIC_PURGE, False),
 )
 
 

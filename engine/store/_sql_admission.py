@@ -56,7 +56,7 @@ from ._sql import (
     SQLBackend,
     Violation,
 )
-from ._sql_fraud import RELEASE
+from ._sql_traffic import COUNT, RELEASE, count_params, release_params
 
 _UNDELIVERED = "('" + "', '".join(UNDELIVERED) + "')"
 # A code whose SMS may have reached its phone: no final report says it did not.
@@ -101,20 +101,14 @@ def _state_query(
         )
     rule = policy.fraud
     if rule is not None:
-        params.update(p=rule.prefix, since=now - rule.window)
+        params["p"] = rule.prefix
         parts.append(
             "SELECT 'hold', held_until, released_at, NULL, NULL FROM fraud_ranges"
             " WHERE token_id = :t AND prefix = :p"
         )
-        if traffic:
-            # From the last release on (a code of that very instant included).
-            parts.append(
-                "SELECT 'traffic', count(*),"
-                " coalesce(sum(CASE WHEN state = 'used' THEN 1 ELSE 0 END), 0), NULL, NULL"
-                " FROM codes WHERE token_id = :t AND number_range = :p"
-                " AND created_at > :since AND created_at >= coalesce((SELECT released_at"
-                " FROM fraud_ranges WHERE token_id = :t AND prefix = :p), :since)"
-            )
+        if traffic:  # two rows: the totals of whole slices, and the codes before them
+            params.update(count_params(now - rule.window))
+            parts.extend(COUNT)
     if policy.phone is not None and policy.phone_sends is not None:
         # The send ``count`` back among the phone's codes (of every token) that may have
         # reached it: while that one is in the window, another would make count + 1.
@@ -163,8 +157,8 @@ def _read_state(
             state.holder = (int(first), float(second), str(third), fourth)
         elif tag == "hold":  # held_until, released_at
             state.held_until, state.released_at = first, second
-        elif tag == "traffic":  # codes sent, codes validated
-            state.traffic = (int(first), int(second))
+        elif tag == "traffic":  # codes sent, codes validated (of some slices)
+            state.traffic = (state.traffic[0] + int(first), state.traffic[1] + int(second))
         elif tag == "phone":  # the phone's send ``count`` back, if within the window
             assert policy.phone_sends is not None
             state.oldest[policy.phone_sends.key] = first
@@ -263,7 +257,7 @@ class SQLAdmission(SQLBackend, CodeStore, LimitStore):
                 return Admission(refusal=refusal)
             sent, validated = state.traffic
             if state.held_until is not None:  # its time is up: the range counts afresh
-                conn.execute(RELEASE, {"t": code.token_id, "p": rule.prefix, "now": now})
+                conn.execute(RELEASE, release_params(code.token_id, rule.prefix, now))
                 released = True
                 sent, validated = self._traffic(conn, code.token_id, rule.prefix,
                                                 traffic_since(rule, now, now))

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from ._base import FraudStore
 from ._sql import SQLBackend
-
-RELEASE = (
-    "UPDATE fraud_ranges SET held_until = NULL, released_at = :now"
-    " WHERE token_id = :t AND prefix = :p AND held_until IS NOT NULL"
-)
+from ._sql_traffic import RELEASE, release_params
 
 
 class SQLFraud(SQLBackend, FraudStore):
@@ -28,10 +24,9 @@ class SQLFraud(SQLBackend, FraudStore):
     ) -> bool:
         sql = RELEASE if expired_by is None else RELEASE + " AND held_until <= :by"
         with self._write() as conn:
-            return conn.execute(
-                sql,
-                {"t": token_id, "p": prefix, "now": now, "by": expired_by},
-            ).rowcount == 1
+            params = release_params(token_id, prefix, now)
+            params["by"] = expired_by
+            return conn.execute(sql, params).rowcount == 1
 
     def held_ranges(self, now: float) -> list[tuple[str, str, float]]:
         with self._read() as conn:

@@ -20,6 +20,7 @@ from ._schema import (
     UNIQUE_TOKEN_NAMES,
 )
 from ._sql_meta import META_SCHEMA
+from ._sql_traffic import SQLITE as RANGE_TRAFFIC
 
 
 def _migration_1(conn: sqlite3.Connection) -> None:
@@ -217,4 +218,6 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _statements(GATEWAYS),
     # 10: each code's number range, and the index counting a token's recent codes to one.
     _statements(NUMBER_RANGES),
+    # 11: running totals of each range's codes by slice of time, kept by triggers.
+    _statements(RANGE_TRAFFIC),
 )

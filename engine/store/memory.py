@@ -101,6 +101,11 @@ class MemoryStore(
             ]
             for record in old:
                 self._forget(record)
+            for held in [key for key, (until, released) in self._holds.items()
+                         if until is None and released is not None
+                         and released <= now - retention
+                         and not self._stored_before(key, released)]:
+                del self._holds[held]
             for key in [k for k, (_, ends) in self._events.items() if ends <= now]:
                 del self._events[key]
             for job_id in [

@@ -19,6 +19,7 @@ lost).
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from fake_clock import FakeClock
 from tfa_engine import Engine, EngineConfig, catalogue
 from tfa_engine._engine import PENDING_MARGIN
 from tfa_engine.gateways import Gateway
+from tfa_engine.store._ranges import SLICE
 
 CONFIG = EngineConfig(argon2_profile="test", callback_key="k" * 32)  # every control on
 REF = "ref-1"
@@ -151,7 +153,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "validate-wrong": (*CHECK, "count_failure"),
     "delivery-report": ("record_delivery",),
     "callback-dispatch": ("claim_callbacks", *POST, *POST),
-    "purge": ("purge", *[STATEMENT] * 6, "purge_admin_events", STATEMENT),
+    "purge": ("purge", *[STATEMENT] * 7, "purge_admin_events", STATEMENT),
 }
 
 
@@ -304,6 +306,20 @@ def assert_wrong_attempts_counted_for_the_phone(world: World) -> None:
         raise UncountedFailure(f"{attempts} wrong attempts recorded, {taken} counted")
 
 
+def assert_range_totals_are_the_codes(world: World) -> None:
+    """The fraud guard's running totals per (token, range, slice) are what counting the
+    stored codes says (a total no code is left in may stay at zero until a purge)."""
+    totals = {row[:3]: row[3:] for row in world.database.rows(
+        "SELECT token_id, prefix, slice, sent, used FROM range_traffic") if row[3] != 0}
+    counted: dict[tuple[Any, ...], tuple[int, int]] = {}
+    for token_id, number_range, created_at, state in world.database.rows(
+            "SELECT token_id, number_range, created_at, state FROM codes"):
+        key = (token_id, number_range, math.floor(created_at / SLICE))
+        sent, used = counted.get(key, (0, 0))
+        counted[key] = (sent + 1, used + (state == "used"))
+    assert totals == counted
+
+
 def assert_purge_as_if_uninterrupted(world: World, uninterrupted: list[Any]) -> None:
     """A purge crashed anywhere and run again leaves what one uninterrupted purge leaves."""
     assert end_state(world) == uninterrupted
@@ -327,6 +343,7 @@ def end_state(world: World) -> list[list[tuple[Any, ...]]]:
         "SELECT key, taken, ends_at FROM rate_heads",
         "SELECT key, slot, at FROM rate_slots",
         "SELECT event, token_id FROM admin_events",
+        "SELECT token_id, prefix, slice, sent, used FROM range_traffic",
     )]
 
 
@@ -427,3 +444,4 @@ def test_a_crash_keeps_the_invariants(
     assert_attempts_capped(world)
     assert_counters_count_committed_events(world)
     assert_wrong_attempts_counted_for_the_phone(world)
+    assert_range_totals_are_the_codes(world)

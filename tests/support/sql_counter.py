@@ -4,7 +4,8 @@ trips, as the database sees them.
 ``with counting(store) as tally: ...`` records every statement the store issues inside the
 block, on the calling thread (SQLite, through the connection's trace callback) or on any
 connection of the store's pool (PostgreSQL, by wrapping the pooled connection class's
-``execute`` and the command path psycopg sends BEGIN/COMMIT through).
+``execute`` and the command path psycopg sends BEGIN/COMMIT through). What triggers do
+within a statement is part of that statement.
 
 * a *statement* is any SQL but transaction control (BEGIN, COMMIT, ROLLBACK) and session
   settings (PRAGMA, SET): data statements and lock statements alike;
@@ -69,7 +70,17 @@ def counting(store: Any) -> Iterator[Tally]:
             yield tally
         return
     conn: sqlite3.Connection = store._connection()  # this thread's: the engine runs here
-    conn.set_trace_callback(tally.saw)
+    last: list[str] = []
+
+    def saw(sql: str) -> None:
+        # SQLite calls back again as each trigger of a statement starts, and CPython passes
+        # the statement's own text then (not SQLite's "-- TRIGGER" comment): a repeat of the
+        # statement just seen is its triggers running, not another statement.
+        if last != [sql]:
+            tally.saw(sql)
+        last[:] = [sql]
+
+    conn.set_trace_callback(saw)
     try:
         yield tally
     finally:
