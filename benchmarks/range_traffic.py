@@ -6,9 +6,11 @@ number range fills up.
 The engine in process on an SQLite file, every control on with limits above the load (as
 ``python -m benchmarks`` runs it), sends codes to the benchmark's phones, all of them in
 one range (``+44791``), and prints the CPU milliseconds per request-code of each step
-against the codes already in the guard's window. The guard counts the token's codes of the
-range in the window (and the validated ones among them) at each send, from the index on
-(token, range, time, state): a cost that grows with the range's traffic in the window.
+against the codes already in the guard's window. The guard reads the token's codes of the
+range in the window (and the validated ones among them) at each send from the running totals
+the database keeps per 16-second slice, and counts only the codes of the slice the window
+begins in: the cost should not grow with the range's traffic (it did while the guard counted
+every code of the window from the index).
 
 A diagnostic: it prints a table, writes nothing and asserts nothing.
 """
