@@ -50,6 +50,30 @@ def process_counters(pid: int) -> dict[str, float] | None:
     return own
 
 
+def database_server_seconds() -> float | None:
+    """CPU seconds (user and system) used so far by every PostgreSQL server process of this
+    machine that /proc shows (``postgres`` and its backends, autovacuum and writers); None
+    when there is none (a database elsewhere, or not Linux). Processes that have exited
+    (backends of closed connections) are not counted: a server's pool keeps its own."""
+    total, found = 0, False
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            if not (entry / "comm").read_text(encoding="ascii").startswith("postgres"):
+                continue
+            fields = (entry / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        except (OSError, UnicodeDecodeError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+        found = True
+    return total / os.sysconf("SC_CLK_TCK") if found else None
+
+
 def _own_counters(pid: int) -> dict[str, float] | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()

@@ -105,6 +105,12 @@ def table(figures: dict[str, Figure], results: Sequence[dict[str, Any]],
                 f"CPU ({_number(medians.get('server_sys_ms_per_req'), 3)} in the kernel), "
                 f"{_number(medians.get('server_switches_per_req'), 1)} context switches"
             )
+        if medians.get("database_cpu_ms_per_req") is not None:
+            extra.append(
+                "database server per request: "
+                f"{_number(medians.get('database_cpu_ms_per_req'), 3)} ms CPU"
+                " (every postgres process of this machine)"
+            )
         extra.extend(dict.fromkeys(figure.notes))
         lines.extend(f"    {text}" for text in extra)
     lines.append("")

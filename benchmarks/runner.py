@@ -17,7 +17,7 @@ from tfa_engine import EngineConfig
 
 from . import floors, inprocess, peer, scaling
 from .loadgen import LoadSettings, RequestCodes, Source, ValidateCodes, run_load
-from .procs import Server, ServerFailed, clean_environ
+from .procs import Server, ServerFailed, clean_environ, database_server_seconds
 from .service import create_token, probe_request_code, tfa_environ, tfa_server
 from .stats import Figure, Target
 
@@ -156,12 +156,21 @@ class Bench:
         if self.options.warmup:
             run_load(server.url, source, self.load(duration=1, limit=2_000))
 
-    def http_run(self, server: Server, source: Source, settings: LoadSettings) -> dict[str, Any]:
-        before = server.counters()
+    def http_run(self, server: Server, source: Source, settings: LoadSettings, *,
+                 database_server: bool = False) -> dict[str, Any]:
+        """One load run; with ``database_server``, the CPU of this machine's PostgreSQL
+        processes per request too (it shares the cores with the service)."""
+        before, database_before = server.counters(), None
+        if database_server:
+            database_before = database_server_seconds()
         run = run_load(server.url, source, settings)
         after = server.counters()
+        database_after = database_server_seconds() if database_server else None
         run["peak_rss_mib"] = server.peak_rss_mib()
         run.update(per_request(before, after, run.get("requests", 0)))
+        if database_before is not None and database_after is not None and run.get("requests"):
+            run["database_cpu_ms_per_req"] = (
+                1000 * (database_after - database_before) / run["requests"])
         return run
 
     def _argon2_run(self, profile: str, processes: int, seconds: int, index: int) -> dict[str, Any]:
@@ -247,6 +256,7 @@ class Bench:
         validate = self.figure(f"{prefix}.{profile}.validate_code",
                                f"validate-code over HTTP ({profile}){suffix}", "req/s", "rps")
         database = database or self.workdir / f"{prefix}-{profile}.db"
+        on_postgres = str(database).startswith(("postgresql:", "postgres:"))
         env = tfa_environ(database, profile, self.pepper, **extra)
         token: str | None = None
         try:
@@ -255,7 +265,8 @@ class Bench:
                             workers) as server:
                 self.warm_up(server, RequestCodes(token, f"{profile}-warm"))
                 self.repeat(request, lambda i: self.http_run(
-                    server, RequestCodes(token, f"{profile}-rc{i}"), self.load()))
+                    server, RequestCodes(token, f"{profile}-rc{i}"), self.load(),
+                    database_server=on_postgres))
 
                 count = self._codes_needed(profile, request)
 
@@ -263,7 +274,8 @@ class Bench:
                     pairs = inprocess.issue_codes(database, profile, self.pepper, token,
                                                   f"{profile}-vc{index}", count)
                     run = self.http_run(server, ValidateCodes(token, pairs),
-                                        self.load(limit=len(pairs)))
+                                        self.load(limit=len(pairs)),
+                                        database_server=on_postgres)
                     run["codes_issued"] = len(pairs)
                     return run
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from benchmarks.procs import process_counters
+from benchmarks.procs import database_server_seconds, process_counters
 from benchmarks.report import table
 from benchmarks.runner import diagnostics, per_request, targets
 from benchmarks.stats import Figure, Target, median, percentile
@@ -120,3 +120,28 @@ def test_table_shows_server_cost_and_diagnostics_only_when_measured() -> None:
     assert line.split()[-4:] == ["0.500", ">=", "0.50", "met"]
     assert "request-code (test) / echo, both with 1 server thread" not in text  # not measured
     assert "diagnostic" not in table(figures, results, ["header"], [])
+
+
+def test_table_shows_the_database_servers_cost_where_it_was_measured() -> None:
+    on_postgres = figure("pg.test.request_code", [240.0], server_cpu_ms_per_req=2.3,
+                         server_sys_ms_per_req=0.5, server_switches_per_req=50.0,
+                         database_cpu_ms_per_req=2.45)
+    on_sqlite = figure("http.test.request_code", [570.0], server_cpu_ms_per_req=1.7,
+                       server_sys_ms_per_req=0.4, server_switches_per_req=25.0)
+    text = table({"pg.test.request_code": on_postgres, "http.test.request_code": on_sqlite},
+                 [], ["header"], [])
+    assert text.count("database server per request") == 1
+    assert "database server per request: 2.450 ms CPU" in text
+
+
+def test_database_server_seconds_count_a_busy_postgresql_backend() -> None:
+    """The CPU of this machine's PostgreSQL processes grows while a backend computes."""
+    import psycopg
+    from postgres_db import database_url
+
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        before = database_server_seconds()
+        assert before is not None
+        conn.execute("SELECT count(*) FROM generate_series(1, 3000000) AS n WHERE n % 7 = 0")
+        after = database_server_seconds()
+    assert after is not None and after - before >= 0.05
