@@ -52,3 +52,13 @@ NUMBER_RANGES: tuple[str, ...] = (
     "DROP INDEX codes_token_phone_created",
     "CREATE INDEX codes_token_range_created ON codes (token_id, number_range, created_at, state)",
 )
+
+# With the guard's running totals (migration 11), the index on a range's codes by time is
+# read for one slice of codes at most, so it no longer carries each code's state: with it, a
+# statement on a (token, phone) could be planned on this index, whose leading columns match
+# the token and the state, and read every code of the token (PostgreSQL did, before it had
+# statistics: 0.5 ms per activation at 3,000 codes, growing with each).
+RANGE_INDEX_WITHOUT_STATE: tuple[str, ...] = (
+    "DROP INDEX codes_token_range_created",
+    "CREATE INDEX codes_token_range_created ON codes (token_id, number_range, created_at)",
+)

@@ -188,9 +188,11 @@ class SQLBackend(ABC):
         where every write transaction excludes the others). Locks are taken in one order
         whatever the caller's, so two transactions never wait on each other."""
 
-    def _lock_phone_of(self, conn: Connection, code_id: int) -> None:  # noqa: B027
+    def _lock_phone_of(self, conn: Connection, code_id: int) -> tuple[str, str] | None:
         """:meth:`_lock` the phone a code was sent to (``phone:<token id>\\x1f<phone>``),
-        read from the code in the same statement where the backend can."""
+        read from the code in the same statement where the backend can; the (token id,
+        phone) read, None where nothing was (no lock needed)."""
+        return None
 
     @abstractmethod
     def _claim(

@@ -135,9 +135,10 @@ def _state_query(
             rows.append(f"(:k{number}, :n{number})")
         prefix = f"WITH wanted (key, n) AS (VALUES {', '.join(rows)}) "
         parts.append(
-            "SELECT 'limit', h.taken, s.at, w.key, NULL FROM wanted w"
+            # The slot by its whole key (see _sql_validation: never joined).
+            "SELECT 'limit', h.taken, (SELECT at FROM rate_slots"
+            " WHERE key = h.key AND slot = h.taken % w.n), w.key, NULL FROM wanted w"
             " JOIN rate_heads h ON h.key = w.key"
-            " LEFT JOIN rate_slots s ON s.key = h.key AND s.slot = h.taken % w.n"
         )
     return prefix + " UNION ALL ".join(parts), params
 

@@ -34,6 +34,13 @@ SUPERSEDE = (
     f"UPDATE codes SET state = 'superseded' WHERE {_PHONE}"  # noqa: S608 - constants only
     " AND state IN ('live', 'pending') AND id < :id"
 )
+# The same, for a phone already read (PostgreSQL reads it as it locks): with the values in
+# the statement the planner takes the index on (token, phone, state); with them read by
+# subqueries it may take another index on the token and read every code of the token.
+SUPERSEDE_KNOWN = (
+    "UPDATE codes SET state = 'superseded' WHERE token_id = :t AND phone = :ph"
+    " AND state IN ('live', 'pending') AND id < :id"
+)
 ACTIVATE = (
     "UPDATE codes SET sent_at = :now, gateway = :gateway, provider_id = :provider,"
     " state = CASE WHEN state <> 'pending' THEN state WHEN EXISTS (SELECT 1 FROM codes"
@@ -69,8 +76,11 @@ class SQLCodes(SQLBackend, CodeStore, OutboxStore):
     ) -> Activation:
         values = {"id": code_id, "now": now, "gateway": gateway, "provider": provider_id}
         with self._transaction() as conn:
-            self._lock_phone_of(conn, code_id)
-            conn.execute(SUPERSEDE, values)
+            known = self._lock_phone_of(conn, code_id)
+            if known is None:
+                conn.execute(SUPERSEDE, values)
+            else:
+                conn.execute(SUPERSEDE_KNOWN, {**values, "t": known[0], "ph": known[1]})
             # Re-reads after the lock: a report may have come since the engine last looked.
             mine = conn.execute(ACTIVATE, values).fetchone()
             if mine is None:  # activated already, or never stored

@@ -16,6 +16,7 @@ from ._schema import (
     FRAUD_SCHEMA,
     GATEWAYS,
     NUMBER_RANGES,
+    RANGE_INDEX_WITHOUT_STATE,
     SENT_AND_CLAIMS,
     UNIQUE_TOKEN_NAMES,
 )
@@ -220,4 +221,6 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _statements(NUMBER_RANGES),
     # 11: running totals of each range's codes by slice of time, kept by triggers.
     _statements(RANGE_TRAFFIC),
+    # 12: the range's index without the codes' state.
+    _statements(RANGE_INDEX_WITHOUT_STATE),
 )

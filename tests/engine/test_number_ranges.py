@@ -103,8 +103,8 @@ def test_codes_stored_before_the_migration_still_count(tmp_path: Path) -> None:
 def test_sqlite_counts_a_ranges_traffic_by_the_index_bounded_in_time(
     sqlite_store: SQLiteStore,
 ) -> None:
-    """SQLite counts the range's codes of the window, and those validated, from the index on
-    (token, range, time, state) alone: no row of the table is read."""
+    """SQLite reads the totals of the window's whole slices by their key, and the codes of
+    the slice before them by the index on (token, range, time), bounded on both sides."""
     statements: list[str] = []
     conn = sqlite_store._connection()  # this thread's, which admit_code runs on
     conn.set_trace_callback(statements.append)  # each statement with its values in place
@@ -116,7 +116,7 @@ def test_sqlite_counts_a_ranges_traffic_by_the_index_bounded_in_time(
     plan = " | ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + admission))
     # The codes of the one slice the window begins in, bounded on both sides; the totals
     # of the slices after it.
-    assert ("USING COVERING INDEX codes_token_range_created"
+    assert ("USING INDEX codes_token_range_created"
             " (token_id=? AND number_range=? AND created_at>? AND created_at<?)") in plan, plan
     assert ("SEARCH range_traffic USING PRIMARY KEY (token_id=? AND prefix=? AND slice>?)"
             in plan), plan
@@ -205,7 +205,7 @@ def test_the_sqlite_migration_totals_the_codes_stored(tmp_path: Path) -> None:
     try:
         for migration in MIGRATIONS[:10]:
             migration(conn)
-        conn.execute("PRAGMA user_version = 10")
+        conn.execute("PRAGMA user_version = 10")  # the totals come with migration 11
         _stored_before_the_totals(conn.execute)
     finally:
         conn.close()
@@ -227,10 +227,11 @@ def test_the_postgresql_migration_totals_the_codes_stored() -> None:
     import psycopg
 
     from tfa_engine.store._postgres_schema import MIGRATIONS as PG_MIGRATIONS
+    from tfa_engine.store._sql_traffic import POSTGRESQL as POSTGRESQL_TOTALS
     from tfa_engine.store.postgres import PostgresStore
 
     url, schema = database_url(), fresh_schema()
-    before = len(PG_MIGRATIONS) - 1
+    before = PG_MIGRATIONS.index(POSTGRESQL_TOTALS)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
