@@ -71,6 +71,15 @@ ENQUEUE = (
     " next_attempt_at, created_at) VALUES (:token_id, :message_id, :url, :kind, :status, :at,"
     " 'pending', 0, :at, :at)"
 )
+# Marks a statement to be planned for its values each time it runs (PostgreSQL; a comment
+# to SQLite). psycopg prepares a statement run five times, and PostgreSQL may then keep one
+# generic plan for the connection's life. For the statements marked, such a plan made
+# while the codes table was nearly empty (a new database, or a new schema as each benchmark
+# run starts) read every code of the token at each send: the database's CPU per
+# request-code grew from 1.9 to 3.0 ms within 15 s at 300 a second, and on, until an
+# ANALYZE replaced it. Planning each of them costs less than that at once; the statements of
+# validate-code keep their prepared plans (planning them each time cost 0.45 ms each).
+PLANNED_EACH_TIME = "/* planned for its values */ "
 OPEN = "state IN ('live', 'pending') AND expires_at > :now AND attempts < :max_attempts"
 # A code that was never sent, made before :stale: its sender died (its client_ref comes free).
 ABANDONED = "sent_at IS NULL AND state IN ('pending', 'superseded') AND created_at <= :stale"

@@ -51,6 +51,7 @@ from ._sql import (
     CLIENT_REF,
     INSERT_CODE,
     MESSAGE_ID,
+    PLANNED_EACH_TIME,
     Connection,
     Cursor,
     SQLBackend,
@@ -140,7 +141,7 @@ def _state_query(
             " WHERE key = h.key AND slot = h.taken % w.n), w.key, NULL FROM wanted w"
             " JOIN rate_heads h ON h.key = w.key"
         )
-    return prefix + " UNION ALL ".join(parts), params
+    return PLANNED_EACH_TIME + prefix + " UNION ALL ".join(parts), params
 
 
 def _read_state(

@@ -17,6 +17,7 @@ from ._base import (
 from ._sql import (
     ABANDONED,
     ENQUEUE,
+    PLANNED_EACH_TIME,
     SELECT_CODES,
     Connection,
     SQLBackend,
@@ -31,14 +32,15 @@ _PHONE = f"token_id = {_OWN.format('token_id')} AND phone = {_OWN.format('phone'
 # before the activation: unique indexes are checked row by row, and the phone's one live
 # code must be gone before this one goes live.
 SUPERSEDE = (
-    f"UPDATE codes SET state = 'superseded' WHERE {_PHONE}"  # noqa: S608 - constants only
+    PLANNED_EACH_TIME + f"UPDATE codes SET state = 'superseded' WHERE {_PHONE}"  # noqa: S608 - constants only
     " AND state IN ('live', 'pending') AND id < :id"
 )
 # The same, for a phone already read (PostgreSQL reads it as it locks): with the values in
 # the statement the planner takes the index on (token, phone, state); with them read by
 # subqueries it may take another index on the token and read every code of the token.
 SUPERSEDE_KNOWN = (
-    "UPDATE codes SET state = 'superseded' WHERE token_id = :t AND phone = :ph"
+    PLANNED_EACH_TIME  # noqa: S608 - constants only
+    + "UPDATE codes SET state = 'superseded' WHERE token_id = :t AND phone = :ph"
     " AND state IN ('live', 'pending') AND id < :id"
 )
 ACTIVATE = (

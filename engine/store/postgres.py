@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ._base import StoreError, StoreUnavailable
 from ._postgres_pool import Pool, PooledConnection
 from ._postgres_schema import MIGRATIONS, SCHEMA_LOCK
-from ._sql import JOB_COLUMNS, Cursor, Violation, pyformat
+from ._sql import JOB_COLUMNS, PLANNED_EACH_TIME, Cursor, Violation, pyformat
 from ._sql_store import SQLStore
 
 __all__ = ["PostgresStore"]
@@ -71,25 +71,22 @@ def _quiet(conn: psycopg.Connection[Any]) -> bool:
 class _Connection:
     """A pooled connection taking the shared statements' ``:name`` parameters."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], *, asynchronous: bool = False) -> None:
         self._conn = conn
+        # A transaction whose commit need not wait for the disk, not yet told so: the first
+        # lock says it in the same statement (no round trip of its own), else the first
+        # statement is preceded by a SET LOCAL.
+        self.asynchronous = asynchronous
 
     def execute(self, sql: str, parameters: Any = None, /) -> Cursor:
-        cursor: Cursor = self._conn.execute(pyformat(sql), parameters or {})
+        if self.asynchronous:
+            self.asynchronous = False
+            self._conn.execute("SET LOCAL synchronous_commit TO OFF")
+        # psycopg prepares a statement run five times, and PostgreSQL may then keep one
+        # generic plan for it; those marked PLANNED_EACH_TIME are planned for their values.
+        prepare = False if sql.startswith(PLANNED_EACH_TIME) else None
+        cursor: Cursor = self._conn.execute(pyformat(sql), parameters or {}, prepare=prepare)
         return cursor
-
-
-def _configure(conn: psycopg.Connection[Any]) -> None:
-    """Settings of each new connection of the pool.
-
-    Every statement is planned for its own values (``force_custom_plan``). psycopg prepares
-    a statement run five times, and PostgreSQL may then keep one generic plan for the
-    connection's life: made while the tables were small (a new database, a new schema),
-    such a plan reads the codes table from end to end, and each request cost more than the
-    one before (measured: from 1.9 to 3.0 ms of the database's CPU per request-code within
-    15 s, and on) until an ANALYZE happened to replace it. Planning each time costs about
-    0.2 ms per request-code and stays flat."""
-    conn.execute("SET plan_cache_mode = force_custom_plan")
 
 
 class PostgresStore(SQLStore):
@@ -126,7 +123,7 @@ class PostgresStore(SQLStore):
                 kwargs["connect_timeout"] = CONNECT_TIMEOUT
             self._pool = Pool(
                 url, kwargs=kwargs, min_size=min_size, max_size=max_size, timeout=timeout,
-                configure=_configure, open=True,
+                open=True,
             )
         except (psycopg.Error, PoolTimeout) as exc:
             raise translate(exc) from None
@@ -193,18 +190,22 @@ class PostgresStore(SQLStore):
     @contextmanager
     def _transaction(self, durable: bool = True) -> Iterator[_Connection]:
         with self._connect() as conn, conn.transaction():
-            if not durable:
-                conn.execute("SET LOCAL synchronous_commit TO OFF")
-            yield _Connection(conn)
+            yield _Connection(conn, asynchronous=not durable)
 
     def _lock(self, conn: Any, *names: str) -> None:
+        setting = ""
+        if getattr(conn, "asynchronous", False):
+            conn.asynchronous = False
+            setting = ", set_config('synchronous_commit', 'off', true)"
         if len(names) == 1:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(:n, 0))", {"n": names[0]})
+            conn.execute(f"SELECT pg_advisory_xact_lock(hashtextextended(:n, 0)){setting}",
+                         {"n": names[0]})
             return
         # In one order (the keys' own), so that two transactions never wait on each other.
         conn.execute(
-            "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(n, 0) AS k"
-            " FROM unnest(CAST(:names AS text[])) AS n ORDER BY k) AS ordered",
+            f"SELECT pg_advisory_xact_lock(k){setting} FROM (SELECT DISTINCT"  # noqa: S608
+            " hashtextextended(n, 0) AS k FROM unnest(CAST(:names AS text[])) AS n"
+            " ORDER BY k) AS ordered",
             {"names": list(names)},
         )
 

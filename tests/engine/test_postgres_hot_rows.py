@@ -129,3 +129,25 @@ def test_a_limits_ring_is_read_by_its_slot_not_slot_by_slot() -> None:
         after = _rows_read_from(store, "rate_slots")
     # One slot per send (3,000 each when the ring was read by its key alone).
     assert after - before <= 10 * 2, (before, after)
+
+
+def test_only_transactions_that_need_not_wait_for_the_disk_commit_without_waiting() -> None:
+    """A transaction marked not durable (a send's admission, a counted event: the code's
+    activation waits for the disk before any 201) commits without waiting, told so with its
+    first lock or before its first statement; every other waits (synchronous_commit on)."""
+    with postgres_store(min_size=1, max_size=1) as store:
+        with store._read() as conn:  # as a durable server is (the test servers are not)
+            conn.execute("SET synchronous_commit TO on")
+        with store._transaction(durable=False) as conn:
+            store._lock(conn, "limit:a", "limit:b")
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+        with store._transaction(durable=False) as conn:
+            store._lock(conn, "limit:a")
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+        with store._transaction(durable=False) as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+        with store._transaction() as conn:
+            store._lock(conn, "limit:a")
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+        with store._write() as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
