@@ -260,6 +260,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Profile every case asked for; print the table, write the JSON."""
     args = parse(argv)
+    unknown = set(args.stores.split(",")) - {"sqlite", "postgres"}
+    if unknown and not args.child:
+        raise SystemExit(f"--stores: {', '.join(sorted(unknown))}: not sqlite or postgres")
     if args.child:
         database, profile, endpoint, seconds = args.child
         child(database, profile, endpoint, float(seconds))
