@@ -55,7 +55,7 @@ def database_server_seconds() -> float | None:
     machine that /proc shows (``postgres`` and its backends, autovacuum and writers); None
     when there is none (a database elsewhere, or not Linux). Processes that have exited
     (backends of closed connections) are not counted: a server's pool keeps its own."""
-    total, found = 0, False
+    total, found = 0.0, False
     try:
         entries = list(Path("/proc").iterdir())
     except OSError:
@@ -66,12 +66,13 @@ def database_server_seconds() -> float | None:
         try:
             if not (entry / "comm").read_text(encoding="ascii").startswith("postgres"):
                 continue
-            fields = (entry / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
         except (OSError, UnicodeDecodeError):
             continue
-        total += int(fields[11]) + int(fields[12])
-        found = True
-    return total / os.sysconf("SC_CLK_TCK") if found else None
+        counters = _own_counters(int(entry.name))
+        if counters is not None:  # None: it exited meanwhile
+            total += counters["user_s"] + counters["sys_s"]
+            found = True
+    return total if found else None
 
 
 def _own_counters(pid: int) -> dict[str, float] | None:

@@ -31,18 +31,15 @@ _PHONE = f"token_id = {_OWN.format('token_id')} AND phone = {_OWN.format('phone'
 # ones, whether still being sent or left by a sender that died. A statement of its own,
 # before the activation: unique indexes are checked row by row, and the phone's one live
 # code must be gone before this one goes live.
-SUPERSEDE = (
-    PLANNED_EACH_TIME + f"UPDATE codes SET state = 'superseded' WHERE {_PHONE}"  # noqa: S608 - constants only
+_SUPERSEDE = (
+    PLANNED_EACH_TIME + "UPDATE codes SET state = 'superseded' WHERE {phone}"  # noqa: S608
     " AND state IN ('live', 'pending') AND id < :id"
 )
+SUPERSEDE = _SUPERSEDE.format(phone=_PHONE)
 # The same, for a phone already read (PostgreSQL reads it as it locks): with the values in
 # the statement the planner takes the index on (token, phone, state); with them read by
 # subqueries it may take another index on the token and read every code of the token.
-SUPERSEDE_KNOWN = (
-    PLANNED_EACH_TIME  # noqa: S608 - constants only
-    + "UPDATE codes SET state = 'superseded' WHERE token_id = :t AND phone = :ph"
-    " AND state IN ('live', 'pending') AND id < :id"
-)
+SUPERSEDE_KNOWN = _SUPERSEDE.format(phone="token_id = :t AND phone = :ph")
 ACTIVATE = (
     "UPDATE codes SET sent_at = :now, gateway = :gateway, provider_id = :provider,"
     " state = CASE WHEN state <> 'pending' THEN state WHEN EXISTS (SELECT 1 FROM codes"

@@ -78,6 +78,14 @@ class _Connection:
         # statement is preceded by a SET LOCAL.
         self.asynchronous = asynchronous
 
+    def asynchronous_clause(self) -> str:
+        """What a SELECT adds to say that the commit need not wait, once: empty when it
+        was said already, or need not be."""
+        if not self.asynchronous:
+            return ""
+        self.asynchronous = False
+        return ", set_config('synchronous_commit', 'off', true)"
+
     def execute(self, sql: str, parameters: Any = None, /) -> Cursor:
         if self.asynchronous:
             self.asynchronous = False
@@ -193,10 +201,7 @@ class PostgresStore(SQLStore):
             yield _Connection(conn, asynchronous=not durable)
 
     def _lock(self, conn: Any, *names: str) -> None:
-        setting = ""
-        if getattr(conn, "asynchronous", False):
-            conn.asynchronous = False
-            setting = ", set_config('synchronous_commit', 'off', true)"
+        setting = conn.asynchronous_clause()
         if len(names) == 1:
             conn.execute(f"SELECT pg_advisory_xact_lock(hashtextextended(:n, 0)){setting}",
                          {"n": names[0]})

@@ -19,7 +19,6 @@ lost).
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,11 +28,11 @@ import pytest
 from crash_points import GATEWAY_SEND, STATEMENT, TRANSPORT_POST, Plan, When
 from crash_world import Databases, World
 from fake_clock import FakeClock
+from range_totals import CODES, TOTALS, assert_totals_are_the_codes
 
 from tfa_engine import Engine, EngineConfig, catalogue
 from tfa_engine._engine import PENDING_MARGIN
 from tfa_engine.gateways import Gateway
-from tfa_engine.store._ranges import SLICE
 
 CONFIG = EngineConfig(argon2_profile="test", callback_key="k" * 32)  # every control on
 REF = "ref-1"
@@ -308,16 +307,8 @@ def assert_wrong_attempts_counted_for_the_phone(world: World) -> None:
 
 def assert_range_totals_are_the_codes(world: World) -> None:
     """The fraud guard's running totals per (token, range, slice) are what counting the
-    stored codes says (a total no code is left in may stay at zero until a purge)."""
-    totals = {row[:3]: row[3:] for row in world.database.rows(
-        "SELECT token_id, prefix, slice, sent, used FROM range_traffic") if row[3] != 0}
-    counted: dict[tuple[Any, ...], tuple[int, int]] = {}
-    for token_id, number_range, created_at, state in world.database.rows(
-            "SELECT token_id, number_range, created_at, state FROM codes"):
-        key = (token_id, number_range, math.floor(created_at / SLICE))
-        sent, used = counted.get(key, (0, 0))
-        counted[key] = (sent + 1, used + (state == "used"))
-    assert totals == counted
+    stored codes says."""
+    assert_totals_are_the_codes(world.database.rows(TOTALS), world.database.rows(CODES))
 
 
 def assert_purge_as_if_uninterrupted(world: World, uninterrupted: list[Any]) -> None:
@@ -343,7 +334,7 @@ def end_state(world: World) -> list[list[tuple[Any, ...]]]:
         "SELECT key, taken, ends_at FROM rate_heads",
         "SELECT key, slot, at FROM rate_slots",
         "SELECT event, token_id FROM admin_events",
-        "SELECT token_id, prefix, slice, sent, used FROM range_traffic",
+        TOTALS,
     )]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import phonenumbers
 from postgres_db import database_url, drop_schema, fresh_schema, postgres_store
+from range_totals import counted
 from store_records import NOW, TOKEN_ID, UK, new_code
 
 from tfa_engine import SQLiteStore
@@ -184,12 +185,8 @@ def _stored_before_the_totals(execute: Any) -> None:
 
 
 def _expected_totals() -> list[tuple[Any, ...]]:
-    totals: dict[tuple[str, str, int], list[int]] = {}
-    for token, phone, at, state in _STORED:
-        counts = totals.setdefault((token, phone[:6], math.floor(at / SLICE)), [0, 0])
-        counts[0] += 1
-        counts[1] += state == "used"
-    return sorted((*key, sent, used) for key, (sent, used) in totals.items())
+    found = counted((token, phone[:6], at, state) for token, phone, at, state in _STORED)
+    return sorted((*key, sent, used) for key, (sent, used) in found.items())
 
 
 # Released between two edges: the next slice; on an edge: the slice beginning there.

@@ -66,38 +66,14 @@ def test_plans_made_while_the_tables_were_small_do_not_read_whole_tables_later()
                 " '+4479112' || lpad(n::text, 5, '0'), 'h', 6, false, 'TFA', :now,"
                 " :now + 300, 'live', 0, '+44791' FROM generate_series(1, 5000) AS n",
                 {"now": NOW + 20})
-        before = _rows_read_from_codes(store)
+        before = _rows_read_from(store, "codes")
         for number in range(12):
             code = new_code(f"late-{number}", expires_at=NOW + TTL + 30 + number)
             store.activate_code(store.admit_code(code, policy).code_id, NOW + 30 + number)
-        after = _rows_read_from_codes(store)
+        after = _rows_read_from(store, "codes")
     # The phone's codes (42 at most) a few times per send, not the token's 5,000 codes
     # each time (which came to 120,000 rows when a plan of the empty table was kept).
     assert after - before < 12 * 250, (before, after)
-
-
-def _rows_read_from_codes(store: Any) -> int:
-    """Rows the codes table and its indexes gave out so far (see :func:`_rows_read_from`)."""
-    return _rows_read_from(store, "codes")
-
-
-def _rows_read_from(store: Any, table: str) -> int:
-    """Rows ``table`` and its indexes gave out so far (by sequential scans, and
-    index entries), the store's one connection having reported its own (a backend sends
-    its counts at the end of a transaction at least a second after it last did)."""
-    time.sleep(1.1)
-    with store._read() as conn:
-        conn.execute("SELECT 1")
-        return int(conn.execute(
-            "SELECT seq_tup_read + coalesce((SELECT sum(idx_tup_read)"
-            " FROM pg_stat_user_indexes i WHERE i.relid = t.relid), 0)"
-            " FROM pg_stat_user_tables t WHERE relname = :table", {"table": table}
-        ).fetchone()[0])
-
-
-def _rows_read_from_codes(store: Any) -> int:
-    """Rows the codes table and its indexes gave out so far (see :func:`_rows_read_from`)."""
-    return _rows_read_from(store, "codes")
 
 
 def _rows_read_from(store: Any, table: str) -> int:
@@ -127,7 +103,7 @@ def test_a_limits_ring_is_read_by_its_slot_not_slot_by_slot() -> None:
             admitted = store.admit_code(code, SendPolicy((budget,), phone="+447911123456"))
             assert admitted.code_id is not None
         after = _rows_read_from(store, "rate_slots")
-    # One slot per send (3,000 each when the ring was read by its key alone).
+    # One slot per send (3,000 each if the ring were read by its key alone).
     assert after - before <= 10 * 2, (before, after)
 
 

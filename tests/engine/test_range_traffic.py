@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from fake_clock import FakeClock
 from postgres_db import postgres_store
+from range_totals import CODES, TOTALS, assert_totals_are_the_codes
 
 from tfa_engine import Engine, EngineConfig, MemoryGateway, MemoryStore, SQLiteStore, catalogue
 from tfa_engine.config import PLACEHOLDER, RateLimit
@@ -144,16 +145,6 @@ def _play(sides: list[Side], clock: FakeClock, seed: int, steps: int) -> Counter
     return seen
 
 
-def _totals_are_the_codes(rows: list[tuple[Any, ...]], codes: list[tuple[Any, ...]]) -> None:
-    totals = {row[:3]: row[3:] for row in rows if row[3] != 0}
-    counted: dict[tuple[Any, ...], tuple[int, int]] = {}
-    for token_id, number_range, created_at, state in codes:
-        key = (token_id, number_range, math.floor(created_at / SLICE))
-        sent, used = counted.get(key, (0, 0))
-        counted[key] = (sent + 1, used + (state == "used"))
-    assert totals == counted
-
-
 @pytest.mark.parametrize("seed", range(3))
 def test_the_guard_decides_as_counting_every_code_does(
     sides: list[Side], seed: int, tmp_path: Path
@@ -166,13 +157,12 @@ def test_the_guard_decides_as_counting_every_code_does(
     assert seen[str(catalogue.FRAUD_HELD.code)] > 5
     assert seen[str(catalogue.INTERNAL_ERROR.code)] > 0
     assert seen["released"] > 0
-    query = ("SELECT token_id, prefix, slice, sent, used FROM range_traffic",
-             "SELECT token_id, number_range, created_at, state FROM codes")
+    query = (TOTALS, CODES)
     conn = sqlite3.connect(tmp_path / "tfa.db")
     try:
-        _totals_are_the_codes(*(conn.execute(sql).fetchall() for sql in query))
+        assert_totals_are_the_codes(*(conn.execute(sql).fetchall() for sql in query))
     finally:
         conn.close()
     store = sides[2].engine.store
     with store._read() as pg:  # type: ignore[attr-defined]
-        _totals_are_the_codes(*(pg.execute(sql).fetchall() for sql in query))
+        assert_totals_are_the_codes(*(pg.execute(sql).fetchall() for sql in query))
