@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -149,17 +150,25 @@ def _check_gateways(settings: Settings) -> None:
     threading.Thread(target=check, name="tfa-gateway-check", daemon=True).start()
 
 
+def say(line: str) -> None:
+    """Print ``line`` and its newline in one write: the gateway check's thread logs to the
+    same terminal or pipe meanwhile, and print() writes the newline apart when the output is
+    unbuffered, so a log line could land between the two (a pipe read
+    ``tfa serving on http://127.0.0.1:45419`` followed by that log line's date)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def _announce(urls: list[str], settings: Settings, engine: Engine, config: str | None) -> None:
     _check_gateways(settings)
     for address in urls:
-        print(f"tfa serving on {address}", flush=True)
+        say(f"tfa serving on {address}")
     log.info("gateway %s, %d worker%s, database %s",
              ", ".join(spec.name for spec in settings.gateways), settings.workers,
              "" if settings.workers == 1 else "s", settings.database_location)
     if not any(not record.revoked for record in engine.list_tokens()):
         hint = CREATE_HINT + (f" --config {shlex.quote(config)}" if config else "")
-        print(f"No API token yet in {settings.database_location}. "
-              f"Create one with: {hint}", flush=True)
+        say(f"No API token yet in {settings.database_location}. Create one with: {hint}")
 
 
 def cmd_gateway_sim(args: argparse.Namespace) -> int:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import re
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 from tfa_processes import TfaProcess, clean_environ, local_environ, start_serve, tfa_command
 
 from tfa_engine import catalogue
+from tfa_engine.adapters.cli import serve
 
 pytestmark = pytest.mark.network
 
@@ -145,3 +148,29 @@ def test_serve_warns_about_a_misspelt_variable(tmp_path: Path) -> None:
         assert running.wait_for("TFA_DATABSE is not a tfa setting")
     finally:
         running.stop()
+
+
+class _Writes(io.RawIOBase):
+    """A raw stream that keeps each write it gets."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.writes.append(bytes(data))
+        return len(data)
+
+
+def test_the_serving_line_reaches_unbuffered_output_in_one_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With unbuffered output (PYTHONUNBUFFERED, as under tox), the announcement and its
+    newline go out in one write: a log line from the gateway check's thread cannot split it
+    (a test once read the port as ``454192026-12-07``)."""
+    raw = _Writes()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, write_through=True))
+    serve.say("tfa serving on http://127.0.0.1:45419")
+    assert raw.writes == [b"tfa serving on http://127.0.0.1:45419\n"]
